@@ -1,0 +1,92 @@
+"""Settings: the only place that reads the environment (and an optional `.env` file)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ProviderName = Literal["kie", "aimlapi", "crun", "krea", "runway", "local"]
+HOSTED_PROVIDERS: tuple[ProviderName, ...] = ("kie", "aimlapi", "crun", "krea", "runway")
+ALL_PROVIDERS: tuple[ProviderName, ...] = (*HOSTED_PROVIDERS, "local")
+
+
+def _key(provider: str, conventional: str) -> SecretStr | None:
+    return Field(
+        default=None,
+        validation_alias=AliasChoices(
+            f"ALEPH_MCP_{provider}_API_KEY", conventional, f"{provider.lower()}_api_key"
+        ),
+    )
+
+
+class Settings(BaseSettings):
+    """Server configuration; every field maps to an `ALEPH_MCP_*` variable (see README)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ALEPH_MCP_", env_file=".env", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("aleph-mcp")))
+    default_provider: ProviderName | None = None
+
+    kie_api_key: SecretStr | None = _key("KIE", "KIE_API_KEY")
+    aimlapi_api_key: SecretStr | None = _key("AIMLAPI", "AIMLAPI_API_KEY")
+    crun_api_key: SecretStr | None = _key("CRUN", "CRUN_API_KEY")
+    krea_api_key: SecretStr | None = _key("KREA", "KREA_API_KEY")
+    runway_api_key: SecretStr | None = _key("RUNWAY", "RUNWAYML_API_SECRET")
+
+    kie_base_url: str = "https://api.kie.ai"
+    kie_upload_base_url: str = "https://kieai.redpandaai.co"
+    aimlapi_base_url: str = "https://api.aimlapi.com"
+    crun_base_url: str = "https://api.crun.ai"
+    krea_base_url: str = "https://api.krea.ai"
+    runway_base_url: str = "https://api.dev.runwayml.com"
+
+    # Renders take 2-15 minutes: start at 5 s (Runway's floor), back off to 60 s.
+    poll_interval: float = Field(default=5.0, gt=0)
+    poll_max_interval: float = Field(default=60.0, gt=0)
+    poll_concurrency: int = Field(default=4, ge=1, le=64)
+    # Krea fails external jobs after 2 h; nobody should wait longer than that.
+    edit_timeout: float = Field(default=7200.0, gt=0)
+    request_timeout: float = Field(default=30.0, gt=0)
+    allowed_dirs: str = ""
+
+    @field_validator("kie_api_key", "aimlapi_api_key", "crun_api_key", "krea_api_key", "runway_api_key")
+    @classmethod
+    def _blank_key_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
+
+    def api_key(self, provider: str) -> str | None:
+        secret: SecretStr | None = getattr(self, f"{provider}_api_key", None)
+        return secret.get_secret_value().strip() if secret is not None else None
+
+    def base_url(self, provider: str) -> str:
+        url: str = getattr(self, f"{provider}_base_url")
+        return url.rstrip("/")
+
+    def secrets(self) -> list[str]:
+        """Every configured key, for scrubbing text that might echo one."""
+        return [key for p in HOSTED_PROVIDERS if (key := self.api_key(p))]
+
+    @property
+    def allowed_dir_paths(self) -> list[Path]:
+        return [Path(p).expanduser() for p in self.allowed_dirs.split(os.pathsep) if p.strip()]
+
+    @property
+    def resolved_default_provider(self) -> ProviderName:
+        if self.default_provider is not None:
+            return self.default_provider
+        return next((p for p in HOSTED_PROVIDERS if self.api_key(p)), "local")
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "edits.sqlite3"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"

@@ -1,0 +1,103 @@
+"""Tells subscribed clients when an edit changes, on both protocol eras and across processes.
+
+- 2026-07-28 clients listen through `subscriptions/listen`; we publish to the SDK's bus.
+- 2025-era clients (Claude Desktop, Inspector) send `resources/subscribe`; MCPServer has no public hook for
+  it, so we register low-level handlers and keep subscribers keyed by their connection (a new session proxy
+  is built per message, so the connection object is the stable key).
+- Another process sharing the data dir may advance an edit; `watch()` reads the store's recent changes so
+  this process's subscribers hear about them too. Each (edit, updated_at) is announced once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any
+
+import anyio
+import mcp.types as types
+from mcp.server import ServerRequestContext
+from mcp.server.mcpserver import MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChanged, ResourceUpdated
+
+from .models import Edit
+from .records import edit_uri
+from .store import EditStore
+
+logger = logging.getLogger(__name__)
+SEEN_LIMIT = 4096
+LOOKBACK = 2.0  # seconds: tolerate small clock skew between writer processes
+
+
+class Notifier:
+    def __init__(self, bus: InMemorySubscriptionBus) -> None:
+        self.bus = bus
+        self._subscribers: dict[str, dict[Any, Any]] = {}  # uri -> {connection: session}
+        self._sessions: dict[Any, Any] = {}  # every 2025-era connection seen -> its latest session
+        self._seen: OrderedDict[str, float] = OrderedDict()  # edit_id -> updated_at announced
+
+    # -- 2025-era handlers --------------------------------------------------------------------------
+    def install(self, server: MCPServer[Any]) -> None:
+        low = server._lowlevel_server  # documented workaround: MCPServer has no public subscribe hook
+        low.add_request_handler("resources/subscribe", types.SubscribeRequestParams, self._on_subscribe)
+        low.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, self._on_unsubscribe)
+
+    def remember(self, session: Any, protocol_version: str | None) -> Any:
+        """Track a 2025-era connection so it hears list_changed; returns its stable key."""
+        connection = getattr(session, "_connection", session)
+        if protocol_version == "2026-07-28":
+            return connection
+        if connection not in self._sessions:
+            exit_stack = getattr(connection, "exit_stack", None)
+            if exit_stack is not None:
+                exit_stack.callback(self._forget, connection)
+        self._sessions[connection] = session
+        return connection
+
+    def _forget(self, connection: Any) -> None:
+        self._sessions.pop(connection, None)
+        for subscribers in self._subscribers.values():
+            subscribers.pop(connection, None)
+
+    async def _on_subscribe(
+        self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        connection = self.remember(ctx.session, ctx.protocol_version)
+        self._subscribers.setdefault(str(params.uri), {})[connection] = ctx.session
+        return types.EmptyResult()
+
+    async def _on_unsubscribe(
+        self, ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        connection = getattr(ctx.session, "_connection", ctx.session)
+        self._subscribers.get(str(params.uri), {}).pop(connection, None)
+        return types.EmptyResult()
+
+    # -- publishing -------------------------------------------------------------------------------
+    async def edit_changed(self, edit: Edit) -> None:
+        if self._seen.get(edit.edit_id, -1.0) >= edit.updated_at:
+            return
+        self._seen[edit.edit_id] = edit.updated_at
+        self._seen.move_to_end(edit.edit_id)
+        while len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        uri = edit_uri(edit.edit_id)
+        await self.bus.publish(ResourceUpdated(uri=uri))
+        for session in list(self._subscribers.get(uri, {}).values()):
+            await session.send_resource_updated(uri)
+        if edit.status == "succeeded":
+            await self.bus.publish(ResourcesListChanged())
+            for session in list(self._sessions.values()):
+                await session.send_resource_list_changed()
+
+    async def watch(self, store: EditStore, interval: float = 1.0, *, start: float) -> None:
+        """Announce changes any process wrote to the store (our own ones are deduplicated)."""
+        since = start
+        while True:
+            await anyio.sleep(interval)
+            try:
+                for edit in await store.changed_since(since - LOOKBACK):
+                    since = max(since, edit.updated_at)
+                    await self.edit_changed(edit)
+            except Exception:
+                logger.exception("watching the store failed; continuing")

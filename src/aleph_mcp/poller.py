@@ -1,0 +1,256 @@
+"""The background poller: follows every unfinished edit to its end and archives the result.
+
+`poll_once()` is one pass over due edits (what tests drive); `run()` loops it. The poller never imports
+`mcp`: it reports changes through the `on_change` hook, which the server turns into notifications.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+import httpx2
+
+from .errors import OutputExpired, ProviderError, TransientProviderError
+from .media import Archive, download, extract_poster, thumbnail_suffix
+from .models import Edit, RemoteStatus
+from .providers.base import Provider
+from .store import EditStore
+
+logger = logging.getLogger(__name__)
+
+OnChange = Callable[[Edit], Awaitable[None]]
+MAX_EXPIRED_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    interval: float = 5.0  # first wait between status reads
+    max_interval: float = 60.0  # the longest wait
+    edit_timeout: float = 7200.0  # unfinished after this long: failed
+    concurrency: int = 4
+    lease_seconds: float = 120.0  # a crashed process's claim on an edit expires after this
+    jitter: float = 0.2
+
+    def next_delay(self, polls: int, rng: Callable[[], float] = random.random) -> float:
+        """Adaptive: renders take minutes, so read often at first and back off to max_interval."""
+        base = min(self.max_interval, self.interval * math.pow(1.5, min(polls, 20)))
+        return base * (1 + self.jitter * (2 * rng() - 1))
+
+    def backoff(
+        self, failures: int, retry_after: float | None, rng: Callable[[], float] = random.random
+    ) -> float:
+        """After a transient failure: exponential with jitter, never sooner than Retry-After."""
+        delay = min(self.max_interval, self.interval * math.pow(2, min(failures, 20))) * (0.5 + rng())
+        return max(delay, retry_after or 0.0)
+
+
+class Poller:
+    def __init__(
+        self,
+        store: EditStore,
+        providers: Mapping[str, Provider],
+        archive: Archive,
+        http: httpx2.AsyncClient,
+        *,
+        owner: str,
+        policy: PollPolicy | None = None,
+        on_change: OnChange | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.archive = archive
+        self.http = http
+        self.owner = owner
+        self.policy = policy or PollPolicy()
+        self.on_change = on_change
+        self.clock = clock
+        self._limiter = anyio.CapacityLimiter(self.policy.concurrency)
+        self._wake = anyio.Event()
+
+    def wake(self) -> None:
+        """Run the next pass now (a new edit was submitted)."""
+        self._wake.set()
+
+    async def run(self, tick: float = 1.0) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except Exception:
+                logger.exception("poll pass failed; continuing")
+            with anyio.move_on_after(tick):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+
+    async def poll_once(self) -> int:
+        """Advance every due edit once; returns how many edits this pass worked on."""
+        due = await self.store.due_for_poll(self.clock(), limit=self.policy.concurrency * 8)
+        async with anyio.create_task_group() as tg:
+            for edit in due:
+                tg.start_soon(self._guarded, edit.edit_id)
+        return len(due)
+
+    async def _guarded(self, edit_id: str) -> None:
+        async with self._limiter:
+            now = self.clock()
+            if not await self.store.lease(edit_id, self.owner, now + self.policy.lease_seconds, now):
+                return  # another process has it
+            try:
+                edit = await self.store.get(edit_id)
+                if edit is not None and not edit.is_terminal:
+                    await self._advance(edit)
+            except Exception:
+                logger.exception("polling edit %s failed", edit_id)
+            finally:
+                await self.store.release(edit_id, self.owner)
+
+    async def _advance(self, edit: Edit) -> None:
+        before = _visible(edit)
+        now = self.clock()
+        if edit.provider_task_id is None:
+            # Its submitter held the lease and is gone: the create may or may not have reached the provider.
+            self._fail(edit, "submit_outcome_unknown", _unknown_outcome_message(edit))
+        elif now - edit.created_at > self.policy.edit_timeout:
+            minutes = round(self.policy.edit_timeout / 60)
+            self._fail(
+                edit,
+                "timeout",
+                f"No result after {minutes} minutes (still {edit.status} at "
+                f"{edit.provider}, task {edit.provider_task_id}). It may still finish there.",
+            )
+        elif edit.output_url and not edit.local_path:
+            await self._archive(edit)
+        else:
+            await self._read_status(edit)
+        await self._save(edit, changed=_visible(edit) != before)
+
+    async def _read_status(self, edit: Edit) -> None:
+        provider = self.providers.get(edit.provider)
+        if provider is None:
+            self._fail(edit, "not_configured", f"Provider {edit.provider} is not configured in this server.")
+            return
+        assert edit.provider_task_id is not None
+        try:
+            remote = await provider.poll(edit.provider_task_id)
+        except TransientProviderError as exc:
+            self._retry_later(edit, exc)
+            return
+        except ProviderError as exc:
+            self._fail(edit, exc.code, exc.message)
+            return
+        edit.polls += 1
+        edit.poll_failures = 0
+        self._apply(edit, remote)
+        if edit.output_url and not edit.local_path:
+            await self._archive(edit)
+
+    def _apply(self, edit: Edit, remote: RemoteStatus) -> None:
+        edit.notes = remote.notes or edit.notes
+        if remote.status == "succeeded":
+            # Stays "running" until the video is safely in the archive.
+            edit.status, edit.progress = "running", 1.0
+            edit.output_url, edit.thumbnail_url = remote.output_url, remote.thumbnail_url
+        elif remote.status in ("failed", "cancelled"):
+            code = remote.error_code or ("provider_failed" if remote.status == "failed" else "cancelled")
+            self._finish(
+                edit, remote.status, code, remote.error_message or f"The provider reports {remote.status}."
+            )
+        else:
+            edit.status = remote.status
+            if remote.progress is not None:
+                edit.progress = max(0.0, min(1.0, remote.progress))
+            edit.next_poll_at = self.clock() + self.policy.next_delay(edit.polls)
+
+    async def _archive(self, edit: Edit) -> None:
+        assert edit.output_url is not None
+        dest = self.archive.video_path(edit.edit_id)
+        try:
+            await download(self.http, edit.output_url, dest)
+        except OutputExpired:
+            edit.poll_failures += 1
+            if edit.poll_failures > MAX_EXPIRED_RETRIES:
+                self._fail(
+                    edit,
+                    "output_expired",
+                    "The result URL expired before it could be downloaded, "
+                    "and the provider gave no fresh one.",
+                )
+                return
+            edit.output_url = None  # read the status again for a freshly signed URL
+            edit.next_poll_at = self.clock()
+            return
+        except TransientProviderError as exc:
+            self._retry_later(edit, exc)
+            return
+        edit.local_path = str(dest)
+        await self._archive_thumbnail(edit)
+        self._finish(edit, "succeeded")
+
+    async def _archive_thumbnail(self, edit: Edit) -> None:
+        """The vendor's thumbnail where it gives one, else a still from the archived video.
+
+        A missing thumbnail never holds back a finished video.
+        """
+        if edit.thumbnail_url:
+            dest = self.archive.thumbnail_path(edit.edit_id, thumbnail_suffix(edit.thumbnail_url))
+            try:
+                await download(self.http, edit.thumbnail_url, dest)
+                edit.thumbnail_path = str(dest)
+                return
+            except ProviderError as exc:
+                logger.warning("thumbnail for %s not downloaded: %s", edit.edit_id, exc.message)
+        poster = self.archive.thumbnail_path(edit.edit_id, ".png")
+        try:
+            await anyio.to_thread.run_sync(extract_poster, Path(edit.local_path or ""), poster)
+            edit.thumbnail_path = str(poster)
+        except Exception as exc:  # PyAV raises its own error types for unreadable media
+            logger.warning("no poster frame for %s: %s", edit.edit_id, exc)
+
+    def _retry_later(self, edit: Edit, exc: ProviderError) -> None:
+        edit.poll_failures += 1
+        edit.next_poll_at = self.clock() + self.policy.backoff(edit.poll_failures, exc.retry_after)
+        logger.info(
+            "edit %s: %s; next try in %.0f s", edit.edit_id, exc.message, edit.next_poll_at - self.clock()
+        )
+
+    def _fail(self, edit: Edit, code: str, message: str) -> None:
+        self._finish(edit, "failed", code, message)
+
+    def _finish(self, edit: Edit, status: str, code: str | None = None, message: str | None = None) -> None:
+        edit.status = status  # type: ignore[assignment]
+        edit.error_code, edit.error_message = (code, message) if status != "succeeded" else (None, None)
+        edit.finished_at = self.clock()
+        edit.next_poll_at = None
+
+    async def _save(self, edit: Edit, *, changed: bool) -> None:
+        """Always persist (the schedule moved); bump updated_at and notify only for visible changes."""
+        if changed:
+            edit.updated_at = self.clock()
+        await self.store.save(edit)
+        if changed and self.on_change is not None:
+            try:
+                await self.on_change(edit)
+            except Exception:
+                logger.exception("change hook failed for %s", edit.edit_id)
+
+
+def _visible(edit: Edit) -> tuple[object, ...]:
+    """The fields an agent sees; a change in any of them is a status change worth announcing."""
+    progress = round(edit.progress, 2) if edit.progress is not None else None
+    return (edit.status, progress, edit.output_url, edit.local_path, edit.error_code)
+
+
+def _unknown_outcome_message(edit: Edit) -> str:
+    return (
+        f"The server stopped while sending this edit to {edit.provider}, so it is unknown whether the "
+        "provider started (and will bill) it. It was not sent again. Check your recent jobs in the "
+        "provider's dashboard."
+    )

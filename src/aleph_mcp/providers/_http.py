@@ -1,0 +1,227 @@
+"""The one place HTTP outcomes become our errors: timeouts, status codes, vendor envelopes, redaction."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx2
+
+from ..errors import (
+    AuthFailed,
+    FatalProviderError,
+    ProviderError,
+    RateLimited,
+    RemoteNotFound,
+    TransientProviderError,
+)
+
+MAX_VENDOR_TEXT = 300
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}")
+
+
+def scrub(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
+    """Remove secrets and bearer tokens from vendor text and trim it to a readable length."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = _BEARER.sub(r"\1***", text)
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_VENDOR_TEXT else text[: MAX_VENDOR_TEXT - 1] + "…"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        import time
+
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def vendor_message(body: Any) -> str:
+    """The human part of a vendor error body, whatever its envelope looks like."""
+    if isinstance(body, str):
+        return body
+    if not isinstance(body, Mapping):
+        return ""
+    for key in ("error", "message", "msg", "detail", "failure", "errorMessage"):
+        value = body.get(key)
+        if isinstance(value, Mapping):
+            nested = vendor_message(value)
+            if nested:
+                return nested
+        elif isinstance(value, str) and value.strip():
+            return value
+        elif isinstance(value, list) and value:
+            return "; ".join(vendor_message(v) if isinstance(v, Mapping) else str(v) for v in value)
+    return ""
+
+
+def error_for_status(
+    provider: str,
+    status: int,
+    message: str,
+    *,
+    retry_after: float | None = None,
+    secrets: list[str] | tuple[str, ...] = (),
+) -> ProviderError:
+    """Classify one failed answer (an HTTP status or a vendor envelope code) into our error tree."""
+    text = scrub(message, secrets) or f"HTTP {status}"
+    where = f"{provider} answered {status}: {text}"
+    if status == 429:
+        return RateLimited(
+            f"{where}. The provider is rate limiting; the request will be retried later.",
+            status_code=status,
+            retry_after=retry_after,
+            not_created=True,
+        )
+    if status == 501:  # kie/crun: "generation failed", a verdict rather than an outage
+        return FatalProviderError(where, code="generation_failed", status_code=status)
+    if status == 505:  # kie/crun: "feature disabled" for this account
+        return FatalProviderError(where, code="feature_disabled", status_code=status, not_created=True)
+    if status == 408 or status >= 500:
+        return TransientProviderError(where, status_code=status, retry_after=retry_after)
+    if status == 455:  # kie/crun: maintenance
+        return TransientProviderError(
+            f"{where} (service under maintenance)",
+            status_code=status,
+            retry_after=retry_after,
+            not_created=True,
+        )
+    if status == 401:
+        return AuthFailed(
+            f"{where}. Check the {provider} API key in the server's configuration.",
+            status_code=status,
+            not_created=True,
+        )
+    if status == 402:
+        return FatalProviderError(
+            f"{where}. The {provider} account is out of credits.",
+            code="insufficient_credits",
+            status_code=status,
+            not_created=True,
+        )
+    if status == 404:
+        return RemoteNotFound(where, status_code=status, not_created=True)
+    return FatalProviderError(where, status_code=status, not_created=True)
+
+
+class ProviderHTTP:
+    """A thin JSON client over an injected `httpx2.AsyncClient` for one provider."""
+
+    def __init__(
+        self,
+        client: httpx2.AsyncClient,
+        *,
+        provider: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        secrets: list[str] | tuple[str, ...] = (),
+        timeout: float = 30.0,
+    ) -> None:
+        self.client = client
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.headers = dict(headers)
+        self.secrets = tuple(secrets)
+        self.timeout = timeout
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        base_url: str | None = None,
+        allow_empty: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Send one request and return the decoded JSON body; raise a `ProviderError` on any failure."""
+        url = (base_url or self.base_url).rstrip("/") + path
+        try:
+            response = await self.client.request(
+                method,
+                url,
+                json=json_body,
+                params=params,
+                headers={**self.headers, **(headers or {})},
+                timeout=self.timeout,
+                **kwargs,
+            )
+        except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
+            raise TransientProviderError(
+                f"Could not connect to {self.provider} ({type(exc).__name__}).", not_created=True
+            ) from None
+        except httpx2.TimeoutException as exc:
+            raise TransientProviderError(
+                f"{self.provider} did not answer in time ({type(exc).__name__}).", code="timeout"
+            ) from None
+        except httpx2.TransportError as exc:
+            raise TransientProviderError(
+                f"The connection to {self.provider} broke ({type(exc).__name__})."
+            ) from None
+        return self.decode(response, allow_empty=allow_empty)
+
+    def decode(self, response: httpx2.Response, *, allow_empty: bool = False) -> Any:
+        body: Any
+        try:
+            body = response.json() if response.content else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+            if response.is_success:
+                raise TransientProviderError(
+                    f"{self.provider} sent a body that is not JSON (HTTP {response.status_code}).",
+                    code="malformed_response",
+                ) from None
+        if not response.is_success:
+            message = vendor_message(body) if body is not None else response.text
+            raise error_for_status(
+                self.provider,
+                response.status_code,
+                message,
+                retry_after=parse_retry_after(response.headers.get("retry-after")),
+                secrets=self.secrets,
+            )
+        if body is None and not allow_empty:
+            raise TransientProviderError(
+                f"{self.provider} sent an empty body (HTTP {response.status_code}).",
+                code="malformed_response",
+            )
+        return body
+
+    def check_envelope(self, body: Any, *, message_keys: tuple[str, ...] = ("msg", "message")) -> Any:
+        """kie and crun answer HTTP 200 with `{code, msg|message, data}`: raise unless code is 200.
+
+        Returns `data`.
+        """
+        if not isinstance(body, Mapping):
+            raise TransientProviderError(
+                f"{self.provider} sent an unexpected body.", code="malformed_response"
+            )
+        code = body.get("code")
+        if code is None:
+            return body.get("data")
+        try:
+            status = int(code)
+        except (TypeError, ValueError):
+            status = 500
+        if status != 200:
+            message = next((str(body[k]) for k in message_keys if body.get(k)), "")
+            raise error_for_status(self.provider, status, message, secrets=self.secrets)
+        return body.get("data")
+
+    def malformed(self, what: str) -> TransientProviderError:
+        return TransientProviderError(f"{self.provider} sent {what}.", code="malformed_response")

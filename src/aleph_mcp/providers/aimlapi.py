@@ -1,0 +1,178 @@
+"""AI/ML API adapter: Runway `gen4_aleph` through the universal `/v2/video/generations` endpoint.
+
+AI/ML API has no cancel and no upload route; `video_url` takes an https URL or a data URI instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from ..errors import CannotCancel, FatalProviderError, InvalidInput
+from ..models import AspectRatio, EditRequest, RemoteStatus
+from ._http import ProviderHTTP, scrub
+from .base import Capabilities, ProgressCallback, StatusTable
+
+MB = 1024 * 1024
+GENERATIONS = "/v2/video/generations"
+
+# Our aspect ratios as AI/ML API's `frame_size` (Runway's pixel sizes).
+FRAME_SIZES: dict[AspectRatio, str] = {
+    "16:9": "1280:720",
+    "9:16": "720:1280",
+    "4:3": "1104:832",
+    "3:4": "832:1104",
+    "1:1": "960:960",
+    "21:9": "1584:672",
+}
+
+# Our model names as AI/ML API's model ids.
+VENDOR_MODELS: dict[str, str] = {"gen4_aleph": "runway/gen4_aleph"}
+
+# The current schema says queued/generating/completed/error; older examples used waiting/active,
+# and "failed" is accepted to be safe (the mapping is inferred, not documented as a table).
+STATUS = StatusTable(
+    "aimlapi",
+    {
+        "queued": "queued",
+        "waiting": "queued",
+        "generating": "running",
+        "active": "running",
+        "completed": "succeeded",
+        "error": "failed",
+        "failed": "failed",
+    },
+)
+
+CAPABILITIES = Capabilities(
+    models=("gen4_aleph",),
+    aspect_ratios=frozenset(FRAME_SIZES),
+    max_prompt_chars=1000,
+    seed=True,
+    watermark=False,
+    reference_image=True,
+    can_cancel=False,
+    can_upload=False,
+    # Inferred: AI/ML API states no data URI limit; Runway's own 16 MB data URI limit applies.
+    data_uri_max_bytes=16 * MB,
+    max_input_bytes=None,
+    typical_render="about 3-4 minutes (AI/ML API's example took 3 min 30 s)",
+)
+
+
+class AimlapiProvider:
+    """Runway Aleph via AI/ML API (https://api.aimlapi.com)."""
+
+    name = "aimlapi"
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        client: httpx2.AsyncClient,
+        *,
+        api_key: str,
+        base_url: str,
+        timeout: float = 30.0,
+        **extra: Any,
+    ) -> None:
+        self.http = ProviderHTTP(
+            client,
+            provider=self.name,
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            secrets=(api_key,),
+            timeout=timeout,
+        )
+
+    async def submit(self, request: EditRequest) -> str:
+        body = await self._request("POST", GENERATIONS, json_body=create_body(request))
+        task_id = body.get("id") if isinstance(body, Mapping) else None
+        if not isinstance(task_id, str | int) or not str(task_id):
+            raise self.http.malformed("a create answer without a generation id")
+        return str(task_id)
+
+    async def poll(self, task_id: str) -> RemoteStatus:
+        body = await self._request("GET", GENERATIONS, params={"generation_id": task_id})
+        if not isinstance(body, Mapping) or not isinstance(body.get("status"), str):
+            raise self.http.malformed("a status answer without a status")
+        word: str = body["status"]
+        status = STATUS(word)
+        if status == "succeeded":
+            url = video_url(body.get("video"))
+            if url is None:
+                raise self.http.malformed("a finished task without an output URL")
+            return RemoteStatus(status=status, output_url=url, vendor_status=word)
+        if status == "failed":
+            code, message = failure(body.get("error"))
+            return RemoteStatus(
+                status=status,
+                error_code=scrub(code, self.http.secrets),
+                error_message=scrub(message, self.http.secrets),
+                vendor_status=word,
+            )
+        return RemoteStatus(status=status, vendor_status=word)
+
+    async def cancel(self, task_id: str) -> None:
+        raise CannotCancel("aimlapi has no cancel API; the edit will run to its end and may be billed.")
+
+    async def upload(self, path: Path, *, on_progress: ProgressCallback | None = None) -> str:
+        raise InvalidInput(
+            "aimlapi has no upload route for local files; use an https URL, or pass the video as a "
+            f"data: URI (AI/ML API accepts data URIs up to {CAPABILITIES.data_uri_max_bytes} bytes)."
+        )
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One call; AI/ML API answers 403 (not 402) when the account is out of credits."""
+        try:
+            return await self.http.request(method, path, **kwargs)
+        except FatalProviderError as exc:
+            if exc.status_code != 403:
+                raise
+            raise FatalProviderError(
+                f"{exc.message}. AI/ML API answers 403 when the account is out of credits: top up the "
+                "AI/ML API balance or choose another provider.",
+                code="insufficient_credits",
+                status_code=403,
+                not_created=True,
+            ) from None
+
+
+def create_body(request: EditRequest) -> dict[str, Any]:
+    """The create JSON: required fields always, optional ones only when set."""
+    body: dict[str, Any] = {
+        "model": VENDOR_MODELS.get(request.model, request.model),
+        "prompt": request.prompt,
+        "video_url": request.video,
+    }
+    if request.aspect_ratio is not None:
+        body["frame_size"] = FRAME_SIZES[request.aspect_ratio]
+    if request.seed is not None:
+        body["seed"] = request.seed
+    if request.reference_image is not None:
+        body["references"] = [{"type": "image", "url": request.reference_image}]
+    return body
+
+
+def video_url(video: Any) -> str | None:
+    """The output URL: `{url}` on the universal endpoint, a list of URLs on the legacy one (accept both)."""
+    if isinstance(video, list):
+        video = video[0] if video else None
+    if isinstance(video, Mapping):
+        video = video.get("url")
+    return video if isinstance(video, str) and video else None
+
+
+def failure(error: Any) -> tuple[str, str]:
+    """(code, message) from `error`: `{name, message}` in the current schema, a bare string in older ones."""
+    default = "AI/ML API reported the edit as failed without giving a reason."
+    if isinstance(error, Mapping):
+        name = error.get("name")
+        message = error.get("message")
+        code = name if isinstance(name, str) and name else "generation_failed"
+        return code, message if isinstance(message, str) and message else default
+    if isinstance(error, str) and error.strip():
+        return "generation_failed", error
+    return "generation_failed", default

@@ -1,0 +1,172 @@
+"""The offline `local` provider: real FFmpeg filters through PyAV, run as a background job.
+
+Each job is a folder with `job.json` (the state the adapter reports) and `output.mp4`. The render runs in a
+worker thread. If the process that started it dies, the next `poll` from any process sees a stale
+heartbeat and renders it again: it is free and deterministic, so redoing it can never bill or differ.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+
+from ..errors import CannotCancel, InvalidInput, RemoteNotFound
+from ..models import ASPECT_RATIOS, EditRequest, RemoteStatus
+from .base import Capabilities, ProgressCallback, StatusTable
+from .local_render import parse_prompt, render
+
+logger = logging.getLogger(__name__)
+
+STATUS = StatusTable(
+    "local",
+    {
+        "queued": "queued",
+        "running": "running",
+        "succeeded": "succeeded",
+        "failed": "failed",
+        "cancelled": "cancelled",
+    },
+)
+CAPABILITIES = Capabilities(
+    models=("ffmpeg",),
+    aspect_ratios=frozenset(ASPECT_RATIOS),
+    max_prompt_chars=2000,
+    can_cancel=True,
+    needs_key=False,
+    max_input_bytes=2 * 1024**3,
+    typical_render="seconds",
+)
+STALE_AFTER = 15.0  # seconds without a heartbeat: the rendering process is gone
+
+
+class LocalProvider:
+    name = "local"
+    capabilities = CAPABILITIES
+
+    def __init__(self, jobs_dir: Path) -> None:
+        self.jobs_dir = jobs_dir
+        jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    # -- Provider protocol --------------------------------------------------------------------------
+    async def submit(self, request: EditRequest) -> str:
+        source = Path(request.video)
+        if not source.is_absolute() or not source.is_file():
+            raise InvalidInput(
+                "The local provider edits local files only; pass a path inside the allowed dirs."
+            )
+        task_id = f"local-{uuid.uuid4().hex[:16]}"
+        recipe = parse_prompt(request.prompt)
+        job = {
+            "status": "queued",
+            "video": str(source),
+            "prompt": request.prompt,
+            "aspect_ratio": request.aspect_ratio,
+            "progress": 0.0,
+            "notes": recipe.describe(),
+            "heartbeat": time.time(),
+        }
+        self._job_dir(task_id).mkdir(parents=True)
+        self._write(task_id, job)
+        self._start(task_id)
+        return task_id
+
+    async def poll(self, task_id: str) -> RemoteStatus:
+        job = await anyio.to_thread.run_sync(self._read, task_id)
+        if job["status"] in ("queued", "running") and self._stale(task_id, job):
+            logger.info("local job %s lost its renderer; rendering it again", task_id)
+            self._start(task_id)
+        status = STATUS(job["status"])
+        output = self._job_dir(task_id) / "output.mp4"
+        return RemoteStatus(
+            status=status,
+            progress=job.get("progress"),
+            output_url=output.as_uri() if status == "succeeded" else None,
+            error_code="render_failed" if status == "failed" else None,
+            error_message=job.get("error"),
+            vendor_status=job["status"],
+            notes=job.get("notes"),
+        )
+
+    async def cancel(self, task_id: str) -> None:
+        job = self._read(task_id)
+        if job["status"] not in ("queued", "running"):
+            raise CannotCancel(f"The local job has already ended ({job['status']}).")
+        (self._job_dir(task_id) / "cancel").touch()
+
+    async def upload(self, path: Path, *, on_progress: ProgressCallback | None = None) -> str:
+        return str(path)  # nothing leaves the machine
+
+    # -- jobs ---------------------------------------------------------------------------------------
+    def _job_dir(self, task_id: str) -> Path:
+        if not task_id.startswith("local-") or "/" in task_id or ".." in task_id:
+            raise RemoteNotFound(f"No local job {task_id!r}.")
+        return self.jobs_dir / task_id
+
+    def _read(self, task_id: str) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads((self._job_dir(task_id) / "job.json").read_text())
+            return data
+        except FileNotFoundError:
+            raise RemoteNotFound(f"No local job {task_id!r}.") from None
+
+    def _write(self, task_id: str, job: dict[str, Any]) -> None:
+        path = self._job_dir(task_id) / "job.json"
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(job))
+        os.replace(tmp, path)  # readers never see half a file
+
+    def _stale(self, task_id: str, job: dict[str, Any]) -> bool:
+        with self._lock:
+            thread = self._threads.get(task_id)
+        alive = thread is not None and thread.is_alive()
+        return not alive and time.time() - float(job.get("heartbeat", 0)) > STALE_AFTER
+
+    def _start(self, task_id: str) -> None:
+        with self._lock:
+            if (t := self._threads.get(task_id)) is not None and t.is_alive():
+                return
+            thread = threading.Thread(
+                target=self._run, args=(task_id,), name=f"render-{task_id}", daemon=True
+            )
+            self._threads[task_id] = thread
+        thread.start()
+
+    def _run(self, task_id: str) -> None:
+        job = self._read(task_id)
+        job_dir = self._job_dir(task_id)
+        job.update(status="running", progress=0.0, heartbeat=time.time())
+        self._write(task_id, job)
+
+        def progress(fraction: float) -> None:
+            job.update(progress=round(fraction, 3), heartbeat=time.time())
+            self._write(task_id, job)
+
+        partial = job_dir / "output.partial.mp4"
+        try:
+            render(
+                Path(job["video"]),
+                partial,
+                parse_prompt(job["prompt"]),
+                aspect_ratio=job["aspect_ratio"],
+                on_progress=progress,
+                cancelled=(job_dir / "cancel").exists,
+            )
+            os.replace(partial, job_dir / "output.mp4")
+            job.update(status="succeeded", progress=1.0)
+        except InterruptedError:
+            job.update(status="cancelled", error="Cancelled on request.")
+        except Exception as exc:  # a broken input must end the job, not leave it running forever
+            logger.warning("local render %s failed: %s", task_id, exc)
+            job.update(status="failed", error=f"The local render failed: {exc}")
+        job["heartbeat"] = time.time()
+        self._write(task_id, job)

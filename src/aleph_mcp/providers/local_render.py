@@ -1,0 +1,179 @@
+"""The `local` provider's engine: prompt words -> an FFmpeg filter chain, rendered with PyAV.
+
+It is not generative AI: it applies real, documented filters and says which words it did not understand.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+MAX_SECONDS = 5.0  # the same cap the hosted providers apply
+
+# (words that ask for it, filter name, filter args). Order in the prompt is the order applied.
+FILTERS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("black and white", "black-and-white", "grayscale", "greyscale", "monochrome", "b&w"), "hue", "s=0"),
+    (("sepia",), "colorchannelmixer", ".393:.769:.189:0:.349:.686:.168:0:.272:.534:.131"),
+    (("vintage", "old film", "retro"), "curves", "preset=vintage"),
+    (("invert", "negative"), "negate", ""),
+    (("mirror", "flip horizontally", "horizontal flip"), "hflip", ""),
+    (("upside down", "flip vertically", "vertical flip"), "vflip", ""),
+    (("blur", "blurry", "soft focus"), "gblur", "sigma=6"),
+    (("brighten", "brighter", "lighter"), "hue", "b=2"),
+    (("darken", "darker"), "hue", "b=-2"),
+    (("night", "nighttime", "night time"), "colortemperature", "temperature=3000"),
+    (("contrast",), "curves", "preset=increase_contrast"),
+    (("desaturate", "muted", "washed out"), "hue", "s=0.4"),
+    (("saturate", "vivid", "more colorful", "more colourful"), "hue", "s=1.8"),
+    (("warm", "golden hour", "sunset"), "colortemperature", "temperature=9000"),
+    (("cool", "cold", "winter"), "colortemperature", "temperature=4500"),
+    (("vignette",), "vignette", ""),
+)
+SPEED: tuple[tuple[tuple[str, ...], float], ...] = (
+    (("slow motion", "slow-motion", "slow down", "slower"), 0.5),
+    (("speed up", "faster", "fast forward", "timelapse", "time-lapse"), 2.0),
+)
+_CLAUSES = re.compile(r"\s*(?:[,;.]|\band then\b|\bthen\b|\band\b)\s*", re.I)
+RATIOS = {"16:9": (16, 9), "9:16": (9, 16), "4:3": (4, 3), "3:4": (3, 4), "1:1": (1, 1), "21:9": (21, 9)}
+
+
+@dataclass
+class Recipe:
+    filters: list[tuple[str, str]] = field(default_factory=list)
+    speed: float = 1.0
+    applied: list[str] = field(default_factory=list)
+    not_understood: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        parts = [f"applied: {', '.join(self.applied) or 'nothing (copied the clip)'}"]
+        if self.not_understood:
+            parts.append(f"not understood (ignored): {'; '.join(self.not_understood)}")
+        return "; ".join(parts)
+
+
+def _is_negated(text: str, start: int) -> bool:
+    # "desaturate" must not also trigger "saturate"; "not blurry" should not blur.
+    return (start > 0 and text[start - 1].isalpha()) or text[max(0, start - 4) : start] == "not "
+
+
+def _match(clause: str, words: tuple[str, ...]) -> bool:
+    for word in words:
+        for m in re.finditer(re.escape(word), clause):
+            if not _is_negated(clause, m.start()):
+                return True
+    return False
+
+
+def parse_prompt(prompt: str) -> Recipe:
+    recipe = Recipe()
+    for clause in filter(None, (c.strip() for c in _CLAUSES.split(prompt.lower()))):
+        understood = False
+        for words, name, args in FILTERS:
+            if _match(clause, words) and (name, args) not in recipe.filters:
+                recipe.filters.append((name, args))
+                recipe.applied.append(f"{words[0]} ({name}{'=' + args if args else ''})")
+                understood = True
+        for words, factor in SPEED:
+            if _match(clause, words):
+                recipe.speed = factor
+                recipe.applied.append(f"{words[0]} (x{factor:g} speed)")
+                understood = True
+        if not understood:
+            recipe.not_understood.append(clause)
+    return recipe
+
+
+def crop_for(width: int, height: int, ratio: str | None) -> tuple[int, int] | None:
+    """Centre-crop size (even numbers) that gives `ratio`; None when no crop is needed."""
+    if ratio is None:
+        return None
+    rw, rh = RATIOS[ratio]
+    target = Fraction(rw, rh)
+    if Fraction(width, height) > target:
+        new_w, new_h = int(height * target), height
+    else:
+        new_w, new_h = width, int(width / target)
+    new_w, new_h = new_w - new_w % 2, new_h - new_h % 2
+    return None if (new_w, new_h) == (width, height) else (new_w, new_h)
+
+
+def render(
+    source: Path,
+    dest: Path,
+    recipe: Recipe,
+    *,
+    aspect_ratio: str | None = None,
+    on_progress: Callable[[float], None] = lambda _: None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> None:
+    """Decode `source`, run the filter chain on its first MAX_SECONDS, encode H.264 MP4 into `dest`."""
+    with av.open(str(source)) as inp:
+        if not inp.streams.video:
+            raise ValueError("the input has no video stream")
+        stream = inp.streams.video[0]
+        rate = stream.average_rate or Fraction(24)
+        graph, size = _graph(stream, recipe, aspect_ratio)
+        with av.open(str(dest), "w", format="mp4") as out:
+            encoder = out.add_stream("libx264", rate=rate)
+            encoder.width, encoder.height, encoder.pix_fmt = size[0], size[1], "yuv420p"
+            encoder.options = {"preset": "veryfast", "crf": "23"}
+            for frames_in, frame in enumerate(inp.decode(stream), start=1):
+                if cancelled():
+                    raise InterruptedError("cancelled")
+                if frame.time is not None and frame.time >= MAX_SECONDS:
+                    break
+                graph.push(frame)
+                for filtered in _drain(graph):
+                    for copy in _retime(filtered, frames_in, recipe.speed):
+                        out.mux(encoder.encode(copy))
+                if frame.time is not None:
+                    on_progress(min(0.99, frame.time / MAX_SECONDS))
+            out.mux(encoder.encode(None))
+
+
+def _graph(
+    stream: av.video.stream.VideoStream, recipe: Recipe, ratio: str | None
+) -> tuple[av.filter.Graph, tuple[int, int]]:
+    graph = av.filter.Graph()
+    nodes = [graph.add_buffer(template=stream)]
+    width, height = stream.codec_context.width, stream.codec_context.height
+    crop = crop_for(width, height, ratio)
+    steps = list(recipe.filters)
+    if crop is not None:
+        steps.insert(0, ("crop", f"{crop[0]}:{crop[1]}"))
+        width, height = crop
+    steps.append(("format", "yuv420p"))
+    for name, args in steps:
+        nodes.append(graph.add(name, args) if args else graph.add(name))
+    nodes.append(graph.add("buffersink"))
+    for left, right in itertools.pairwise(nodes):
+        left.link_to(right)
+    graph.configure()
+    return graph, (width - width % 2, height - height % 2)
+
+
+def _drain(graph: av.filter.Graph) -> list[av.VideoFrame]:
+    frames: list[av.VideoFrame] = []
+    while True:
+        try:
+            frame = graph.pull()
+            assert isinstance(frame, av.VideoFrame)  # the graph only carries video
+            frames.append(frame)
+        except (av.BlockingIOError, av.EOFError):
+            return frames
+
+
+def _retime(frame: av.VideoFrame, index: int, speed: float) -> list[av.VideoFrame]:
+    """Slow motion repeats frames, speeding up drops them; the encoder stamps new timestamps."""
+    frame.pts = None
+    if speed < 1:
+        return [frame] * round(1 / speed)
+    if speed > 1 and index % round(speed):
+        return []
+    return [frame]

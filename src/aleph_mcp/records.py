@@ -1,0 +1,75 @@
+"""Turns stored edits into what agents see: status records, resource URIs, short summaries."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from .models import Edit, EditErrorInfo, EditRecord
+
+URI_PREFIX = "aleph://edits/"
+
+
+def edit_uri(edit_id: str) -> str:
+    return f"{URI_PREFIX}{edit_id}"
+
+
+def video_uri(edit_id: str) -> str:
+    return f"{URI_PREFIX}{edit_id}/video"
+
+
+def thumbnail_uri(edit_id: str) -> str:
+    return f"{URI_PREFIX}{edit_id}/thumbnail"
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def check_again_in(edit: Edit, now: float, default: float) -> int | None:
+    if edit.is_terminal:
+        return None
+    due = edit.next_poll_at if edit.next_poll_at is not None else now + default
+    return max(1, round(due - now + 1))
+
+
+def to_record(edit: Edit, *, poll_interval: float = 5.0, duplicate: bool = False) -> EditRecord:
+    now = time.time()
+    return EditRecord(
+        edit_id=edit.edit_id,
+        status=edit.status,
+        provider=edit.provider,
+        model=edit.model,
+        prompt=edit.prompt,
+        provider_task_id=edit.provider_task_id,
+        created_at=iso(edit.created_at) or "",
+        updated_at=iso(edit.updated_at) or "",
+        finished_at=iso(edit.finished_at),
+        progress=edit.progress,
+        output_url=edit.output_url,
+        local_path=edit.local_path,
+        video_uri=video_uri(edit.edit_id) if edit.local_path else None,
+        thumbnail_uri=thumbnail_uri(edit.edit_id) if edit.thumbnail_path else None,
+        error=EditErrorInfo(code=edit.error_code or "failed", message=edit.error_message or "")
+        if edit.status in ("failed", "cancelled") and (edit.error_code or edit.error_message)
+        else None,
+        notes=edit.notes,
+        check_again_in_seconds=check_again_in(edit, now, poll_interval),
+        duplicate_of_request=duplicate,
+    )
+
+
+def summary(record: EditRecord) -> str:
+    """One line a person can read in a chat transcript."""
+    line = f"Edit {record.edit_id} ({record.provider}/{record.model}) is {record.status}"
+    if record.progress is not None and record.status == "running":
+        line += f", {record.progress:.0%}"
+    if record.status == "succeeded" and record.local_path:
+        line += f". Video: {record.local_path} (resource {record.video_uri})"
+    if record.error is not None:
+        line += f": {record.error.message}"
+    if record.check_again_in_seconds is not None:
+        line += f". Check again in about {record.check_again_in_seconds} s."
+    return line + ("" if line.endswith(".") else ".")

@@ -1,0 +1,287 @@
+"""Use-cases: submit, status, wait, list, cancel. No MCP imports: tools, resources and the CLI call this."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from .config import ALL_PROVIDERS, Settings
+from .errors import (
+    AlephError,
+    CannotCancel,
+    EditNotFound,
+    InvalidInput,
+    NotConfigured,
+    ProviderError,
+)
+from .models import AspectRatio, Edit, EditRequest
+from .providers.base import Provider
+from .store import EditStore
+from .validation import VideoInput, check_against, check_video_route, resolve_input
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], Awaitable[None]]
+CREATE_ATTEMPTS = 3  # only for answers proving the job was not created (connection refused, 429)
+MAX_CREATE_WAIT = 5.0
+
+
+@dataclass(frozen=True)
+class EditArgs:
+    prompt: str
+    video: str
+    provider: str | None = None
+    model: str | None = None
+    aspect_ratio: AspectRatio | None = None
+    seed: int | None = None
+    reference_image: str | None = None
+    watermark: str | None = None
+    idempotency_key: str | None = None
+
+
+async def _no_progress(fraction: float, message: str) -> None:
+    return None
+
+
+class EditService:
+    def __init__(
+        self,
+        store: EditStore,
+        providers: Mapping[str, Provider],
+        settings: Settings,
+        *,
+        owner: str,
+        lease_seconds: float = 120.0,
+        poll_interval: float = 5.0,
+        on_submitted: Callable[[Edit], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.settings = settings
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.on_submitted = on_submitted
+        self.clock = clock
+
+    # -- submit -----------------------------------------------------------------------------------
+    async def submit(self, args: EditArgs, progress: Progress = _no_progress) -> tuple[Edit, bool]:
+        """Validate, record, send one create. Returns (edit, matched_earlier_request)."""
+        name, provider, model, video, reference = self._validate(args)
+        if args.idempotency_key:
+            existing = await self.store.get_by_idempotency_key(args.idempotency_key)
+            if existing is not None:
+                return existing, True
+        edit = self._new_edit(args, name, model, video)
+        await self.store.add(edit)
+        now = self.clock()
+        await self.store.lease(edit.edit_id, self.owner, now + self.lease_seconds, now)
+        try:
+            await progress(0.1, f"Sending the edit to {name}")
+            try:
+                request = EditRequest(
+                    prompt=args.prompt,
+                    video=await self._deliver(provider, video, progress),
+                    model=model,
+                    aspect_ratio=args.aspect_ratio,
+                    seed=args.seed,
+                    reference_image=(await self._deliver(provider, reference, progress))
+                    if reference
+                    else None,
+                    watermark=args.watermark or None,
+                )
+            except ProviderError as exc:
+                exc.not_created = True  # an upload starts no paid job
+                raise await self._fail_submit(edit, exc) from exc
+            await self._create(edit, provider, request)
+            await progress(1.0, f"{name} accepted the edit (task {edit.provider_task_id})")
+        finally:
+            await self.store.release(edit.edit_id, self.owner)
+        if self.on_submitted is not None:
+            await self.on_submitted(edit)
+        return edit, False
+
+    def _validate(self, args: EditArgs) -> tuple[str, Provider, str, VideoInput, VideoInput | None]:
+        name = args.provider or self.settings.resolved_default_provider
+        if name not in ALL_PROVIDERS:
+            raise InvalidInput(f"Unknown provider {name!r}; choose one of: {', '.join(ALL_PROVIDERS)}.")
+        provider = self.providers.get(name)
+        if provider is None:
+            raise NotConfigured(
+                f"Provider {name} has no API key here. Set ALEPH_MCP_{name.upper()}_API_KEY in the server's "
+                f"environment, or choose one of the configured providers: {', '.join(self.providers)}."
+            )
+        caps = provider.capabilities
+        model = args.model or caps.default_model
+        if not args.prompt.strip():
+            raise InvalidInput("The prompt is empty: describe the change you want in the video.")
+        check_against(
+            caps,
+            name,
+            prompt=args.prompt,
+            model=model,
+            aspect_ratio=args.aspect_ratio,
+            seed=args.seed,
+            watermark=args.watermark,
+            reference_image=args.reference_image,
+        )
+        allowed = self.settings.allowed_dir_paths
+        video = resolve_input(args.video, allowed)
+        check_video_route(video, caps, name)
+        reference = (
+            resolve_input(args.reference_image, allowed, what="reference_image")
+            if args.reference_image
+            else None
+        )
+        return name, provider, model, video, reference
+
+    def _new_edit(self, args: EditArgs, provider: str, model: str, video: VideoInput) -> Edit:
+        now = self.clock()
+        options = {
+            k: v
+            for k, v in (
+                ("aspect_ratio", args.aspect_ratio),
+                ("seed", args.seed),
+                ("watermark", args.watermark),
+            )
+            if v is not None
+        }
+        if args.reference_image:
+            options["reference_image"] = resolve_input(
+                args.reference_image, self.settings.allowed_dir_paths, what="reference_image"
+            ).display
+        return Edit(
+            edit_id=f"ed_{uuid.uuid4().hex[:20]}",
+            provider=provider,
+            model=model,
+            prompt=args.prompt,
+            video=video.display,
+            options=options,
+            idempotency_key=args.idempotency_key,
+            created_at=now,
+            updated_at=now,
+            # If this process dies mid-create, the poller finds it once the lease lapses (see poller).
+            next_poll_at=now + self.lease_seconds,
+        )
+
+    async def _deliver(self, provider: Provider, item: VideoInput, progress: Progress) -> str:
+        if item.kind != "path" or provider.name == "local":
+            return item.value
+        await progress(0.2, f"Uploading {Path(item.value).name} to {provider.name}")
+        return await provider.upload(Path(item.value))
+
+    async def _create(self, edit: Edit, provider: Provider, request: EditRequest) -> None:
+        edit.provider_task_id = await self._send_create(edit, provider, request)
+        edit.next_poll_at = self.clock() + self.poll_interval
+        edit.updated_at = self.clock()
+        await self.store.save(edit)
+
+    async def _send_create(self, edit: Edit, provider: Provider, request: EditRequest) -> str:
+        """One create; sent again only when the answer proves no job was started (never on a timeout)."""
+        attempt = 1
+        while True:
+            try:
+                return await provider.submit(request)
+            except ProviderError as exc:
+                if not (exc.not_created and exc.retryable and attempt < CREATE_ATTEMPTS):
+                    raise await self._fail_submit(edit, exc) from exc
+                await anyio.sleep(min(MAX_CREATE_WAIT, exc.retry_after or attempt))
+                attempt += 1
+
+    async def _fail_submit(self, edit: Edit, exc: ProviderError) -> AlephError:
+        """Record the failed submission; returns the error for the caller to raise."""
+        if exc.not_created:
+            code, message = exc.code, exc.message
+        else:
+            code = "submit_outcome_unknown"
+            message = (
+                f"{exc.message} The create request may have reached {edit.provider}, so it was not sent "
+                "again (that could bill twice). Check the provider's dashboard for a recent job before "
+                "retrying."
+            )
+        edit.status, edit.error_code, edit.error_message = "failed", code, message
+        edit.finished_at = edit.updated_at = self.clock()
+        edit.next_poll_at = None
+        await self.store.save(edit)
+        return AlephError(f"Edit {edit.edit_id} failed at submission: {message}", code=code)
+
+    # -- read -------------------------------------------------------------------------------------
+    async def get(self, edit_id: str) -> Edit:
+        edit = await self.store.get(edit_id)
+        if edit is None:
+            raise EditNotFound(f"No edit {edit_id!r}. Call list_edits to see the edits this server knows.")
+        return edit
+
+    async def wait_for_change(
+        self, edit_id: str, wait_seconds: float, progress: Progress = _no_progress
+    ) -> Edit:
+        """Return as soon as the edit changes visibly, it ends, or `wait_seconds` pass."""
+        edit = await self.get(edit_id)
+        start, seen = self.clock(), (edit.status, edit.updated_at)
+        while not edit.is_terminal and self.clock() - start < wait_seconds:
+            await anyio.sleep(min(1.0, wait_seconds))
+            edit = await self.get(edit_id)
+            if (edit.status, edit.updated_at) != seen:
+                break
+            waited = self.clock() - start
+            await progress(min(waited / wait_seconds, 0.99), f"{edit.status}; waited {waited:.0f} s")
+        return edit
+
+    async def list(
+        self, *, status: str | None, provider: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Edit], str | None]:
+        return await self.store.list_edits(status=status, provider=provider, limit=limit, cursor=cursor)
+
+    # -- cancel -----------------------------------------------------------------------------------
+    async def cancel(self, edit_id: str) -> Edit:
+        edit = await self.get(edit_id)
+        if edit.is_terminal:
+            raise CannotCancel(
+                f"Edit {edit_id} has already ended ({edit.status}); there is nothing to cancel."
+            )
+        provider = self.providers.get(edit.provider)
+        if provider is None or not provider.capabilities.can_cancel:
+            raise CannotCancel(
+                f"{edit.provider} has no cancel API: edit {edit_id} will run to its end and may "
+                "be billed. Only krea and runway edits (and local ones) can be cancelled."
+            )
+        if edit.provider_task_id is None:
+            raise CannotCancel(
+                f"Edit {edit_id} is still being sent to {edit.provider}; try again in a moment."
+            )
+        await self._lease_for_cancel(edit_id)
+        try:
+            await provider.cancel(edit.provider_task_id)
+            edit = await self.get(edit_id)
+            if not edit.is_terminal:
+                now = self.clock()
+                edit.status, edit.error_code, edit.error_message = (
+                    "cancelled",
+                    "cancelled",
+                    "Cancelled on request.",
+                )
+                edit.finished_at = edit.updated_at = now
+                edit.next_poll_at = None
+                await self.store.save(edit)
+        finally:
+            await self.store.release(edit_id, self.owner)
+        return edit
+
+    async def _lease_for_cancel(self, edit_id: str) -> None:
+        """Wait briefly for a poller (here or in another process) to let go of the edit."""
+        with anyio.move_on_after(10):
+            while True:
+                now = self.clock()
+                if await self.store.lease(edit_id, self.owner, now + self.lease_seconds, now):
+                    return
+                await anyio.sleep(0.2)
+        raise CannotCancel(
+            f"Edit {edit_id} is busy (being polled or downloaded); try again in a few seconds."
+        )

@@ -1,0 +1,320 @@
+"""EditStore: where edits live. SQLite (WAL) by default, safe for several server processes on one data dir.
+
+One process at a time works on an edit: `lease()` is an atomic compare-and-set on (lease_owner, lease_until),
+so two processes sharing the file never poll, download or submit the same edit at once. Every process sees
+every edit, because all state is in the file.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import anyio.to_thread
+
+from .errors import InvalidInput
+from .models import TERMINAL_STATUSES, Edit
+
+T = TypeVar("T")
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE edits (
+        edit_id TEXT PRIMARY KEY,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        video TEXT NOT NULL,
+        options TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL,
+        provider_task_id TEXT,
+        progress REAL,
+        output_url TEXT,
+        thumbnail_url TEXT,
+        local_path TEXT,
+        thumbnail_path TEXT,
+        error_code TEXT,
+        error_message TEXT,
+        notes TEXT,
+        idempotency_key TEXT UNIQUE,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        finished_at REAL,
+        next_poll_at REAL,
+        poll_failures INTEGER NOT NULL DEFAULT 0,
+        polls INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_until REAL
+    );
+    CREATE INDEX edits_newest ON edits (created_at DESC, edit_id DESC);
+    CREATE INDEX edits_due ON edits (next_poll_at) WHERE next_poll_at IS NOT NULL;
+    CREATE INDEX edits_updated ON edits (updated_at);
+    """,
+]
+
+_COLUMNS = [f.name for f in fields(Edit)]
+
+
+class EditStore(Protocol):
+    """Persistence for edits.
+
+    - `add` inserts a new edit (InvalidInput if its idempotency key is taken); `save` writes all fields back.
+    - `list_edits` pages newest first; `cursor` is the opaque `next_cursor` of the previous page.
+    - `due_for_poll` returns unfinished edits whose `next_poll_at` has passed and whose lease is free.
+    - `lease` claims an edit for `owner` until `until` (atomic; True when claimed or already ours);
+      `release` gives it back. A lease that has expired is free again, so a crashed process blocks nobody.
+    - `changed_since` returns edits updated after a time (oldest first), for cross-process notifications.
+    """
+
+    async def add(self, edit: Edit) -> None: ...
+    async def get(self, edit_id: str) -> Edit | None: ...
+    async def get_by_idempotency_key(self, key: str) -> Edit | None: ...
+    async def save(self, edit: Edit) -> None: ...
+    async def list_edits(
+        self,
+        *,
+        status: str | None = None,
+        provider: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> tuple[list[Edit], str | None]: ...
+    async def due_for_poll(self, now: float, limit: int) -> list[Edit]: ...
+    async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool: ...
+    async def release(self, edit_id: str, owner: str) -> None: ...
+    async def changed_since(self, since: float, limit: int = 200) -> list[Edit]: ...
+    async def unsubmitted(self) -> list[Edit]: ...
+    async def close(self) -> None: ...
+
+
+def encode_cursor(edit: Edit) -> str:
+    return base64.urlsafe_b64encode(f"{edit.created_at!r}|{edit.edit_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        created, _, edit_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return float(created), edit_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput(
+            "The cursor is not one this server gave out; call list_edits without it."
+        ) from None
+
+
+def _row_to_edit(row: sqlite3.Row) -> Edit:
+    values = {name: row[name] for name in _COLUMNS}
+    values["options"] = json.loads(values["options"] or "{}")
+    return Edit(**values)
+
+
+def _edit_to_params(edit: Edit) -> dict[str, Any]:
+    params = {name: getattr(edit, name) for name in _COLUMNS}
+    params["options"] = json.dumps(edit.options, sort_keys=True)
+    return params
+
+
+class SQLiteEditStore:
+    """The embedded default. Calls run in a worker thread so a busy file never stalls the event loop."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                    for statement in filter(str.strip, script.split(";")):
+                        self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version={number}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        def locked() -> T:
+            with self._lock:
+                return fn()
+
+        return await anyio.to_thread.run_sync(locked)
+
+    def _query(self, sql: str, params: Any = ()) -> list[Edit]:
+        return [_row_to_edit(row) for row in self._db.execute(sql, params).fetchall()]
+
+    async def add(self, edit: Edit) -> None:
+        params = _edit_to_params(edit)
+        sql = f"INSERT INTO edits ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})"
+
+        def insert() -> None:
+            try:
+                self._db.execute(sql, params)
+            except sqlite3.IntegrityError:
+                raise InvalidInput(f"An edit with idempotency key {edit.idempotency_key!r} exists.") from None
+
+        await self._run(insert)
+
+    async def get(self, edit_id: str) -> Edit | None:
+        rows = await self._run(lambda: self._query("SELECT * FROM edits WHERE edit_id = ?", (edit_id,)))
+        return rows[0] if rows else None
+
+    async def get_by_idempotency_key(self, key: str) -> Edit | None:
+        rows = await self._run(lambda: self._query("SELECT * FROM edits WHERE idempotency_key = ?", (key,)))
+        return rows[0] if rows else None
+
+    async def save(self, edit: Edit) -> None:
+        params = _edit_to_params(edit)
+        assignments = ", ".join(f"{c} = :{c}" for c in _COLUMNS if c != "edit_id")
+        await self._run(
+            lambda: self._db.execute(f"UPDATE edits SET {assignments} WHERE edit_id = :edit_id", params)
+        )
+
+    async def list_edits(
+        self,
+        *,
+        status: str | None = None,
+        provider: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> tuple[list[Edit], str | None]:
+        clauses, params = [], []  # type: tuple[list[str], list[Any]]
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        if provider is not None:
+            clauses.append("provider = ?")
+            params.append(provider)
+        if cursor is not None:
+            created, edit_id = decode_cursor(cursor)
+            clauses.append("(created_at < ? OR (created_at = ? AND edit_id < ?))")
+            params += [created, created, edit_id]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT * FROM edits {where} ORDER BY created_at DESC, edit_id DESC LIMIT ?"
+        rows = await self._run(lambda: self._query(sql, [*params, limit + 1]))
+        page = rows[:limit]
+        return page, (encode_cursor(page[-1]) if len(rows) > limit else None)
+
+    async def due_for_poll(self, now: float, limit: int) -> list[Edit]:
+        sql = (
+            "SELECT * FROM edits WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? "
+            "AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_poll_at LIMIT ?"
+        )
+        return await self._run(lambda: self._query(sql, (now, now, limit)))
+
+    async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool:
+        sql = (
+            "UPDATE edits SET lease_owner = ?, lease_until = ? WHERE edit_id = ? "
+            "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)"
+        )
+        cursor = await self._run(lambda: self._db.execute(sql, (owner, until, edit_id, owner, now)))
+        return cursor.rowcount == 1
+
+    async def release(self, edit_id: str, owner: str) -> None:
+        sql = "UPDATE edits SET lease_owner = NULL, lease_until = NULL WHERE edit_id = ? AND lease_owner = ?"
+        await self._run(lambda: self._db.execute(sql, (edit_id, owner)))
+
+    async def changed_since(self, since: float, limit: int = 200) -> list[Edit]:
+        sql = "SELECT * FROM edits WHERE updated_at > ? ORDER BY updated_at LIMIT ?"
+        return await self._run(lambda: self._query(sql, (since, limit)))
+
+    async def unsubmitted(self) -> list[Edit]:
+        terminal = tuple(TERMINAL_STATUSES)
+        sql = "SELECT * FROM edits WHERE provider_task_id IS NULL AND status NOT IN (?, ?, ?)"
+        return await self._run(lambda: self._query(sql, terminal))
+
+    async def close(self) -> None:
+        await self._run(self._db.close)
+
+
+class InMemoryEditStore:
+    """Same contract as SQLiteEditStore, in one process's memory (tests, throwaway runs)."""
+
+    def __init__(self) -> None:
+        self._edits: dict[str, Edit] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
+
+    @staticmethod
+    def _copy(edit: Edit) -> Edit:
+        return Edit(**{name: getattr(edit, name) for name in _COLUMNS} | {"options": dict(edit.options)})
+
+    async def add(self, edit: Edit) -> None:
+        if edit.idempotency_key and await self.get_by_idempotency_key(edit.idempotency_key):
+            raise InvalidInput(f"An edit with idempotency key {edit.idempotency_key!r} exists.")
+        self._edits[edit.edit_id] = self._copy(edit)
+
+    async def get(self, edit_id: str) -> Edit | None:
+        edit = self._edits.get(edit_id)
+        return self._copy(edit) if edit else None
+
+    async def get_by_idempotency_key(self, key: str) -> Edit | None:
+        return next((self._copy(e) for e in self._edits.values() if e.idempotency_key == key), None)
+
+    async def save(self, edit: Edit) -> None:
+        if edit.edit_id in self._edits:
+            self._edits[edit.edit_id] = self._copy(edit)
+
+    async def list_edits(
+        self,
+        *,
+        status: str | None = None,
+        provider: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> tuple[list[Edit], str | None]:
+        edits = sorted(self._edits.values(), key=lambda e: (e.created_at, e.edit_id), reverse=True)
+        edits = [e for e in edits if status in (None, e.status) and provider in (None, e.provider)]
+        if cursor is not None:
+            after = decode_cursor(cursor)
+            edits = [e for e in edits if (e.created_at, e.edit_id) < after]
+        page = [self._copy(e) for e in edits[:limit]]
+        return page, (encode_cursor(page[-1]) if len(edits) > limit else None)
+
+    def _lease_free(self, edit_id: str, now: float, owner: str | None = None) -> bool:
+        holder = self._leases.get(edit_id)
+        return holder is None or holder[0] == owner or holder[1] < now
+
+    async def due_for_poll(self, now: float, limit: int) -> list[Edit]:
+        due = [
+            e
+            for e in self._edits.values()
+            if e.next_poll_at is not None and e.next_poll_at <= now and self._lease_free(e.edit_id, now)
+        ]
+        return [self._copy(e) for e in sorted(due, key=lambda e: e.next_poll_at or 0)[:limit]]
+
+    async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool:
+        if edit_id not in self._edits or not self._lease_free(edit_id, now, owner):
+            return False
+        self._leases[edit_id] = (owner, until)
+        return True
+
+    async def release(self, edit_id: str, owner: str) -> None:
+        if self._leases.get(edit_id, ("",))[0] == owner:
+            del self._leases[edit_id]
+
+    async def changed_since(self, since: float, limit: int = 200) -> list[Edit]:
+        changed = sorted(
+            (e for e in self._edits.values() if e.updated_at > since), key=lambda e: e.updated_at
+        )
+        return [self._copy(e) for e in changed[:limit]]
+
+    async def unsubmitted(self) -> list[Edit]:
+        return [
+            self._copy(e) for e in self._edits.values() if e.provider_task_id is None and not e.is_terminal
+        ]
+
+    async def close(self) -> None:
+        return None

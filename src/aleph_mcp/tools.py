@@ -1,0 +1,214 @@
+"""The four MCP tools: parse arguments, call the service, return a record. Nothing else lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+import mcp.types as types
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
+
+from .config import ProviderName
+from .errors import AlephError
+from .models import SEED_MAX, AspectRatio, EditList, EditRecord, EditStatus
+from .records import edit_uri, summary, to_record
+from .service import EditArgs
+
+if TYPE_CHECKING:
+    from .server import AppState
+
+EditResult = Annotated[types.CallToolResult, EditRecord]
+
+
+def app_state(ctx: Context) -> AppState:
+    state = cast("AppState", ctx.request_context.lifespan_context)
+    state.notifier.remember(ctx.session, ctx.protocol_version)
+    return state
+
+
+@contextmanager
+def agent_errors() -> Iterator[None]:
+    """Our errors carry messages written for the agent; surface them as tool errors."""
+    try:
+        yield
+    except AlephError as exc:
+        raise ToolError(exc.message) from None
+
+
+def edit_result(record: EditRecord) -> types.CallToolResult:
+    content: list[types.ContentBlock] = [
+        types.TextContent(type="text", text=summary(record)),
+        types.ResourceLink(
+            type="resource_link",
+            uri=edit_uri(record.edit_id),
+            name=f"edit {record.edit_id}",
+            mime_type="application/json",
+            description="Status record; subscribe for updates",
+        ),
+    ]
+    if record.video_uri:
+        content.append(
+            types.ResourceLink(
+                type="resource_link",
+                uri=record.video_uri,
+                name=f"{record.edit_id}.mp4",
+                mime_type="video/mp4",
+            )
+        )
+    return types.CallToolResult(content=content, structured_content=record.model_dump(mode="json"))
+
+
+Prompt = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=10_000,
+        description=(
+            "What to change in the video, e.g. 'make it snow' or 'relight as golden hour'. "
+            "Describe the change, not what is already there."
+        ),
+    ),
+]
+Video = Annotated[
+    str,
+    Field(
+        min_length=1,
+        description=(
+            "The input video: an https URL, a data: URI, or a local file path inside the allowed directories."
+        ),
+    ),
+]
+
+
+def register_tools(server: MCPServer[Any]) -> None:
+    @server.tool(
+        title="Edit a video with Runway Aleph",
+        annotations=types.ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+        ),
+    )
+    async def edit_video(
+        ctx: Context,
+        prompt: Prompt,
+        video: Video,
+        provider: Annotated[
+            ProviderName | None,
+            Field(description="Which API renders it; default: the server's default provider"),
+        ] = None,
+        model: Annotated[
+            str | None,
+            Field(
+                description="Provider model, e.g. runway: aleph2 or "
+                "gen4_aleph; default: the provider's default"
+            ),
+        ] = None,
+        aspect_ratio: Annotated[AspectRatio | None, Field(description="Output aspect ratio")] = None,
+        seed: Annotated[int | None, Field(ge=0, le=SEED_MAX, description="For reproducible results")] = None,
+        reference_image: Annotated[
+            str | None,
+            Field(description="Style/content reference image: https URL, data: URI or allowed local path"),
+        ] = None,
+        watermark: Annotated[
+            str | None, Field(max_length=40, description="Watermark text (kie only)")
+        ] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Field(
+                min_length=1,
+                max_length=200,
+                description=(
+                    "Repeat a call with the same key to get the same edit back instead of a new, billed one"
+                ),
+            ),
+        ] = None,
+    ) -> EditResult:
+        """Start an Aleph video-to-video edit. Returns at once with an edit id: rendering takes minutes, so
+        check back with get_edit_status (or subscribe to the edit's resource). Each edit is billed by the
+        provider."""
+        state = app_state(ctx)
+
+        async def progress(fraction: float, message: str) -> None:
+            await ctx.report_progress(fraction, 1.0, message)
+
+        args = EditArgs(
+            prompt=prompt,
+            video=video,
+            provider=provider,
+            model=model,
+            aspect_ratio=aspect_ratio,
+            seed=seed,
+            reference_image=reference_image,
+            watermark=watermark,
+            idempotency_key=idempotency_key,
+        )
+        with agent_errors():
+            edit, duplicate = await state.service.submit(args, progress)
+        return edit_result(to_record(edit, poll_interval=state.poll_interval, duplicate=duplicate))
+
+    @server.tool(
+        title="Get an edit's status",
+        annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False),
+    )
+    async def get_edit_status(
+        ctx: Context,
+        edit_id: Annotated[str, Field(min_length=1, max_length=100)],
+        wait_seconds: Annotated[
+            float,
+            Field(
+                ge=0, le=50, description=("Wait up to this long for the status to change before answering")
+            ),
+        ] = 0,
+    ) -> EditResult:
+        """The edit's current status record, with the finished video's path and resource once it succeeded,
+        and when to check again otherwise."""
+        state = app_state(ctx)
+
+        async def progress(fraction: float, message: str) -> None:
+            await ctx.report_progress(fraction, 1.0, message)
+
+        with agent_errors():
+            edit = await state.service.wait_for_change(edit_id, wait_seconds, progress)
+        return edit_result(to_record(edit, poll_interval=state.poll_interval))
+
+    @server.tool(
+        title="List edits",
+        annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False),
+    )
+    async def list_edits(
+        ctx: Context,
+        status: EditStatus | None = None,
+        provider: ProviderName | None = None,
+        limit: Annotated[int, Field(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Field(description="next_cursor from the previous page")] = None,
+    ) -> EditList:
+        """Edits this server knows (all processes sharing its data dir), newest first."""
+        state = app_state(ctx)
+        with agent_errors():
+            edits, next_cursor = await state.service.list(
+                status=status, provider=provider, limit=limit, cursor=cursor
+            )
+        return EditList(
+            edits=[to_record(e, poll_interval=state.poll_interval) for e in edits], next_cursor=next_cursor
+        )
+
+    @server.tool(
+        title="Cancel an edit",
+        annotations=types.ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    async def cancel_edit(
+        ctx: Context, edit_id: Annotated[str, Field(min_length=1, max_length=100)]
+    ) -> EditResult:
+        """Cancel an unfinished edit where the provider allows it (krea, runway, local). kie, aimlapi and
+        crun have no cancel API: their edits run to the end."""
+        state = app_state(ctx)
+        with agent_errors():
+            edit = await state.service.cancel(edit_id)
+        return edit_result(to_record(edit, poll_interval=state.poll_interval))
+
+
+__all__ = ["register_tools"]
