@@ -21,13 +21,18 @@ def _configure_logging(level: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="aleph-mcp", description="MCP server for Runway Aleph video edits")
     parser.add_argument("--version", action="version", version=f"aleph-mcp {__version__}")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="default: ALEPH_MCP_LOG_LEVEL or INFO",
+    )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="serve MCP over stdio (the default)")
     args = parser.parse_args(argv)
-    _configure_logging(args.log_level)
 
+    from .config import Settings
     from .server import create_server, serve_stdio
 
-    server = create_server()
-    anyio.run(serve_stdio, server)
+    settings = Settings()
+    _configure_logging(args.log_level or settings.log_level)
+    anyio.run(serve_stdio, create_server(settings))

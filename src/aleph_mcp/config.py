@@ -27,8 +27,15 @@ def _key(provider: str, conventional: str) -> SecretStr | None:
 class Settings(BaseSettings):
     """Server configuration; every field maps to an `ALEPH_MCP_*` variable (see README)."""
 
+    # env_ignore_empty: a blank line like `ALEPH_MCP_KIE_API_KEY=` in a .env template or client config means
+    # "not set", so it neither shadows KIE_API_KEY nor turns into data_dir "." or an invalid provider name.
     model_config = SettingsConfigDict(
-        env_prefix="ALEPH_MCP_", env_file=".env", extra="ignore", populate_by_name=True, frozen=True
+        env_prefix="ALEPH_MCP_",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
     )
 
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("aleph-mcp")))
@@ -55,6 +62,18 @@ class Settings(BaseSettings):
     edit_timeout: float = Field(default=7200.0, gt=0)
     request_timeout: float = Field(default=30.0, gt=0)
     allowed_dirs: str = ""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        # MCP clients pass env values without a shell, so "~/videos" arrives unexpanded.
+        return value.expanduser()
+
+    @field_validator("default_provider", mode="before")
+    @classmethod
+    def _normalise_provider(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("kie_api_key", "aimlapi_api_key", "crun_api_key", "krea_api_key", "runway_api_key")
     @classmethod
@@ -75,7 +94,7 @@ class Settings(BaseSettings):
 
     @property
     def allowed_dir_paths(self) -> list[Path]:
-        return [Path(p).expanduser() for p in self.allowed_dirs.split(os.pathsep) if p.strip()]
+        return [Path(p.strip()).expanduser() for p in self.allowed_dirs.split(os.pathsep) if p.strip()]
 
     @property
     def resolved_default_provider(self) -> ProviderName:

@@ -95,8 +95,9 @@ def create_server(
                 stack.push_async_callback(the_store.close)
             state = _build_state(settings, notifier, the_store, client, providers)
             async with anyio.create_task_group() as tg:
-                tg.start_soon(state.poller.run)
-                tg.start_soon(lambda: notifier.watch(the_store, start=time.time()))
+                tick = min(1.0, settings.poll_interval)
+                tg.start_soon(state.poller.run, tick)
+                tg.start_soon(lambda: notifier.watch(the_store, tick, start=time.time()))
                 try:
                     yield state
                 finally:

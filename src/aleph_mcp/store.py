@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -59,6 +60,8 @@ MIGRATIONS: list[str] = [
 ]
 
 _COLUMNS = [f.name for f in fields(Edit)]
+_TERMINAL = tuple(sorted(TERMINAL_STATUSES))
+_NOT_TERMINAL = f"status NOT IN ({', '.join('?' for _ in _TERMINAL)})"
 
 
 class EditStore(Protocol):
@@ -66,7 +69,9 @@ class EditStore(Protocol):
 
     - `add` inserts a new edit (InvalidInput if its idempotency key is taken); `save` writes all fields back.
     - `list_edits` pages newest first; `cursor` is the opaque `next_cursor` of the previous page.
-    - `due_for_poll` returns unfinished edits whose `next_poll_at` has passed and whose lease is free.
+    - `list_edits` raises InvalidInput for a limit below 1 or a cursor it did not give out.
+    - `due_for_poll` returns unfinished edits whose `next_poll_at` has passed and whose lease is free,
+      earliest first.
     - `lease` claims an edit for `owner` until `until` (atomic; True when claimed or already ours);
       `release` gives it back. A lease that has expired is free again, so a crashed process blocks nobody.
     - `changed_since` returns edits updated after a time (oldest first), for cross-process notifications.
@@ -98,12 +103,18 @@ def encode_cursor(edit: Edit) -> str:
 
 def decode_cursor(cursor: str) -> tuple[float, str]:
     try:
-        created, _, edit_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return float(created), edit_id
+        created, sep, edit_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        value = float(created)
+        if sep and edit_id and math.isfinite(value):
+            return value, edit_id
     except (ValueError, UnicodeDecodeError):
-        raise InvalidInput(
-            "The cursor is not one this server gave out; call list_edits without it."
-        ) from None
+        pass
+    raise InvalidInput("The cursor is not one this server gave out; call list_edits without it.")
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 1:
+        raise InvalidInput(f"limit must be at least 1 (got {limit}).")
 
 
 def _row_to_edit(row: sqlite3.Row) -> Edit:
@@ -163,7 +174,9 @@ class SQLiteEditStore:
         def insert() -> None:
             try:
                 self._db.execute(sql, params)
-            except sqlite3.IntegrityError:
+            except sqlite3.IntegrityError as exc:
+                if "edit_id" in str(exc):
+                    raise InvalidInput(f"An edit with id {edit.edit_id!r} exists.") from None
                 raise InvalidInput(f"An edit with idempotency key {edit.idempotency_key!r} exists.") from None
 
         await self._run(insert)
@@ -191,6 +204,7 @@ class SQLiteEditStore:
         limit: int = 20,
         cursor: str | None = None,
     ) -> tuple[list[Edit], str | None]:
+        _check_limit(limit)
         clauses, params = [], []  # type: tuple[list[str], list[Any]]
         if status is not None:
             clauses.append("status = ?")
@@ -211,9 +225,10 @@ class SQLiteEditStore:
     async def due_for_poll(self, now: float, limit: int) -> list[Edit]:
         sql = (
             "SELECT * FROM edits WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? "
-            "AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_poll_at LIMIT ?"
+            f"AND {_NOT_TERMINAL} "
+            "AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_poll_at, edit_id LIMIT ?"
         )
-        return await self._run(lambda: self._query(sql, (now, now, limit)))
+        return await self._run(lambda: self._query(sql, (now, *_TERMINAL, now, limit)))
 
     async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool:
         sql = (
@@ -232,9 +247,8 @@ class SQLiteEditStore:
         return await self._run(lambda: self._query(sql, (since, limit)))
 
     async def unsubmitted(self) -> list[Edit]:
-        terminal = tuple(TERMINAL_STATUSES)
-        sql = "SELECT * FROM edits WHERE provider_task_id IS NULL AND status NOT IN (?, ?, ?)"
-        return await self._run(lambda: self._query(sql, terminal))
+        sql = f"SELECT * FROM edits WHERE provider_task_id IS NULL AND {_NOT_TERMINAL}"
+        return await self._run(lambda: self._query(sql, _TERMINAL))
 
     async def close(self) -> None:
         await self._run(self._db.close)
@@ -249,10 +263,14 @@ class InMemoryEditStore:
 
     @staticmethod
     def _copy(edit: Edit) -> Edit:
-        return Edit(**{name: getattr(edit, name) for name in _COLUMNS} | {"options": dict(edit.options)})
+        # Through JSON, as SQLite stores options: no shared nested objects, same types back.
+        options = json.loads(json.dumps(edit.options, sort_keys=True))
+        return Edit(**{name: getattr(edit, name) for name in _COLUMNS} | {"options": options})
 
     async def add(self, edit: Edit) -> None:
-        if edit.idempotency_key and await self.get_by_idempotency_key(edit.idempotency_key):
+        if edit.edit_id in self._edits:
+            raise InvalidInput(f"An edit with id {edit.edit_id!r} exists.")
+        if edit.idempotency_key is not None and await self.get_by_idempotency_key(edit.idempotency_key):
             raise InvalidInput(f"An edit with idempotency key {edit.idempotency_key!r} exists.")
         self._edits[edit.edit_id] = self._copy(edit)
 
@@ -275,6 +293,7 @@ class InMemoryEditStore:
         limit: int = 20,
         cursor: str | None = None,
     ) -> tuple[list[Edit], str | None]:
+        _check_limit(limit)
         edits = sorted(self._edits.values(), key=lambda e: (e.created_at, e.edit_id), reverse=True)
         edits = [e for e in edits if status in (None, e.status) and provider in (None, e.provider)]
         if cursor is not None:
@@ -291,9 +310,13 @@ class InMemoryEditStore:
         due = [
             e
             for e in self._edits.values()
-            if e.next_poll_at is not None and e.next_poll_at <= now and self._lease_free(e.edit_id, now)
+            if e.next_poll_at is not None
+            and e.next_poll_at <= now
+            and not e.is_terminal
+            and self._lease_free(e.edit_id, now)
         ]
-        return [self._copy(e) for e in sorted(due, key=lambda e: e.next_poll_at or 0)[:limit]]
+        due.sort(key=lambda e: (e.next_poll_at or 0.0, e.edit_id))
+        return [self._copy(e) for e in due[:limit]]
 
     async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool:
         if edit_id not in self._edits or not self._lease_free(edit_id, now, owner):
@@ -302,7 +325,8 @@ class InMemoryEditStore:
         return True
 
     async def release(self, edit_id: str, owner: str) -> None:
-        if self._leases.get(edit_id, ("",))[0] == owner:
+        holder = self._leases.get(edit_id)
+        if holder is not None and holder[0] == owner:
             del self._leases[edit_id]
 
     async def changed_since(self, since: float, limit: int = 200) -> list[Edit]:

@@ -62,30 +62,42 @@ def _is_negated(text: str, start: int) -> bool:
     return (start > 0 and text[start - 1].isalpha()) or text[max(0, start - 4) : start] == "not "
 
 
-def _match(clause: str, words: tuple[str, ...]) -> bool:
-    for word in words:
-        for m in re.finditer(re.escape(word), clause):
-            if not _is_negated(clause, m.start()):
-                return True
-    return False
+def _find(text: str, words: tuple[str, ...]) -> tuple[int, int] | None:
+    """The first un-negated occurrence of any of `words` in `text`, as a (start, end) span."""
+    hits = [
+        (m.start(), m.end())
+        for word in words
+        for m in re.finditer(re.escape(word), text)
+        if not _is_negated(text, m.start())
+    ]
+    return min(hits) if hits else None
 
 
 def parse_prompt(prompt: str) -> Recipe:
+    """Find every known phrase in the whole prompt (so "black and white" stays one phrase), apply them in
+    the order they appear, and report the clauses that matched nothing."""
+    text = prompt.lower()
+    found: list[tuple[tuple[int, int], str, tuple[str, str] | float]] = []
+    for words, name, args in FILTERS:
+        if (span := _find(text, words)) is not None:
+            found.append((span, f"{words[0]} ({name}{'=' + args if args else ''})", (name, args)))
+    for words, factor in SPEED:
+        if (span := _find(text, words)) is not None:
+            found.append((span, f"{words[0]} (x{factor:g} speed)", factor))
     recipe = Recipe()
-    for clause in filter(None, (c.strip() for c in _CLAUSES.split(prompt.lower()))):
-        understood = False
-        for words, name, args in FILTERS:
-            if _match(clause, words) and (name, args) not in recipe.filters:
-                recipe.filters.append((name, args))
-                recipe.applied.append(f"{words[0]} ({name}{'=' + args if args else ''})")
-                understood = True
-        for words, factor in SPEED:
-            if _match(clause, words):
-                recipe.speed = factor
-                recipe.applied.append(f"{words[0]} (x{factor:g} speed)")
-                understood = True
-        if not understood:
-            recipe.not_understood.append(clause)
+    for _, label, action in sorted(found, key=lambda item: item[0]):
+        if isinstance(action, float):
+            recipe.speed = action
+        elif action not in recipe.filters:
+            recipe.filters.append(action)
+        recipe.applied.append(label)
+    spans = [span for span, _, _ in found]
+    position = 0
+    for clause in _CLAUSES.split(text):
+        start = text.find(clause, position) if clause else position
+        position = start + len(clause)
+        if clause.strip() and not any(a < position and start < b for a, b in spans):
+            recipe.not_understood.append(clause.strip())
     return recipe
 
 
