@@ -491,7 +491,7 @@ async def test_a_lease_is_exclusive_across_two_stores_on_one_file(
 async def test_concurrent_leases_from_two_stores_have_exactly_one_winner(
     shared_pair: tuple[SQLiteEditStore, SQLiteEditStore],
 ) -> None:
-    """20 simultaneous lease attempts by two owners on two connections: one owner wins, the other never does."""
+    """20 simultaneous lease attempts by two owners on two connections: exactly one owner ever wins."""
     first, second = shared_pair
     await first.add(make_edit(1))
     results: list[tuple[str, bool]] = []

@@ -18,9 +18,7 @@ ALL_PROVIDERS: tuple[ProviderName, ...] = (*HOSTED_PROVIDERS, "local")
 def _key(provider: str, conventional: str) -> SecretStr | None:
     return Field(
         default=None,
-        validation_alias=AliasChoices(
-            f"ALEPH_MCP_{provider}_API_KEY", conventional, f"{provider.lower()}_api_key"
-        ),
+        validation_alias=AliasChoices(f"ALEPH_MCP_{provider}_API_KEY", conventional),
     )
 
 

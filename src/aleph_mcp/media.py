@@ -83,7 +83,7 @@ async def _stream(client: httpx2.AsyncClient, url: str, tmp: Path, timeout: floa
                 async for chunk in response.aiter_bytes(CHUNK):
                     out.write(chunk)
                     size += len(chunk)
-    except httpx2.TransportError as exc:
+    except httpx2.RequestError as exc:  # transport trouble, a broken encoding, a redirect loop
         raise TransientProviderError(f"Downloading the result failed ({type(exc).__name__}).") from None
     return size
 

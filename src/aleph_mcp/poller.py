@@ -40,16 +40,22 @@ class PollPolicy:
     jitter: float = 0.2
 
     def next_delay(self, polls: int, rng: Callable[[], float] = random.random) -> float:
-        """Adaptive: renders take minutes, so read often at first and back off to max_interval."""
+        """Adaptive: renders take minutes, so read often at first and back off to max_interval.
+
+        Jitter never takes the wait below `interval` (a provider's polling floor) or above `max_interval`.
+        """
         base = min(self.max_interval, self.interval * math.pow(1.5, min(polls, 20)))
-        return base * (1 + self.jitter * (2 * rng() - 1))
+        return self._bounded(base * (1 + self.jitter * (2 * rng() - 1)))
 
     def backoff(
         self, failures: int, retry_after: float | None, rng: Callable[[], float] = random.random
     ) -> float:
         """After a transient failure: exponential with jitter, never sooner than Retry-After."""
         delay = min(self.max_interval, self.interval * math.pow(2, min(failures, 20))) * (0.5 + rng())
-        return max(delay, retry_after or 0.0)
+        return max(self._bounded(delay), retry_after or 0.0)
+
+    def _bounded(self, delay: float) -> float:
+        return min(self.max_interval, max(self.interval, delay))
 
 
 class Poller:
@@ -75,6 +81,9 @@ class Poller:
         self.clock = clock
         self._limiter = anyio.CapacityLimiter(self.policy.concurrency)
         self._wake = anyio.Event()
+        # Result URLs found expired, per edit. Kept apart from poll_failures, which every good status
+        # read resets (and the fresh read is exactly what follows an expired URL).
+        self._expired: dict[str, int] = {}
 
     def wake(self) -> None:
         """Run the next pass now (a new edit was submitted)."""
@@ -109,33 +118,52 @@ class Poller:
                     await self._advance(edit)
             except Exception:
                 logger.exception("polling edit %s failed", edit_id)
+                await self._defer(edit_id)
             finally:
                 await self.store.release(edit_id, self.owner)
 
+    async def _defer(self, edit_id: str) -> None:
+        """After an unexpected error, back off as after a transient one (not retry on every pass)."""
+        try:
+            edit = await self.store.get(edit_id)
+            if edit is not None and not edit.is_terminal:
+                edit.poll_failures += 1
+                edit.next_poll_at = self.clock() + self.policy.backoff(edit.poll_failures, None)
+                await self.store.save(edit)
+        except Exception:
+            logger.exception("could not reschedule edit %s", edit_id)
+
     async def _advance(self, edit: Edit) -> None:
         before = _visible(edit)
-        now = self.clock()
         if edit.provider_task_id is None:
             # Its submitter held the lease and is gone: the create may or may not have reached the provider.
             self._fail(edit, "submit_outcome_unknown", _unknown_outcome_message(edit))
-        elif now - edit.created_at > self.policy.edit_timeout:
-            minutes = round(self.policy.edit_timeout / 60)
-            self._fail(
-                edit,
-                "timeout",
-                f"No result after {minutes} minutes (still {edit.status} at "
-                f"{edit.provider}, task {edit.provider_task_id}). It may still finish there.",
-            )
         elif edit.output_url and not edit.local_path:
             await self._archive(edit)
         else:
             await self._read_status(edit)
+        # The deadline is checked after one last look, so a result that arrived in time is not lost.
+        if not edit.is_terminal and self.clock() - edit.created_at > self.policy.edit_timeout:
+            self._fail(edit, "timeout", self._timeout_message(edit))
         await self._save(edit, changed=_visible(edit) != before)
+
+    def _timeout_message(self, edit: Edit) -> str:
+        minutes = round(self.policy.edit_timeout / 60)
+        message = (
+            f"No result after {minutes} minutes (still {edit.status} at {edit.provider}, "
+            f"task {edit.provider_task_id}). It may still finish there."
+        )
+        if edit.provider not in self.providers:
+            message += f" This server has no {edit.provider} key to check it with."
+        if edit.output_url:
+            message += f" The provider's result could not be downloaded; try output_url: {edit.output_url}"
+        return message
 
     async def _read_status(self, edit: Edit) -> None:
         provider = self.providers.get(edit.provider)
         if provider is None:
-            self._fail(edit, "not_configured", f"Provider {edit.provider} is not configured in this server.")
+            # Another server process sharing this data dir may hold the key: leave the edit to it.
+            edit.next_poll_at = self.clock() + self.policy.max_interval
             return
         assert edit.provider_task_id is not None
         try:
@@ -174,21 +202,21 @@ class Poller:
         dest = self.archive.video_path(edit.edit_id)
         try:
             await download(self.http, edit.output_url, dest)
-        except OutputExpired:
-            edit.poll_failures += 1
-            if edit.poll_failures > MAX_EXPIRED_RETRIES:
+        except TransientProviderError as exc:
+            self._retry_later(edit, exc)
+            return
+        except ProviderError as exc:  # OutputExpired (403/404/410) or another refusal by the file host
+            expired = self._expired[edit.edit_id] = self._expired.get(edit.edit_id, 0) + 1
+            if expired > MAX_EXPIRED_RETRIES:
                 self._fail(
                     edit,
-                    "output_expired",
-                    "The result URL expired before it could be downloaded, "
-                    "and the provider gave no fresh one.",
+                    OutputExpired.code,
+                    f"The result URL stopped working before it could be downloaded ({exc.message}), "
+                    f"and {expired - 1} fresh status reads gave no URL that works.",
                 )
                 return
             edit.output_url = None  # read the status again for a freshly signed URL
             edit.next_poll_at = self.clock()
-            return
-        except TransientProviderError as exc:
-            self._retry_later(edit, exc)
             return
         edit.local_path = str(dest)
         await self._archive_thumbnail(edit)
@@ -229,6 +257,7 @@ class Poller:
         edit.error_code, edit.error_message = (code, message) if status != "succeeded" else (None, None)
         edit.finished_at = self.clock()
         edit.next_poll_at = None
+        self._expired.pop(edit.edit_id, None)
 
     async def _save(self, edit: Edit, *, changed: bool) -> None:
         """Always persist (the schedule moved); bump updated_at and notify only for visible changes."""
@@ -245,7 +274,7 @@ class Poller:
 def _visible(edit: Edit) -> tuple[object, ...]:
     """The fields an agent sees; a change in any of them is a status change worth announcing."""
     progress = round(edit.progress, 2) if edit.progress is not None else None
-    return (edit.status, progress, edit.output_url, edit.local_path, edit.error_code)
+    return (edit.status, progress, edit.output_url, edit.local_path, edit.error_code, edit.notes)
 
 
 def _unknown_outcome_message(edit: Edit) -> str:

@@ -19,6 +19,7 @@ from .errors import (
     InvalidInput,
     NotConfigured,
     ProviderError,
+    RateLimited,
 )
 from .models import AspectRatio, Edit, EditRequest
 from .providers.base import Provider
@@ -29,7 +30,10 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], Awaitable[None]]
 CREATE_ATTEMPTS = 3  # only for answers proving the job was not created (connection refused, 429)
-MAX_CREATE_WAIT = 5.0
+MAX_CREATE_WAIT = 5.0  # a tool call must stay well under a minute; a longer Retry-After fails the submit
+WAIT_STEP = 0.25  # how often wait_for_change looks at the store
+PROGRESS_EVERY = 1.0
+_RETRIED_LATER = " The provider is rate limiting; the request will be retried later."
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class EditService:
         poll_interval: float = 5.0,
         on_submitted: Callable[[Edit], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -70,43 +75,92 @@ class EditService:
         self.poll_interval = poll_interval
         self.on_submitted = on_submitted
         self.clock = clock
+        self._sleep = sleep  # waits between create attempts
+
+    def _holder(self, what: str) -> str:
+        """A lease holder of its own per operation: the poller of this same process (which leases as
+        `owner`) must not mistake a submit or cancel in progress for its own claim."""
+        return f"{self.owner}:{what}:{uuid.uuid4().hex[:8]}"
 
     # -- submit -----------------------------------------------------------------------------------
     async def submit(self, args: EditArgs, progress: Progress = _no_progress) -> tuple[Edit, bool]:
         """Validate, record, send one create. Returns (edit, matched_earlier_request)."""
         name, provider, model, video, reference = self._validate(args)
+        edit = self._new_edit(args, name, model, video, reference)
         if args.idempotency_key:
             existing = await self.store.get_by_idempotency_key(args.idempotency_key)
             if existing is not None:
-                return existing, True
-        edit = self._new_edit(args, name, model, video)
-        await self.store.add(edit)
-        now = self.clock()
-        await self.store.lease(edit.edit_id, self.owner, now + self.lease_seconds, now)
+                return _same_request(existing, edit), True
         try:
-            await progress(0.1, f"Sending the edit to {name}")
-            try:
-                request = EditRequest(
-                    prompt=args.prompt,
-                    video=await self._deliver(provider, video, progress),
-                    model=model,
-                    aspect_ratio=args.aspect_ratio,
-                    seed=args.seed,
-                    reference_image=(await self._deliver(provider, reference, progress))
-                    if reference
-                    else None,
-                    watermark=args.watermark or None,
-                )
-            except ProviderError as exc:
-                exc.not_created = True  # an upload starts no paid job
-                raise await self._fail_submit(edit, exc) from exc
-            await self._create(edit, provider, request)
-            await progress(1.0, f"{name} accepted the edit (task {edit.provider_task_id})")
+            await self.store.add(edit)
+        except InvalidInput:
+            # A concurrent call with the same key won the race: that one is the request.
+            key = args.idempotency_key
+            existing = await self.store.get_by_idempotency_key(key) if key else None
+            if existing is None:
+                raise
+            return _same_request(existing, edit), True
+        holder = self._holder("submit")
+        now = self.clock()
+        await self.store.lease(edit.edit_id, holder, now + self.lease_seconds, now)
+        try:
+            async with anyio.create_task_group() as tg:
+                # An upload can outlast one lease; a lapsed lease would let a poller declare the
+                # edit's outcome unknown while it is still being sent.
+                tg.start_soon(self._keep_lease, edit.edit_id, holder)
+                await self._send(edit, provider, args, video, reference, progress)
+                tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from group.exceptions[0].__cause__
+            raise
         finally:
-            await self.store.release(edit.edit_id, self.owner)
+            await self.store.release(edit.edit_id, holder)
         if self.on_submitted is not None:
             await self.on_submitted(edit)
         return edit, False
+
+    async def _keep_lease(self, edit_id: str, holder: str) -> None:
+        while True:
+            await anyio.sleep(self.lease_seconds / 3)
+            now = self.clock()
+            try:
+                await self.store.lease(edit_id, holder, now + self.lease_seconds, now)
+            except Exception:
+                logger.exception("could not renew the lease on %s", edit_id)
+
+    async def _send(
+        self,
+        edit: Edit,
+        provider: Provider,
+        args: EditArgs,
+        video: VideoInput,
+        reference: VideoInput | None,
+        progress: Progress,
+    ) -> None:
+        await progress(0.1, f"Sending the edit to {provider.name}")
+        try:
+            request = EditRequest(
+                prompt=args.prompt,
+                video=await self._deliver(provider, video, progress),
+                model=edit.model,
+                aspect_ratio=args.aspect_ratio,
+                seed=args.seed,
+                reference_image=(await self._deliver(provider, reference, progress)) if reference else None,
+                watermark=args.watermark or None,
+            )
+        except ProviderError as exc:
+            exc.not_created = True  # an upload starts no paid job
+            raise await self._fail_submit(edit, exc) from exc
+        except AlephError as exc:  # the adapter refused the file before sending it (size, type)
+            await self._record_failure(edit, exc.code, exc.message)
+            raise
+        except OSError as exc:  # the file went away or became unreadable after validation
+            message = f"Could not read the input file for upload: {exc.strerror or exc}."
+            await self._record_failure(edit, InvalidInput.code, message)
+            raise InvalidInput(message) from None
+        await self._create(edit, provider, request)
+        await progress(1.0, f"{provider.name} accepted the edit (task {edit.provider_task_id})")
 
     def _validate(self, args: EditArgs) -> tuple[str, Provider, str, VideoInput, VideoInput | None]:
         name = args.provider or self.settings.resolved_default_provider
@@ -135,14 +189,15 @@ class EditService:
         allowed = self.settings.allowed_dir_paths
         video = resolve_input(args.video, allowed)
         check_video_route(video, caps, name)
-        reference = (
-            resolve_input(args.reference_image, allowed, what="reference_image")
-            if args.reference_image
-            else None
-        )
+        reference = None
+        if args.reference_image is not None:
+            reference = resolve_input(args.reference_image, allowed, what="reference_image")
+            check_video_route(reference, caps, name, what="reference_image")
         return name, provider, model, video, reference
 
-    def _new_edit(self, args: EditArgs, provider: str, model: str, video: VideoInput) -> Edit:
+    def _new_edit(
+        self, args: EditArgs, provider: str, model: str, video: VideoInput, reference: VideoInput | None
+    ) -> Edit:
         now = self.clock()
         options = {
             k: v
@@ -150,13 +205,10 @@ class EditService:
                 ("aspect_ratio", args.aspect_ratio),
                 ("seed", args.seed),
                 ("watermark", args.watermark),
+                ("reference_image", reference.display if reference else None),
             )
             if v is not None
         }
-        if args.reference_image:
-            options["reference_image"] = resolve_input(
-                args.reference_image, self.settings.allowed_dir_paths, what="reference_image"
-            ).display
         return Edit(
             edit_id=f"ed_{uuid.uuid4().hex[:20]}",
             provider=provider,
@@ -190,27 +242,43 @@ class EditService:
             try:
                 return await provider.submit(request)
             except ProviderError as exc:
-                if not (exc.not_created and exc.retryable and attempt < CREATE_ATTEMPTS):
+                wait = exc.retry_after if exc.retry_after is not None else float(attempt)
+                again = exc.not_created and exc.retryable and attempt < CREATE_ATTEMPTS
+                if not again or wait > MAX_CREATE_WAIT:  # never sooner than the provider asked
                     raise await self._fail_submit(edit, exc) from exc
-                await anyio.sleep(min(MAX_CREATE_WAIT, exc.retry_after or attempt))
+                await self._sleep(wait)
                 attempt += 1
+            except AlephError as exc:  # refused by the adapter before anything was sent
+                await self._record_failure(edit, exc.code, exc.message)
+                raise
+            except Exception as exc:
+                # An adapter bug or an unexpected error: whether the create went out is unknown.
+                logger.exception("create for %s failed unexpectedly", edit.edit_id)
+                await self._record_failure(edit, "submit_outcome_unknown", _unknown(edit, str(exc)))
+                raise AlephError(
+                    f"Edit {edit.edit_id} failed at submission: {edit.error_message}",
+                    code="submit_outcome_unknown",
+                ) from exc
 
     async def _fail_submit(self, edit: Edit, exc: ProviderError) -> AlephError:
         """Record the failed submission; returns the error for the caller to raise."""
         if exc.not_created:
             code, message = exc.code, exc.message
+            if isinstance(exc, RateLimited):
+                wait = f"{exc.retry_after:.0f} s" if exc.retry_after else "a minute"
+                message = message.removesuffix(_RETRIED_LATER) + (
+                    f" The edit was not created; submit it again in about {wait}."
+                )
         else:
-            code = "submit_outcome_unknown"
-            message = (
-                f"{exc.message} The create request may have reached {edit.provider}, so it was not sent "
-                "again (that could bill twice). Check the provider's dashboard for a recent job before "
-                "retrying."
-            )
+            code, message = "submit_outcome_unknown", _unknown(edit, exc.message)
+        await self._record_failure(edit, code, message)
+        return AlephError(f"Edit {edit.edit_id} failed at submission: {message}", code=code)
+
+    async def _record_failure(self, edit: Edit, code: str, message: str) -> None:
         edit.status, edit.error_code, edit.error_message = "failed", code, message
         edit.finished_at = edit.updated_at = self.clock()
         edit.next_poll_at = None
         await self.store.save(edit)
-        return AlephError(f"Edit {edit.edit_id} failed at submission: {message}", code=code)
 
     # -- read -------------------------------------------------------------------------------------
     async def get(self, edit_id: str) -> Edit:
@@ -224,14 +292,20 @@ class EditService:
     ) -> Edit:
         """Return as soon as the edit changes visibly, it ends, or `wait_seconds` pass."""
         edit = await self.get(edit_id)
-        start, seen = self.clock(), (edit.status, edit.updated_at)
-        while not edit.is_terminal and self.clock() - start < wait_seconds:
-            await anyio.sleep(min(1.0, wait_seconds))
+        seen = (edit.status, edit.updated_at)
+        start = reported = anyio.current_time()  # monotonic: `clock` is for timestamps
+        while not edit.is_terminal:
+            remaining = start + wait_seconds - anyio.current_time()
+            if remaining <= 0:
+                break
+            await anyio.sleep(min(WAIT_STEP, remaining))
             edit = await self.get(edit_id)
             if (edit.status, edit.updated_at) != seen:
                 break
-            waited = self.clock() - start
-            await progress(min(waited / wait_seconds, 0.99), f"{edit.status}; waited {waited:.0f} s")
+            now = anyio.current_time()
+            if now - reported >= PROGRESS_EVERY:
+                reported, waited = now, now - start
+                await progress(min(waited / wait_seconds, 0.99), f"{edit.status}; waited {waited:.0f} s")
         return edit
 
     async def list(
@@ -247,7 +321,12 @@ class EditService:
                 f"Edit {edit_id} has already ended ({edit.status}); there is nothing to cancel."
             )
         provider = self.providers.get(edit.provider)
-        if provider is None or not provider.capabilities.can_cancel:
+        if provider is None:
+            raise CannotCancel(
+                f"This server has no {edit.provider} key, so it cannot cancel edit {edit_id}. Set "
+                f"ALEPH_MCP_{edit.provider.upper()}_API_KEY, or cancel it in {edit.provider}'s dashboard."
+            )
+        if not provider.capabilities.can_cancel:
             raise CannotCancel(
                 f"{edit.provider} has no cancel API: edit {edit_id} will run to its end and may "
                 "be billed. Only krea and runway edits (and local ones) can be cancelled."
@@ -256,32 +335,55 @@ class EditService:
             raise CannotCancel(
                 f"Edit {edit_id} is still being sent to {edit.provider}; try again in a moment."
             )
-        await self._lease_for_cancel(edit_id)
+        holder = self._holder("cancel")
+        await self._lease_for_cancel(edit_id, holder)
         try:
-            await provider.cancel(edit.provider_task_id)
             edit = await self.get(edit_id)
-            if not edit.is_terminal:
-                now = self.clock()
-                edit.status, edit.error_code, edit.error_message = (
-                    "cancelled",
-                    "cancelled",
-                    "Cancelled on request.",
+            if edit.is_terminal:  # it ended while the poller held it
+                raise CannotCancel(
+                    f"Edit {edit_id} has already ended ({edit.status}); there is nothing to cancel."
                 )
-                edit.finished_at = edit.updated_at = now
-                edit.next_poll_at = None
-                await self.store.save(edit)
+            assert edit.provider_task_id is not None
+            await provider.cancel(edit.provider_task_id)
+            now = self.clock()
+            edit.status, edit.error_code = "cancelled", "cancelled"
+            edit.error_message = "Cancelled on request."
+            edit.finished_at = edit.updated_at = now
+            edit.next_poll_at = None
+            await self.store.save(edit)
         finally:
-            await self.store.release(edit_id, self.owner)
+            await self.store.release(edit_id, holder)
         return edit
 
-    async def _lease_for_cancel(self, edit_id: str) -> None:
+    async def _lease_for_cancel(self, edit_id: str, holder: str) -> None:
         """Wait briefly for a poller (here or in another process) to let go of the edit."""
         with anyio.move_on_after(10):
             while True:
                 now = self.clock()
-                if await self.store.lease(edit_id, self.owner, now + self.lease_seconds, now):
+                if await self.store.lease(edit_id, holder, now + self.lease_seconds, now):
                     return
                 await anyio.sleep(0.2)
         raise CannotCancel(
             f"Edit {edit_id} is busy (being polled or downloaded); try again in a few seconds."
         )
+
+
+def _same_request(existing: Edit, new: Edit) -> Edit:
+    """The earlier edit with this idempotency key, provided it was asked with the same arguments."""
+    fields = ("provider", "model", "prompt", "video", "options")
+    differ = [f for f in fields if getattr(existing, f) != getattr(new, f)]
+    if differ:
+        raise InvalidInput(
+            f"idempotency_key {new.idempotency_key!r} was already used for edit {existing.edit_id} with "
+            f"different arguments ({', '.join(differ)}). Use a new key for a new edit, or resend the "
+            "same arguments to get that edit back."
+        )
+    return existing
+
+
+def _unknown(edit: Edit, what: str) -> str:
+    return (
+        f"{what} The create request may have reached {edit.provider}, so it was not sent "
+        "again (that could bill twice). Check the provider's dashboard for a recent job before "
+        "retrying."
+    )

@@ -19,6 +19,10 @@ from .providers.base import Capabilities
 
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*);base64,", re.I)
 MAX_URL_CHARS = 2048
+MB = 1024 * 1024
+# Local files reach these providers through an upload route whose limit differs from the URL limit in
+# their Capabilities (Runway: 32 MB by URL, 200 MB as an upload). Elsewhere max_input_bytes applies.
+UPLOAD_MAX_BYTES = {"runway": 200 * MB}
 
 
 @dataclass(frozen=True)
@@ -100,10 +104,13 @@ def _local_path(raw: str, allowed_dirs: list[Path], what: str) -> VideoInput:
     if not any(real == root or real.is_relative_to(root) for root in roots):
         allowed = os.pathsep.join(str(r) for r in roots)
         raise InvalidInput(f"`{what}` {raw!r} is outside the allowed directories ({allowed}).")
-    mode = real.stat().st_mode
-    if not stat.S_ISREG(mode):
+    try:
+        info = real.stat()
+    except OSError as exc:
+        raise InvalidInput(f"`{what}` file {raw!r} cannot be read ({exc.strerror or exc}).") from None
+    if not stat.S_ISREG(info.st_mode):
         raise InvalidInput(f"`{what}` {raw!r} is not a regular file.")
-    return VideoInput("path", str(real), real.stat().st_size)
+    return VideoInput("path", str(real), info.st_size)
 
 
 def check_against(
@@ -120,9 +127,11 @@ def check_against(
     """Refuse what this provider would refuse (or silently ignore)."""
     if model not in caps.models:
         raise InvalidInput(f"{provider} has no model {model!r}; choose one of: {', '.join(caps.models)}.")
-    if len(prompt) > caps.max_prompt_chars:
+    length = prompt_length(prompt)
+    if length > caps.max_prompt_chars:
         raise InvalidInput(
-            f"The prompt has {len(prompt)} characters; {provider} accepts at most {caps.max_prompt_chars}. "
+            f"The prompt has {length} characters; {provider} accepts at most {caps.max_prompt_chars} "
+            "(emoji and other symbols outside the basic plane count as two). "
             "Shorten it: describe only the change you want."
         )
     if aspect_ratio is not None and aspect_ratio not in caps.aspect_ratios:
@@ -136,17 +145,22 @@ def check_against(
         raise InvalidInput(f"{provider} does not take a reference image; leave `reference_image` out.")
 
 
-def check_video_route(video: VideoInput, caps: Capabilities, provider: str) -> None:
-    """Can this provider receive the video in the form given?"""
+def prompt_length(prompt: str) -> int:
+    """Length as the vendors count it: UTF-16 code units (JavaScript string length), like Runway."""
+    return len(prompt.encode("utf-16-le")) // 2
+
+
+def check_video_route(video: VideoInput, caps: Capabilities, provider: str, *, what: str = "video") -> None:
+    """Can this provider receive the video (or reference image) in the form given?"""
     if video.kind == "data":
         if caps.data_uri_max_bytes is None:
             raise InvalidInput(
-                f"{provider} does not accept data: URIs. Pass an https URL, or a local file "
+                f"{provider} does not accept data: URIs as `{what}`. Pass an https URL, or a local file "
                 "(uploaded for you), or choose aimlapi or runway."
             )
         if video.size is not None and video.size > caps.data_uri_max_bytes:
             raise InvalidInput(
-                f"The data: URI holds {video.size} bytes; {provider} accepts at most "
+                f"The `{what}` data: URI holds {video.size} bytes; {provider} accepts at most "
                 f"{caps.data_uri_max_bytes} that way. Pass an https URL or a local file instead."
             )
     if provider == "local" and video.kind != "path":
@@ -156,10 +170,14 @@ def check_video_route(video: VideoInput, caps: Capabilities, provider: str) -> N
         )
     if video.kind == "path" and provider != "local" and not caps.can_upload:
         raise InvalidInput(
-            f"{provider} cannot receive local files. Pass an https URL, or choose a provider that "
-            "uploads local files (kie, krea, runway)."
+            f"{provider} cannot receive local files as `{what}`. Pass an https URL, or choose a "
+            "provider that uploads local files (kie, krea, runway)."
         )
-    if video.size is not None and caps.max_input_bytes is not None and video.size > caps.max_input_bytes:
+    limit = caps.max_input_bytes
+    if video.kind == "path":
+        limit = UPLOAD_MAX_BYTES.get(provider, limit)
+    if video.size is not None and limit is not None and video.size > limit:
         raise InvalidInput(
-            f"The video is {video.size} bytes; {provider} accepts at most {caps.max_input_bytes}."
+            f"The `{what}` is {video.size} bytes; {provider} accepts at most {limit}"
+            f"{' that way' if video.kind == 'data' else ''}. Trim or compress it first."
         )

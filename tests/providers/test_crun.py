@@ -174,8 +174,8 @@ async def test_crun_validation_errors_are_fatal_with_crun_text(errors_as_http: b
         (429, RateLimited, True),
         (455, TransientProviderError, True),
         (500, TransientProviderError, False),
-        (501, TransientProviderError, False),
-        (505, TransientProviderError, False),
+        (501, FatalProviderError, False),  # "generation failed": a verdict, not an outage
+        (505, FatalProviderError, True),  # "feature disabled": nothing was created
     ],
 )
 async def test_envelope_codes_on_http_200_are_classified(
