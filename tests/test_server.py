@@ -244,3 +244,15 @@ async def test_legacy_clients_get_resource_updated_and_list_changed(tmp_path: Pa
             await finished.wait()
     updated = [m for m in received if isinstance(m, types.ResourceUpdatedNotification)]
     assert updated and all(str(m.params.uri) == uri for m in updated)
+
+
+async def test_modern_clients_hear_the_resource_list_change_when_a_video_finishes(tmp_path: Path) -> None:
+    """A 2026-07-28 client listening for resource-list changes is told when a finished video appears."""
+    async with served(tmp_path, FakeRunway(TEST_KEY), "runway") as client:
+        async with client.listen(resources_list_changed=True) as subscription:
+            await client.call_tool("edit_video", {"prompt": "snow", "video": VIDEO})
+            with anyio.fail_after(20):
+                async for _event in subscription:
+                    if (await client.list_resources()).resources:
+                        break
+        assert len((await client.list_resources()).resources) == 1

@@ -170,6 +170,70 @@ async def test_submit_stores_the_edit_before_the_create_and_the_task_id_after(tm
     assert await store.lease(edit.edit_id, "p1", START + 1, START)  # the lease was given back
 
 
+class RenewalStore(InMemoryEditStore):
+    """An in-memory store that announces every lease taken by a submit after the first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.submit_leases: list[float] = []
+        self.renewed = anyio.Event()
+
+    async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool:
+        taken = await super().lease(edit_id, owner, until, now)
+        if ":submit:" in owner:
+            self.submit_leases.append(until)
+            if len(self.submit_leases) > 1:
+                self.renewed.set()
+        return taken
+
+
+@dataclass
+class SlowUploadProvider:
+    """A Provider whose upload outlasts the submit lease (on the fake clock) before it returns."""
+
+    store: RenewalStore
+    clock: Clock
+    name: str = "krea"
+    capabilities: Capabilities = field(
+        default_factory=lambda: Capabilities(models=("aleph",), can_upload=True)
+    )
+    poller_could_claim: list[bool] = field(default_factory=list)
+
+    async def upload(self, path: Path, *, on_progress: Any = None) -> str:
+        self.clock.now += 10 * LEASE_SHORT  # long past the first lease
+        await self.store.renewed.wait()
+        (edit,) = (await self.store.list_edits())[0]
+        now = self.clock.now
+        self.poller_could_claim.append(await self.store.lease(edit.edit_id, "p1", now + 1, now))
+        return "https://cdn.example.com/uploaded.mp4"
+
+    async def submit(self, request: EditRequest) -> str:
+        return "task-9"
+
+    async def poll(self, task_id: str) -> RemoteStatus:
+        raise NotImplementedError
+
+    async def cancel(self, task_id: str) -> None:
+        raise NotImplementedError
+
+
+LEASE_SHORT = 0.03
+
+
+async def test_a_long_upload_keeps_renewing_the_submit_lease(tmp_path: Path, clip: Path) -> None:
+    """While a slow upload runs, the lease is renewed so no poller can declare the outcome unknown."""
+    store, clock = RenewalStore(), Clock()
+    stub = SlowUploadProvider(store, clock)
+    settings = make_settings(tmp_path, krea_api_key=KEY)
+    service = EditService(store, {"krea": stub}, settings, owner="p1", lease_seconds=LEASE_SHORT, clock=clock)
+    with anyio.fail_after(1):
+        edit, _ = await service.submit(args("krea", video=str(clip)))
+    assert stub.poller_could_claim == [False]
+    assert store.submit_leases[0] == START + LEASE_SHORT
+    assert store.submit_leases[1] == clock.now + LEASE_SHORT
+    assert edit.provider_task_id == "task-9"
+
+
 async def test_a_successful_submit_sends_exactly_one_create_and_stores_the_task_id(tmp_path: Path) -> None:
     """One create reaches Runway; the returned and stored edits carry its task id."""
     async with rig_for(FakeRunway(), tmp_path) as rig:

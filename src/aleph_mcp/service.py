@@ -33,7 +33,6 @@ CREATE_ATTEMPTS = 3  # only for answers proving the job was not created (connect
 MAX_CREATE_WAIT = 5.0  # a tool call must stay well under a minute; a longer Retry-After fails the submit
 WAIT_STEP = 0.25  # how often wait_for_change looks at the store
 PROGRESS_EVERY = 1.0
-_RETRIED_LATER = " The provider is rate limiting; the request will be retried later."
 
 
 @dataclass(frozen=True)
@@ -78,8 +77,11 @@ class EditService:
         self._sleep = sleep  # waits between create attempts
 
     def _holder(self, what: str) -> str:
-        """A lease holder of its own per operation: the poller of this same process (which leases as
-        `owner`) must not mistake a submit or cancel in progress for its own claim."""
+        """A lease holder of its own for one submit or cancel.
+
+        The poller of this same process leases as `owner`; with a shared name it would take a submit
+        or cancel in progress for its own claim and barge in.
+        """
         return f"{self.owner}:{what}:{uuid.uuid4().hex[:8]}"
 
     # -- submit -----------------------------------------------------------------------------------
@@ -266,9 +268,7 @@ class EditService:
             code, message = exc.code, exc.message
             if isinstance(exc, RateLimited):
                 wait = f"{exc.retry_after:.0f} s" if exc.retry_after else "a minute"
-                message = message.removesuffix(_RETRIED_LATER) + (
-                    f" The edit was not created; submit it again in about {wait}."
-                )
+                message += f" The edit was not created; submit it again in about {wait}."
         else:
             code, message = "submit_outcome_unknown", _unknown(edit, exc.message)
         await self._record_failure(edit, code, message)

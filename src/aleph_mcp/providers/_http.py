@@ -81,7 +81,7 @@ def error_for_status(
     where = f"{provider} answered {status}: {text}"
     if status == 429:
         return RateLimited(
-            f"{where}. The provider is rate limiting; the request will be retried later.",
+            f"{where}. The provider is rate limiting.",
             status_code=status,
             retry_after=retry_after,
             not_created=True,
