@@ -23,8 +23,9 @@ from aleph_mcp.providers.crun import CrunProvider
 from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.service import EditArgs, EditService
+from aleph_mcp.service import EditService
 from aleph_mcp.store import EditStore, InMemoryEditStore
+from aleph_mcp.submission import EditArgs
 from tests.conftest import make_settings
 from tests.fakes.base import FakeAPI, Fault
 from tests.fakes.crun import FakeCrun

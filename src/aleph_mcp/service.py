@@ -6,25 +6,24 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 
-from .config import ALL_PROVIDERS, Settings
+from .config import Settings
 from .errors import (
     AlephError,
     CannotCancel,
     EditNotFound,
     InvalidInput,
-    NotConfigured,
     ProviderError,
     RateLimited,
 )
-from .models import AspectRatio, Edit, EditRequest
+from .models import Edit, EditRequest
 from .providers.base import Provider
 from .store import EditStore
-from .validation import VideoInput, check_against, check_video_route, resolve_input
+from .submission import EditArgs, new_edit, same_request, unknown_outcome, validate_args
+from .validation import VideoInput
 
 logger = logging.getLogger(__name__)
 
@@ -33,19 +32,6 @@ CREATE_ATTEMPTS = 3  # only for answers proving the job was not created (connect
 MAX_CREATE_WAIT = 5.0  # a tool call must stay well under a minute; a longer Retry-After fails the submit
 WAIT_STEP = 0.25  # how often wait_for_change looks at the store
 PROGRESS_EVERY = 1.0
-
-
-@dataclass(frozen=True)
-class EditArgs:
-    prompt: str
-    video: str
-    provider: str | None = None
-    model: str | None = None
-    aspect_ratio: AspectRatio | None = None
-    seed: int | None = None
-    reference_image: str | None = None
-    watermark: str | None = None
-    idempotency_key: str | None = None
 
 
 async def _no_progress(fraction: float, message: str) -> None:
@@ -87,12 +73,14 @@ class EditService:
     # -- submit -----------------------------------------------------------------------------------
     async def submit(self, args: EditArgs, progress: Progress = _no_progress) -> tuple[Edit, bool]:
         """Validate, record, send one create. Returns (edit, matched_earlier_request)."""
-        name, provider, model, video, reference = self._validate(args)
-        edit = self._new_edit(args, name, model, video, reference)
+        name, provider, model, video, reference = validate_args(args, self.providers, self.settings)
+        edit = new_edit(
+            args, name, model, video, reference, now=self.clock(), lease_seconds=self.lease_seconds
+        )
         if args.idempotency_key:
             existing = await self.store.get_by_idempotency_key(args.idempotency_key)
             if existing is not None:
-                return _same_request(existing, edit), True
+                return same_request(existing, edit), True
         try:
             await self.store.add(edit)
         except InvalidInput:
@@ -101,7 +89,7 @@ class EditService:
             existing = await self.store.get_by_idempotency_key(key) if key else None
             if existing is None:
                 raise
-            return _same_request(existing, edit), True
+            return same_request(existing, edit), True
         holder = self._holder("submit")
         now = self.clock()
         await self.store.lease(edit.edit_id, holder, now + self.lease_seconds, now)
@@ -164,67 +152,6 @@ class EditService:
         await self._create(edit, provider, request)
         await progress(1.0, f"{provider.name} accepted the edit (task {edit.provider_task_id})")
 
-    def _validate(self, args: EditArgs) -> tuple[str, Provider, str, VideoInput, VideoInput | None]:
-        name = args.provider or self.settings.resolved_default_provider
-        if name not in ALL_PROVIDERS:
-            raise InvalidInput(f"Unknown provider {name!r}; choose one of: {', '.join(ALL_PROVIDERS)}.")
-        provider = self.providers.get(name)
-        if provider is None:
-            raise NotConfigured(
-                f"Provider {name} has no API key here. Set ALEPH_MCP_{name.upper()}_API_KEY in the server's "
-                f"environment, or choose one of the configured providers: {', '.join(self.providers)}."
-            )
-        caps = provider.capabilities
-        model = args.model or caps.default_model
-        if not args.prompt.strip():
-            raise InvalidInput("The prompt is empty: describe the change you want in the video.")
-        check_against(
-            caps,
-            name,
-            prompt=args.prompt,
-            model=model,
-            aspect_ratio=args.aspect_ratio,
-            seed=args.seed,
-            watermark=args.watermark,
-            reference_image=args.reference_image,
-        )
-        allowed = self.settings.allowed_dir_paths
-        video = resolve_input(args.video, allowed)
-        check_video_route(video, caps, name)
-        reference = None
-        if args.reference_image is not None:
-            reference = resolve_input(args.reference_image, allowed, what="reference_image")
-            check_video_route(reference, caps, name, what="reference_image")
-        return name, provider, model, video, reference
-
-    def _new_edit(
-        self, args: EditArgs, provider: str, model: str, video: VideoInput, reference: VideoInput | None
-    ) -> Edit:
-        now = self.clock()
-        options = {
-            k: v
-            for k, v in (
-                ("aspect_ratio", args.aspect_ratio),
-                ("seed", args.seed),
-                ("watermark", args.watermark),
-                ("reference_image", reference.display if reference else None),
-            )
-            if v is not None
-        }
-        return Edit(
-            edit_id=f"ed_{uuid.uuid4().hex[:20]}",
-            provider=provider,
-            model=model,
-            prompt=args.prompt,
-            video=video.display,
-            options=options,
-            idempotency_key=args.idempotency_key,
-            created_at=now,
-            updated_at=now,
-            # If this process dies mid-create, the poller finds it once the lease lapses (see poller).
-            next_poll_at=now + self.lease_seconds,
-        )
-
     async def _deliver(self, provider: Provider, item: VideoInput, progress: Progress) -> str:
         if item.kind != "path" or provider.name == "local":
             return item.value
@@ -256,7 +183,7 @@ class EditService:
             except Exception as exc:
                 # An adapter bug or an unexpected error: whether the create went out is unknown.
                 logger.exception("create for %s failed unexpectedly", edit.edit_id)
-                await self._record_failure(edit, "submit_outcome_unknown", _unknown(edit, str(exc)))
+                await self._record_failure(edit, "submit_outcome_unknown", unknown_outcome(edit, str(exc)))
                 raise AlephError(
                     f"Edit {edit.edit_id} failed at submission: {edit.error_message}",
                     code="submit_outcome_unknown",
@@ -270,7 +197,7 @@ class EditService:
                 wait = f"{exc.retry_after:.0f} s" if exc.retry_after else "a minute"
                 message += f" The edit was not created; submit it again in about {wait}."
         else:
-            code, message = "submit_outcome_unknown", _unknown(edit, exc.message)
+            code, message = "submit_outcome_unknown", unknown_outcome(edit, exc.message)
         await self._record_failure(edit, code, message)
         return AlephError(f"Edit {edit.edit_id} failed at submission: {message}", code=code)
 
@@ -366,24 +293,3 @@ class EditService:
         raise CannotCancel(
             f"Edit {edit_id} is busy (being polled or downloaded); try again in a few seconds."
         )
-
-
-def _same_request(existing: Edit, new: Edit) -> Edit:
-    """The earlier edit with this idempotency key, provided it was asked with the same arguments."""
-    fields = ("provider", "model", "prompt", "video", "options")
-    differ = [f for f in fields if getattr(existing, f) != getattr(new, f)]
-    if differ:
-        raise InvalidInput(
-            f"idempotency_key {new.idempotency_key!r} was already used for edit {existing.edit_id} with "
-            f"different arguments ({', '.join(differ)}). Use a new key for a new edit, or resend the "
-            "same arguments to get that edit back."
-        )
-    return existing
-
-
-def _unknown(edit: Edit, what: str) -> str:
-    return (
-        f"{what} The create request may have reached {edit.provider}, so it was not sent "
-        "again (that could bill twice). Check the provider's dashboard for a recent job before "
-        "retrying."
-    )

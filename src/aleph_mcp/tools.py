@@ -15,7 +15,7 @@ from .config import ProviderName
 from .errors import AlephError
 from .models import SEED_MAX, AspectRatio, EditList, EditRecord, EditStatus
 from .records import edit_uri, summary, to_record
-from .service import EditArgs
+from .submission import EditArgs
 
 if TYPE_CHECKING:
     from .server import AppState
