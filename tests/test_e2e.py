@@ -46,6 +46,8 @@ def server_env(origin: str, data_dir: Path, provider: str) -> dict[str, str]:
         "ALEPH_MCP_POLL_INTERVAL": "0.1",
         "ALEPH_MCP_POLL_MAX_INTERVAL": "0.3",
         "ALEPH_MCP_KIE_UPLOAD_BASE_URL": f"{origin}/kie",
+        # The videos' made-up https URLs must not be fetched from here: tests never leave loopback.
+        "ALEPH_MCP_PROBE_URLS": "false",
         "PYTHONPATH": os.pathsep.join(sys.path),
     }
     for name in FAKES:

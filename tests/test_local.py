@@ -136,3 +136,33 @@ def test_the_readme_main_job_edits_the_sample_offline(tmp_path: Path) -> None:
     unmirrored = np.corrcoef(gray.ravel(), source)[0, 1]
     assert mirrored > 0.6 and mirrored - unmirrored > 0.5
     assert "thumbnail: " in result.stdout
+
+
+def exited_process_id() -> int:
+    """The id of a process that has already ended."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    return int(done.stdout)
+
+
+async def test_a_job_whose_renderer_process_exited_is_rendered_again_at_once(
+    tmp_path: Path, clip: Path
+) -> None:
+    """A fresh heartbeat does not hold things up when the recorded renderer process no longer exists."""
+    dead_pid = exited_process_id()
+    provider = LocalProvider(tmp_path / "jobs")
+    job_dir = tmp_path / "jobs" / "local-00000000000000aa"
+    job_dir.mkdir(parents=True)
+    job = {
+        "status": "running",
+        "video": str(clip),
+        "prompt": "mirror",
+        "aspect_ratio": None,
+        "progress": 0.1,
+        "heartbeat": time.time(),
+        "pid": dead_pid,
+    }
+    (job_dir / "job.json").write_text(json.dumps(job))
+    with anyio.fail_after(5):  # well under the 15 s heartbeat timeout
+        assert await wait_done(provider, "local-00000000000000aa") == "succeeded"

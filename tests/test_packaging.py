@@ -117,3 +117,18 @@ def test_the_readme_documents_every_configuration_variable() -> None:
         if field.endswith(("_api_key", "_base_url")):
             continue  # documented as the ALEPH_MCP_<P>_... pattern rows
         assert f"ALEPH_MCP_{field.upper()}" in readme, field
+
+
+def test_the_suite_refuses_to_reach_beyond_loopback() -> None:
+    """The conftest guard turns any connect or lookup outside 127.0.0.0/8 into an error."""
+    import socket
+
+    import pytest
+
+    with (
+        pytest.raises(OSError, match="never leave loopback"),
+        socket.create_connection(("192.0.2.1", 443), 1),
+    ):
+        pass
+    with pytest.raises(OSError, match="never leave loopback"):
+        socket.getaddrinfo("example.com", 443)

@@ -21,7 +21,7 @@ from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
 from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.store import EditStore, InMemoryEditStore, SQLiteEditStore
-from tests.fakes.base import FAKE_IMAGE, FAKE_VIDEO, FakeAPI, Fault
+from tests.fakes.base import FAKE_VIDEO, FakeAPI, Fault
 from tests.fakes.kie import FakeKie
 from tests.fakes.krea import FakeKrea
 from tests.fakes.runway import FakeRunway
@@ -146,6 +146,14 @@ async def runway(tmp_path: Path) -> AsyncIterator[Rig]:
 # -- the happy path -------------------------------------------------------------------------------
 
 
+def assert_jpeg(path: Path, size: tuple[int, int]) -> None:
+    """A real JPEG of the given size: thumbnails are normalised to one small format."""
+    assert path.read_bytes()[:3] == b"\xff\xd8\xff"
+    with av.open(str(path)) as image:
+        frame = next(image.decode(video=0))
+    assert (frame.width, frame.height) == size
+
+
 async def test_an_edit_goes_queued_running_succeeded_and_its_video_is_archived(runway: Rig) -> None:
     """Three passes follow the vendor's steps; the video lands in the archive byte for byte."""
     edit = await runway.submit()
@@ -157,7 +165,7 @@ async def test_an_edit_goes_queued_running_succeeded_and_its_video_is_archived(r
     assert done.finished_at == runway.clock.now
     assert done.next_poll_at is None
     assert done.error_code is None
-    assert runway.files() == {f"{edit.edit_id}.mp4", f"{edit.edit_id}.thumb.png"}  # no temp files
+    assert runway.files() == {f"{edit.edit_id}.mp4", f"{edit.edit_id}.thumb.jpg"}  # no temp files
 
 
 async def test_the_runway_preview_url_becomes_the_archived_thumbnail(runway: Rig) -> None:
@@ -168,7 +176,7 @@ async def test_the_runway_preview_url_becomes_the_archived_thumbnail(runway: Rig
     assert done.thumbnail_url is not None
     assert done.thumbnail_url.endswith(".png")
     assert done.thumbnail_path is not None
-    assert Path(done.thumbnail_path).read_bytes() == FAKE_IMAGE
+    assert_jpeg(Path(done.thumbnail_path), (8, 8))
 
 
 async def test_the_kie_result_image_url_becomes_the_archived_thumbnail(tmp_path: Path) -> None:
@@ -180,13 +188,13 @@ async def test_the_kie_result_image_url_becomes_the_archived_thumbnail(tmp_path:
         assert (await rig.step(edit.edit_id)).status == "running"
         done = await rig.step(edit.edit_id)
     assert done.status == "succeeded"
-    assert done.thumbnail_path == str(rig.archive.thumbnail_path(edit.edit_id, ".png"))
-    assert Path(done.thumbnail_path).read_bytes() == FAKE_IMAGE
+    assert done.thumbnail_path == str(rig.archive.thumbnail_path(edit.edit_id, ".jpg"))
+    assert_jpeg(Path(done.thumbnail_path), (8, 8))
     assert Path(done.local_path or "").read_bytes() == FAKE_VIDEO
 
 
-async def test_without_a_vendor_thumbnail_a_png_poster_is_taken_from_the_video(tmp_path: Path) -> None:
-    """Krea gives no preview: a PNG still is extracted from the real archived MP4."""
+async def test_without_a_vendor_thumbnail_a_jpeg_poster_is_taken_from_the_video(tmp_path: Path) -> None:
+    """Krea gives no preview: a JPEG still is extracted from the real archived MP4."""
     clip = make_clip(tmp_path / "result.mp4")
     fake = FakeKrea(steps=("succeeded",), video_bytes=clip.read_bytes())
     async with httpx2.AsyncClient(transport=fake.transport()) as client:
@@ -195,13 +203,9 @@ async def test_without_a_vendor_thumbnail_a_png_poster_is_taken_from_the_video(t
         done = await rig.step(edit.edit_id)
     assert done.status == "succeeded"
     assert done.thumbnail_url is None
-    assert done.thumbnail_path == str(rig.archive.thumbnail_path(edit.edit_id, ".png"))
-    poster = Path(done.thumbnail_path)
-    assert poster.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with av.open(str(poster)) as image:
-        frame = next(image.decode(video=0))
-    assert (frame.width, frame.height) == (160, 96)
-    assert rig.files() == {f"{edit.edit_id}.mp4", f"{edit.edit_id}.thumb.png"}
+    assert done.thumbnail_path == str(rig.archive.thumbnail_path(edit.edit_id, ".jpg"))
+    assert_jpeg(Path(done.thumbnail_path), (160, 96))
+    assert rig.files() == {f"{edit.edit_id}.mp4", f"{edit.edit_id}.thumb.jpg"}
 
 
 async def test_an_undecodable_video_still_succeeds_without_a_thumbnail(tmp_path: Path) -> None:

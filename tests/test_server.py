@@ -62,7 +62,7 @@ async def test_the_four_tools_publish_output_schemas_and_annotations(tmp_path: P
     """tools/list shows edit_video, get_edit_status, list_edits, cancel_edit with schemas and hints."""
     async with served(tmp_path, FakeRunway(TEST_KEY), "runway") as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-        assert set(tools) == {"edit_video", "get_edit_status", "list_edits", "cancel_edit"}
+        assert set(tools) == {"edit_video", "get_edit_status", "list_edits", "cancel_edit", "list_providers"}
         for tool in tools.values():
             assert tool.output_schema is not None and tool.output_schema["type"] == "object"
             assert tool.annotations is not None

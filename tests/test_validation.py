@@ -11,6 +11,7 @@ import pytest
 from aleph_mcp.errors import InvalidInput
 from aleph_mcp.providers.aimlapi import CAPABILITIES as AIMLAPI
 from aleph_mcp.providers.base import Capabilities
+from aleph_mcp.providers.crun import CAPABILITIES as CRUN
 from aleph_mcp.providers.kie import CAPABILITIES as KIE
 from aleph_mcp.providers.krea import CAPABILITIES as KREA
 from aleph_mcp.providers.local import CAPABILITIES as LOCAL
@@ -243,10 +244,17 @@ def test_a_data_uri_at_the_limit_is_accepted_and_one_byte_more_is_not() -> None:
         check_video_route(VideoInput("data", "data:…", 16 * MB + 1), RUNWAY, "runway")
 
 
-def test_a_provider_without_uploads_refuses_local_files() -> None:
-    """AI/ML API cannot receive files; the message names the providers that can."""
+def test_a_provider_without_uploads_takes_local_files_as_data_uris_up_to_its_limit() -> None:
+    """AI/ML API has no upload route but takes data URIs: small files pass, larger ones are refused."""
+    check_video_route(VideoInput("path", "/in/clip.mp4", 16 * MB), AIMLAPI, "aimlapi")
+    with pytest.raises(InvalidInput, match="runway uploads take up to 200 MB"):
+        check_video_route(VideoInput("path", "/in/clip.mp4", 16 * MB + 1), AIMLAPI, "aimlapi")
+
+
+def test_a_provider_with_no_route_for_files_refuses_them_and_names_one_that_has() -> None:
+    """crun takes neither uploads nor data URIs; the message names the providers that upload."""
     with pytest.raises(InvalidInput, match=r"kie, krea, runway"):
-        check_video_route(VideoInput("path", "/in/clip.mp4", 10), AIMLAPI, "aimlapi")
+        check_video_route(VideoInput("path", "/in/clip.mp4", 10), CRUN, "crun")
 
 
 def test_the_local_provider_takes_only_local_paths() -> None:

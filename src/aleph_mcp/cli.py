@@ -1,14 +1,36 @@
-"""Command line: `aleph-mcp` (or `aleph-mcp serve`) serves MCP over stdio."""
+"""Command line: `aleph-mcp` (or `aleph-mcp serve`) serves MCP over stdio; the other subcommands are for
+people and scripts: edit, status, list, cancel, open, doctor (see the README's "Command line" section).
+
+`serve` never writes to stdout (it is the MCP channel); every log line of every subcommand goes to stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from collections.abc import Callable
 
 import anyio
+from pydantic import ValidationError
 
 from . import __version__
+from .cli_output import ERROR, REFUSED, CliError, emit_json, error_line
+from .config import ALL_PROVIDERS
+from .models import ASPECT_RATIOS, SEED_MAX
+
+logger = logging.getLogger(__name__)
+LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"]
+INTERRUPTED = 130
+EXIT_CODES = """\
+exit codes:
+  0  done (the edit succeeded, or the command did what it was asked)
+  1  error, or the edit ended failed or cancelled
+  2  refused before anything was sent (invalid input, provider not configured)
+  3  the edit is still running (status of an unfinished edit, edit --no-wait, --timeout reached)
+"""
 
 
 def _configure_logging(level: str) -> None:
@@ -18,21 +40,142 @@ def _configure_logging(level: str) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="aleph-mcp", description="MCP server for Runway Aleph video edits")
-    parser.add_argument("--version", action="version", version=f"aleph-mcp {__version__}")
-    parser.add_argument(
-        "--log-level",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="default: ALEPH_MCP_LOG_LEVEL or INFO",
-    )
-    commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", help="serve MCP over stdio (the default)")
-    args = parser.parse_args(argv)
+def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
 
+    return parse
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {SEED_MAX}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    logs = argparse.ArgumentParser(add_help=False)
+    logs.add_argument("--log-level", choices=LEVELS, default=argparse.SUPPRESS, help="logs go to stderr")
+    common = argparse.ArgumentParser(add_help=False, parents=[logs])
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+
+    parser = argparse.ArgumentParser(
+        prog="aleph-mcp",
+        description="MCP server for Runway Aleph video edits, and a command line for people and scripts.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"aleph-mcp {__version__}")
+    parser.add_argument("--log-level", choices=LEVELS, help="default: ALEPH_MCP_LOG_LEVEL or INFO (serve)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("serve", parents=[logs], help="serve MCP over stdio (the default)")
+
+    edit = commands.add_parser("edit", parents=[common], help="start an edit and (by default) wait for it")
+    edit.add_argument("video", help="a local file (its folder is allowed), an https URL or a data: URI")
+    edit.add_argument("prompt", help="the change you want, e.g. 'black and white, mirrored'")
+    edit.add_argument("--provider", choices=ALL_PROVIDERS, help="default: ALEPH_MCP_DEFAULT_PROVIDER")
+    edit.add_argument("--model")
+    edit.add_argument("--aspect-ratio", choices=ASPECT_RATIOS)
+    edit.add_argument("--seed", type=_seed)
+    edit.add_argument("--watermark", help="text drawn on the video (kie, local)")
+    edit.add_argument("--idempotency-key", help="repeat a call safely: the same key returns the same edit")
+    edit.add_argument(
+        "--wait", action=argparse.BooleanOptionalAction, default=True, help="follow the edit to its end"
+    )
+    edit.add_argument(
+        "--timeout", type=_positive(float), help="stop waiting after this many seconds (exit 3)"
+    )
+
+    status = commands.add_parser("status", parents=[common], help="show an edit")
+    status.add_argument("edit_id")
+    status.add_argument("--wait", action="store_true", help="follow the edit to its end")
+    status.add_argument("--timeout", type=_positive(float), help="stop waiting after this many seconds")
+
+    listing = commands.add_parser("list", parents=[common], help="list edits, newest first")
+    listing.add_argument("--status", choices=STATUSES)
+    listing.add_argument("--provider", choices=ALL_PROVIDERS)
+    listing.add_argument("--limit", type=_positive(int), default=20)
+    listing.add_argument("--cursor", help="the next_cursor of the previous page")
+
+    cancel = commands.add_parser("cancel", parents=[common], help="cancel an unfinished edit")
+    cancel.add_argument("edit_id")
+
+    opener = commands.add_parser("open", parents=[common], help="print (or --show) an edit's archived video")
+    opener.add_argument("edit_id")
+    opener.add_argument("--show", action="store_true", help="open it with the desktop's viewer")
+
+    commands.add_parser("doctor", parents=[common], help="check keys, data dir, store and codecs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in (None, "serve"):
+        return _serve(args)
+    try:
+        return _run(args)
+    except BrokenPipeError:  # `aleph-mcp list --json | head`: the reader left; that is not an error to report
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return ERROR
+
+
+def _serve(args: argparse.Namespace) -> int:
     from .config import Settings
     from .server import create_server, serve_stdio
 
     settings = Settings()
     _configure_logging(args.log_level or settings.log_level)
     anyio.run(serve_stdio, create_server(settings))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .cli_commands import COMMANDS
+    from .config import Settings
+    from .errors import AlephError, InvalidInput, NotConfigured
+
+    secrets: list[str] = []
+    try:
+        settings = Settings()
+        secrets = settings.secrets()
+        # A person at a terminal wants results, not the poller's INFO lines (unless asked for them).
+        configured = "log_level" in settings.model_fields_set
+        _configure_logging(args.log_level or (settings.log_level if configured else "WARNING"))
+        code: int = anyio.run(COMMANDS[args.command], args, settings)
+        return code
+    except ValidationError as exc:
+        return _fail(args, "configuration", _config_message(exc), ERROR, secrets)
+    except CliError as exc:
+        return _fail(args, exc.code, exc.message, exc.exit_code, secrets)
+    except (InvalidInput, NotConfigured) as exc:
+        return _fail(args, exc.code, exc.message, REFUSED, secrets)
+    except AlephError as exc:
+        return _fail(args, exc.code, exc.message, ERROR, secrets)
+    except BrokenPipeError:
+        raise
+    except KeyboardInterrupt:
+        error_line("interrupted; an edit that was started goes on (see: aleph-mcp list)")
+        return INTERRUPTED
+    except Exception as exc:  # the one place a surprise becomes a line instead of a traceback
+        logger.debug("unexpected error", exc_info=True)
+        return _fail(args, "unexpected", f"{type(exc).__name__}: {exc}", ERROR, secrets)
+
+
+def _config_message(exc: ValidationError) -> str:
+    """Which variable is wrong and why, never its value (it may be a key)."""
+    parts = [f"ALEPH_MCP_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()]
+    return "configuration error: " + ("; ".join(parts) or str(exc))
+
+
+def _fail(args: argparse.Namespace, code: str, message: str, exit_code: int, secrets: list[str]) -> int:
+    for secret in secrets:
+        message = message.replace(secret, "***")
+    error_line(message)
+    if getattr(args, "json", False):
+        emit_json({"error": {"code": code, "message": message}})
+    return exit_code

@@ -7,12 +7,21 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ProviderName = Literal["kie", "aimlapi", "crun", "krea", "runway", "local"]
 HOSTED_PROVIDERS: tuple[ProviderName, ...] = ("kie", "aimlapi", "crun", "krea", "runway")
 ALL_PROVIDERS: tuple[ProviderName, ...] = (*HOSTED_PROVIDERS, "local")
+
+
+class PriceOverride(BaseModel):
+    """A user's price for one provider (or provider/model): `usd` per edit, or per second of video."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    usd: float = Field(ge=0, allow_inf_nan=False)
+    per: Literal["edit", "second"] = "edit"
 
 
 def _key(provider: str, conventional: str) -> SecretStr | None:
@@ -61,6 +70,13 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=30.0, gt=0)
     allowed_dirs: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Larger videos are not sent through MCP as base64; the reader gets the path and URL instead.
+    max_resource_bytes: int = Field(default=25 * 1024 * 1024, ge=0)
+    # Pre-flight HEAD/range reads of input URLs from this machine; off where nothing may fetch them from here.
+    probe_urls: bool = True
+    # ALEPH_MCP_PRICES='{"runway/aleph2": {"usd": 0.3, "per": "second"}, "kie": 0.6}', a JSON object: keys are
+    # "provider" or "provider/model"; values USD per edit, or {"usd": ..., "per": "edit" | "second"}.
+    prices: dict[str, PriceOverride] = Field(default_factory=dict)
 
     @field_validator("data_dir")
     @classmethod
@@ -72,6 +88,26 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise_provider(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _price_shorthand(cls, value: object) -> object:
+        # A bare number is USD per edit; bools are numbers to Python but never a price.
+        if not isinstance(value, dict):
+            return value
+        return {
+            key: {"usd": price} if isinstance(price, int | float) and not isinstance(price, bool) else price
+            for key, price in value.items()
+        }
+
+    @field_validator("prices")
+    @classmethod
+    def _known_price_keys(cls, value: dict[str, PriceOverride]) -> dict[str, PriceOverride]:
+        from .catalog import check_price_key  # lazy: the catalog imports the adapters
+
+        for key in value:
+            check_price_key(key)
+        return value
 
     @field_validator("kie_api_key", "aimlapi_api_key", "crun_api_key", "krea_api_key", "runway_api_key")
     @classmethod

@@ -41,12 +41,17 @@ def thumbnail_suffix(url: str, content_type: str | None = None) -> str:
     return suffix if suffix in (".png", ".jpg", ".jpeg", ".webp", ".gif") else ".png"
 
 
-async def download(client: httpx2.AsyncClient, url: str, dest: Path, *, timeout: float = 120.0) -> int:
+async def download(client: httpx2.AsyncClient, url: str, dest: Path, *, timeout: float | None = None) -> int:
     """Stream `url` into `dest`; the file appears only when complete (temp file + atomic rename).
 
     Raises OutputExpired on 403/404/410 (signed URLs that lapsed), TransientProviderError on network trouble
-    or 5xx. `file://` URLs (the local provider's results) are copied.
+    or 5xx. `file://` URLs (the local provider's results) are copied. `timeout` bounds each network wait
+    (None: the client's own, the server's request timeout), not the whole transfer.
+    The caller must hold the edit's lease: leftovers of earlier attempts at `dest` (a process killed
+    mid-download) are removed first, and only a holder can know none of them is still being written.
     """
+    for stale in dest.parent.glob(f".{dest.name}.*.part"):
+        stale.unlink(missing_ok=True)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
     try:
         if url.startswith("file://"):
@@ -67,11 +72,12 @@ async def _copy_local(source: Path, tmp: Path) -> int:
     return tmp.stat().st_size
 
 
-async def _stream(client: httpx2.AsyncClient, url: str, tmp: Path, timeout: float) -> int:
+async def _stream(client: httpx2.AsyncClient, url: str, tmp: Path, timeout: float | None) -> int:
     host = urlparse(url).hostname or "the result host"
     size = 0
+    wait = httpx2.USE_CLIENT_DEFAULT if timeout is None else timeout
     try:
-        async with client.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+        async with client.stream("GET", url, timeout=wait, follow_redirects=True) as response:
             if response.status_code in (403, 404, 410):
                 raise OutputExpired(
                     f"The result URL answered {response.status_code}; it has probably expired."
@@ -88,31 +94,37 @@ async def _stream(client: httpx2.AsyncClient, url: str, tmp: Path, timeout: floa
     return size
 
 
-def extract_poster(video: Path, dest: Path, *, max_width: int = 640) -> None:
-    """Write a PNG still from about a third into `video` (the first frame is often black)."""
+THUMBNAIL_MAX_WIDTH = 480
+
+
+def extract_poster(video: Path, dest: Path, *, max_width: int = THUMBNAIL_MAX_WIDTH) -> None:
+    """Write a JPEG still from about 0.7 s into `video` (the first frames are often black)."""
     with av.open(str(video)) as inp:
         stream = inp.streams.video[0]
-        frames = list(_first_frames(inp, stream, limit=int((stream.average_rate or 24) * 2)))
-        if not frames:
-            raise ValueError("the video has no frames")
-        frame = frames[len(frames) // 3]
-        if frame.width > max_width:
-            frame = frame.reformat(
-                width=max_width, height=round(frame.height * max_width / frame.width / 2) * 2
-            )
-        with av.open(str(dest), "w", format="image2") as out:
-            png = out.add_stream("png")
-            png.width, png.height, png.pix_fmt = frame.width, frame.height, "rgb24"
-            out.mux(png.encode(frame.reformat(format="rgb24")))
-            out.mux(png.encode(None))
+        target = int((stream.average_rate or 24) * 2) // 3
+        chosen = None
+        for index, frame in enumerate(inp.decode(stream)):
+            chosen = frame  # a clip shorter than the target gives its last frame
+            if index >= target:
+                break
+    if chosen is None:
+        raise ValueError("the video has no frames")
+    write_jpeg(chosen, dest, max_width=max_width)
 
 
-def _first_frames(
-    inp: av.container.InputContainer, stream: av.video.stream.VideoStream, limit: int
-) -> list[av.VideoFrame]:
-    frames = []
-    for frame in inp.decode(stream):
-        frames.append(frame)
-        if len(frames) >= limit:
-            break
-    return frames
+def normalize_image(source: Path, dest: Path, *, max_width: int = THUMBNAIL_MAX_WIDTH) -> None:
+    """Any image PyAV reads (PNG, JPEG, WebP) as a small JPEG: one MIME type for every thumbnail."""
+    with av.open(str(source)) as inp:
+        frame = next(inp.decode(video=0))
+    write_jpeg(frame, dest, max_width=max_width)
+
+
+def write_jpeg(frame: av.VideoFrame, dest: Path, *, max_width: int) -> None:
+    width = min(frame.width, max_width)
+    height = max(2, round(frame.height * width / frame.width))
+    width, height = width - width % 2, height - height % 2
+    with av.open(str(dest), "w", format="image2") as out:
+        jpeg = out.add_stream("mjpeg")
+        jpeg.width, jpeg.height, jpeg.pix_fmt = width, height, "yuvj420p"
+        out.mux(jpeg.encode(frame.reformat(width=width, height=height, format="yuvj420p")))
+        out.mux(jpeg.encode(None))

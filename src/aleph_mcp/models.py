@@ -62,6 +62,7 @@ class Edit:
     error_code: str | None = None
     error_message: str | None = None
     notes: str | None = None
+    warnings: list[str] = field(default_factory=list)
     idempotency_key: str | None = None
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
@@ -99,6 +100,10 @@ class EditRecord(BaseModel):
     thumbnail_uri: str | None = None
     error: EditErrorInfo | None = None
     notes: str | None = Field(default=None, description="What the provider applied, changed or ignored")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the provider will change silently, or what could not be checked",
+    )
     check_again_in_seconds: int | None = Field(
         default=None, description="When checking again is worthwhile; null once the edit has ended"
     )

@@ -1,6 +1,7 @@
 """The background poller: follows every unfinished edit to its end and archives the result.
 
-`poll_once()` is one pass over due edits (what tests drive); `run()` loops it. The poller never imports
+`poll_once()` is one pass over due edits (what tests drive); `run()` keeps starting due edits, so one slow
+download never holds up the status reads of the others. The poller never imports
 `mcp`: it reports changes through the `on_change` hook, which the server turns into notifications.
 """
 
@@ -19,7 +20,7 @@ import anyio.to_thread
 import httpx2
 
 from .errors import OutputExpired, ProviderError, TransientProviderError
-from .media import Archive, download, extract_poster, thumbnail_suffix
+from .media import Archive, download, extract_poster, normalize_image, thumbnail_suffix
 from .models import Edit, RemoteStatus
 from .providers.base import Provider
 from .store import EditStore
@@ -84,20 +85,31 @@ class Poller:
         # Result URLs found expired, per edit. Kept apart from poll_failures, which every good status
         # read resets (and the fresh read is exactly what follows an expired URL).
         self._expired: dict[str, int] = {}
+        self._busy: set[str] = set()  # edits run() is working on or waiting to work on
 
     def wake(self) -> None:
         """Run the next pass now (a new edit was submitted)."""
         self._wake.set()
 
     async def run(self, tick: float = 1.0) -> None:
-        while True:
-            try:
-                await self.poll_once()
-            except Exception:
-                logger.exception("poll pass failed; continuing")
-            with anyio.move_on_after(tick):
-                await self._wake.wait()
-            self._wake = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            while True:
+                try:
+                    for edit in await self.store.due_for_poll(self.clock(), self.policy.concurrency * 8):
+                        if edit.edit_id not in self._busy:
+                            self._busy.add(edit.edit_id)
+                            tg.start_soon(self._tracked, edit.edit_id)
+                except Exception:
+                    logger.exception("poll pass failed; continuing")
+                with anyio.move_on_after(tick):
+                    await self._wake.wait()
+                self._wake = anyio.Event()
+
+    async def _tracked(self, edit_id: str) -> None:
+        try:
+            await self._guarded(edit_id)
+        finally:
+            self._busy.discard(edit_id)
 
     async def poll_once(self) -> int:
         """Advance every due edit once; returns how many edits this pass worked on."""
@@ -113,14 +125,39 @@ class Poller:
             if not await self.store.lease(edit_id, self.owner, now + self.policy.lease_seconds, now):
                 return  # another process has it
             try:
-                edit = await self.store.get(edit_id)
-                if edit is not None and not edit.is_terminal:
-                    await self._advance(edit)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._keep_lease, edit_id, tg.cancel_scope)
+                    edit = await self.store.get(edit_id)
+                    # Still due? Another process may have read it between our look-up and our lease.
+                    if edit is not None and not edit.is_terminal and self._due(edit):
+                        await self._advance(edit)
+                    tg.cancel_scope.cancel()
             except Exception:
                 logger.exception("polling edit %s failed", edit_id)
                 await self._defer(edit_id)
             finally:
                 await self.store.release(edit_id, self.owner)
+
+    def _due(self, edit: Edit) -> bool:
+        return edit.next_poll_at is not None and edit.next_poll_at <= self.clock()
+
+    async def _keep_lease(self, edit_id: str, work: anyio.CancelScope) -> None:
+        """Renew the lease while a long download runs, so no other process starts on the edit meanwhile.
+
+        Should the lease be lost anyway (this process stalled past it), the work stops: someone else has it.
+        """
+        while True:
+            await anyio.sleep(self.policy.lease_seconds / 3)
+            now = self.clock()
+            try:
+                kept = await self.store.lease(edit_id, self.owner, now + self.policy.lease_seconds, now)
+            except Exception:
+                logger.exception("could not renew the lease on %s", edit_id)
+                continue
+            if not kept:
+                logger.warning("lost the lease on %s to another process; leaving it to that one", edit_id)
+                work.cancel()
+                return
 
     async def _defer(self, edit_id: str) -> None:
         """After an unexpected error, back off as after a transient one (not retry on every pass)."""
@@ -178,6 +215,9 @@ class Poller:
         edit.poll_failures = 0
         self._apply(edit, remote)
         if edit.output_url and not edit.local_path:
+            # Kept before the download, which can take a while: should this process die meanwhile, the
+            # next one starts from the URL. Announced once the video is archived.
+            await self.store.save(edit)
             await self._archive(edit)
 
     def _apply(self, edit: Edit, remote: RemoteStatus) -> None:
@@ -223,22 +263,27 @@ class Poller:
         self._finish(edit, "succeeded")
 
     async def _archive_thumbnail(self, edit: Edit) -> None:
-        """The vendor's thumbnail where it gives one, else a still from the archived video.
+        """A small JPEG: the vendor's thumbnail where it gives one, else a still from the archived video.
 
         A missing thumbnail never holds back a finished video.
         """
+        dest = self.archive.thumbnail_path(edit.edit_id, ".jpg")
         if edit.thumbnail_url:
-            dest = self.archive.thumbnail_path(edit.edit_id, thumbnail_suffix(edit.thumbnail_url))
+            raw = self.archive.thumbnail_path(edit.edit_id, ".vendor" + thumbnail_suffix(edit.thumbnail_url))
             try:
-                await download(self.http, edit.thumbnail_url, dest)
+                await download(self.http, edit.thumbnail_url, raw)
+                await anyio.to_thread.run_sync(normalize_image, raw, dest)
                 edit.thumbnail_path = str(dest)
                 return
             except ProviderError as exc:
                 logger.warning("thumbnail for %s not downloaded: %s", edit.edit_id, exc.message)
-        poster = self.archive.thumbnail_path(edit.edit_id, ".png")
+            except Exception as exc:  # PyAV raises its own error types for unreadable images
+                logger.warning("thumbnail for %s unreadable: %s", edit.edit_id, exc)
+            finally:
+                raw.unlink(missing_ok=True)
         try:
-            await anyio.to_thread.run_sync(extract_poster, Path(edit.local_path or ""), poster)
-            edit.thumbnail_path = str(poster)
+            await anyio.to_thread.run_sync(extract_poster, Path(edit.local_path or ""), dest)
+            edit.thumbnail_path = str(dest)
         except Exception as exc:  # PyAV raises its own error types for unreadable media
             logger.warning("no poster frame for %s: %s", edit.edit_id, exc)
 

@@ -56,6 +56,7 @@ def to_record(edit: Edit, *, poll_interval: float = 5.0, duplicate: bool = False
         if edit.status in ("failed", "cancelled") and (edit.error_code or edit.error_message)
         else None,
         notes=edit.notes,
+        warnings=list(edit.warnings),
         check_again_in_seconds=check_again_in(edit, now, poll_interval),
         duplicate_of_request=duplicate,
     )

@@ -30,12 +30,18 @@ async def _edit(ctx: Context, edit_id: str) -> tuple[AppState, Edit]:
     return state, edit
 
 
-async def _read_file(path: str | None, what: str, edit: Edit) -> bytes:
+async def _read_file(path: str | None, what: str, edit: Edit, max_bytes: int | None = None) -> bytes:
     if not path or not Path(path).is_file():
-        hint = (
-            f"it is {edit.status}" if not edit.is_terminal or edit.status != "succeeded" else "it is missing"
-        )
+        hint = "it is missing" if edit.status == "succeeded" else f"it is {edit.status}"
         raise ResourceError(f"Edit {edit.edit_id} has no archived {what}: {hint}.")
+    size = Path(path).stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        where = f" or download it from {edit.output_url} (that link expires)" if edit.output_url else ""
+        raise ResourceError(
+            f"The {what} of edit {edit.edit_id} is {size / 1048576:.1f} MB, more than this server sends "
+            f"through MCP ({max_bytes / 1048576:.0f} MB, ALEPH_MCP_MAX_RESOURCE_BYTES). "
+            f"Open it at {path}{where}."
+        )
     return await anyio.Path(path).read_bytes()
 
 
@@ -57,13 +63,13 @@ def register_resources(server: MCPServer[Any]) -> None:
         description="The finished video, from this machine's archive",
     )
     async def edit_video_file(edit_id: str, ctx: Context) -> bytes:
-        _, edit = await _edit(ctx, edit_id)
-        return await _read_file(edit.local_path, "video", edit)
+        state, edit = await _edit(ctx, edit_id)
+        return await _read_file(edit.local_path, "video", edit, state.settings.max_resource_bytes)
 
     @server.resource(
         "aleph://edits/{edit_id}/thumbnail",
         name="edit-thumbnail",
-        mime_type="image/png",
+        mime_type="image/jpeg",
         description="A still of the finished video",
     )
     async def edit_thumbnail(edit_id: str, ctx: Context) -> bytes:

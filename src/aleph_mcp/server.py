@@ -23,11 +23,13 @@ from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from . import __version__
+from .catalog_tool import register_catalog_tools
 from .config import Settings
 from .media import Archive
 from .models import Edit
 from .notifications import Notifier
 from .poller import Poller, PollPolicy
+from .prompts import register_prompts
 from .providers import build_providers
 from .providers.base import Provider
 from .resources import register_resources
@@ -113,7 +115,9 @@ def create_server(
         subscriptions=bus,
     )
     register_tools(server)
+    register_catalog_tools(server)
     register_resources(server)
+    register_prompts(server)
     notifier.install(server)
     return server
 
@@ -151,6 +155,7 @@ def _build_state(
         lease_seconds=policy.lease_seconds,
         poll_interval=settings.poll_interval,
         on_submitted=submitted,
+        http=client if settings.probe_urls else None,
     )
     return AppState(
         settings=settings, store=store, service=service, poller=poller, notifier=notifier, archive=archive

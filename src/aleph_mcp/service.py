@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
+import httpx2
 
 from .config import Settings
 from .errors import (
@@ -20,10 +23,19 @@ from .errors import (
     RateLimited,
 )
 from .models import Edit, EditRequest
+from .preflight import preflight
 from .providers.base import Provider
 from .store import EditStore
-from .submission import EditArgs, new_edit, same_request, unknown_outcome, validate_args
-from .validation import VideoInput
+from .submission import (
+    DUPLICATE_WINDOW,
+    EditArgs,
+    fingerprint,
+    new_edit,
+    same_request,
+    unknown_outcome,
+    validate_args,
+)
+from .validation import VideoInput, input_limit
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +63,7 @@ class EditService:
         on_submitted: Callable[[Edit], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        http: httpx2.AsyncClient | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -61,6 +74,7 @@ class EditService:
         self.on_submitted = on_submitted
         self.clock = clock
         self._sleep = sleep  # waits between create attempts
+        self.http = http  # for pre-flight probes of input URLs; None skips them
 
     def _holder(self, what: str) -> str:
         """A lease holder of its own for one submit or cancel.
@@ -71,25 +85,24 @@ class EditService:
         return f"{self.owner}:{what}:{uuid.uuid4().hex[:8]}"
 
     # -- submit -----------------------------------------------------------------------------------
-    async def submit(self, args: EditArgs, progress: Progress = _no_progress) -> tuple[Edit, bool]:
-        """Validate, record, send one create. Returns (edit, matched_earlier_request)."""
-        name, provider, model, video, reference = validate_args(args, self.providers, self.settings)
+    async def submit(
+        self, args: EditArgs, progress: Progress = _no_progress, *, roots: Sequence[Path] = ()
+    ) -> tuple[Edit, bool]:
+        """Validate, probe, record, send one create. Returns (edit, matched_earlier_request).
+
+        `roots` are directories the MCP client declared; local files inside them are allowed too.
+        """
+        name, provider, model, video, reference = validate_args(args, self.providers, self.settings, roots)
+        await progress(0.02, "Checking the input video")
+        limit = input_limit(video, provider.capabilities, name)
+        warnings = await preflight(video, name, model, limit, self.http)
         edit = new_edit(
             args, name, model, video, reference, now=self.clock(), lease_seconds=self.lease_seconds
         )
-        if args.idempotency_key:
-            existing = await self.store.get_by_idempotency_key(args.idempotency_key)
-            if existing is not None:
-                return same_request(existing, edit), True
-        try:
-            await self.store.add(edit)
-        except InvalidInput:
-            # A concurrent call with the same key won the race: that one is the request.
-            key = args.idempotency_key
-            existing = await self.store.get_by_idempotency_key(key) if key else None
-            if existing is None:
-                raise
-            return same_request(existing, edit), True
+        edit.warnings = warnings
+        existing = await self._record(args, edit, fingerprint(args, name, model, video, reference))
+        if existing is not None:
+            return existing, True
         holder = self._holder("submit")
         now = self.clock()
         await self.store.lease(edit.edit_id, holder, now + self.lease_seconds, now)
@@ -109,6 +122,27 @@ class EditService:
         if self.on_submitted is not None:
             await self.on_submitted(edit)
         return edit, False
+
+    async def _record(self, args: EditArgs, edit: Edit, request_print: str) -> Edit | None:
+        """Store the new edit; or return the earlier edit this call repeats: the one with its
+        idempotency_key, else an identical request of the last DUPLICATE_WINDOW seconds that has not
+        failed (unless the caller allows a duplicate). Look-up and insert are one atomic store step,
+        so two identical calls at once (in one process or two) start one edit."""
+        key = args.idempotency_key
+        if key:
+            existing = await self.store.get_by_idempotency_key(key)
+            if existing is not None:
+                return same_request(existing, edit)
+        # A key names the request explicitly: a fresh key asks for a new edit, as does allow_duplicate.
+        window = 0.0 if key or args.allow_duplicate else DUPLICATE_WINDOW
+        try:
+            return await self.store.add_unless_duplicate(edit, request_print, window)
+        except InvalidInput:
+            # A concurrent call with the same key won the race: that one is the request.
+            existing = await self.store.get_by_idempotency_key(key) if key else None
+            if existing is None:
+                raise
+            return same_request(existing, edit)
 
     async def _keep_lease(self, edit_id: str, holder: str) -> None:
         while True:
@@ -153,10 +187,20 @@ class EditService:
         await progress(1.0, f"{provider.name} accepted the edit (task {edit.provider_task_id})")
 
     async def _deliver(self, provider: Provider, item: VideoInput, progress: Progress) -> str:
+        """What the provider's create request names: the URL or data URI as given, or a local file
+        uploaded through the provider's own route (or inlined as a data URI where that is its route)."""
         if item.kind != "path" or provider.name == "local":
             return item.value
-        await progress(0.2, f"Uploading {Path(item.value).name} to {provider.name}")
-        return await provider.upload(Path(item.value))
+        path = Path(item.value)
+        if not provider.capabilities.can_upload:  # validation allowed it, so data URIs are the route
+            return await anyio.to_thread.run_sync(_data_uri, path)
+
+        async def uploaded(sent: int, total: int | None) -> None:
+            share = sent / total if total else 0.0
+            await progress(0.2 + 0.6 * share, f"Uploading {path.name} to {provider.name}: {sent} bytes")
+
+        await progress(0.2, f"Uploading {path.name} to {provider.name}")
+        return await provider.upload(path, on_progress=uploaded)
 
     async def _create(self, edit: Edit, provider: Provider, request: EditRequest) -> None:
         edit.provider_task_id = await self._send_create(edit, provider, request)
@@ -293,3 +337,9 @@ class EditService:
         raise CannotCancel(
             f"Edit {edit_id} is busy (being polled or downloaded); try again in a few seconds."
         )
+
+
+def _data_uri(path: Path) -> str:
+    """A small local file as a data URI (bounded by the provider's data-URI limit, checked earlier)."""
+    mime = {".mov": "video/quicktime", ".webm": "video/webm"}.get(path.suffix.lower(), "video/mp4")
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"

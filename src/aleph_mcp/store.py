@@ -57,11 +57,21 @@ MIGRATIONS: list[str] = [
     CREATE INDEX edits_due ON edits (next_poll_at) WHERE next_poll_at IS NOT NULL;
     CREATE INDEX edits_updated ON edits (updated_at);
     """,
+    # 2: pre-flight warnings (a clip longer than the provider processes, an input that could not be checked)
+    """
+    ALTER TABLE edits ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+    """,
+    # 3: request fingerprints, so an identical request within minutes finds the edit it repeats
+    """
+    ALTER TABLE edits ADD COLUMN fingerprint TEXT;
+    CREATE INDEX edits_fingerprint ON edits (fingerprint, created_at) WHERE fingerprint IS NOT NULL;
+    """,
 ]
 
 _COLUMNS = [f.name for f in fields(Edit)]
 _TERMINAL = tuple(sorted(TERMINAL_STATUSES))
 _NOT_TERMINAL = f"status NOT IN ({', '.join('?' for _ in _TERMINAL)})"
+_FINDS_REPEATS = "status NOT IN ('failed', 'cancelled')"  # a request that went nowhere may be asked again
 
 
 class EditStore(Protocol):
@@ -75,9 +85,13 @@ class EditStore(Protocol):
     - `lease` claims an edit for `owner` until `until` (atomic; True when claimed or already ours);
       `release` gives it back. A lease that has expired is free again, so a crashed process blocks nobody.
     - `changed_since` returns edits updated after a time (oldest first), for cross-process notifications.
+    - `add_unless_duplicate` is one atomic step, across processes too: the newest edit with the same request
+      fingerprint created at most `window` seconds before `edit` and not failed or cancelled, else None
+      after adding `edit` with its fingerprint (InvalidInput as `add`). A window of 0 only adds.
     """
 
     async def add(self, edit: Edit) -> None: ...
+    async def add_unless_duplicate(self, edit: Edit, fingerprint: str, window: float) -> Edit | None: ...
     async def get(self, edit_id: str) -> Edit | None: ...
     async def get_by_idempotency_key(self, key: str) -> Edit | None: ...
     async def save(self, edit: Edit) -> None: ...
@@ -120,12 +134,14 @@ def _check_limit(limit: int) -> None:
 def _row_to_edit(row: sqlite3.Row) -> Edit:
     values = {name: row[name] for name in _COLUMNS}
     values["options"] = json.loads(values["options"] or "{}")
+    values["warnings"] = json.loads(values["warnings"] or "[]")
     return Edit(**values)
 
 
 def _edit_to_params(edit: Edit) -> dict[str, Any]:
     params = {name: getattr(edit, name) for name in _COLUMNS}
     params["options"] = json.dumps(edit.options, sort_keys=True)
+    params["warnings"] = json.dumps(edit.warnings)
     return params
 
 
@@ -167,19 +183,40 @@ class SQLiteEditStore:
     def _query(self, sql: str, params: Any = ()) -> list[Edit]:
         return [_row_to_edit(row) for row in self._db.execute(sql, params).fetchall()]
 
+    def _insert(self, edit: Edit, fingerprint: str | None = None) -> None:
+        params = _edit_to_params(edit) | {"fingerprint": fingerprint}
+        columns = [*_COLUMNS, "fingerprint"]
+        sql = f"INSERT INTO edits ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+        try:
+            self._db.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            if "edit_id" in str(exc):
+                raise InvalidInput(f"An edit with id {edit.edit_id!r} exists.") from None
+            raise InvalidInput(f"An edit with idempotency key {edit.idempotency_key!r} exists.") from None
+
     async def add(self, edit: Edit) -> None:
-        params = _edit_to_params(edit)
-        sql = f"INSERT INTO edits ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})"
+        await self._run(lambda: self._insert(edit))
 
-        def insert() -> None:
+    async def add_unless_duplicate(self, edit: Edit, fingerprint: str, window: float) -> Edit | None:
+        sql = (
+            f"SELECT * FROM edits WHERE fingerprint = ? AND created_at >= ? AND {_FINDS_REPEATS} "
+            "ORDER BY created_at DESC LIMIT 1"
+        )
+
+        def find_or_insert() -> Edit | None:
+            # IMMEDIATE takes the write lock first, so a second process's look-up waits for this insert.
+            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(sql, params)
-            except sqlite3.IntegrityError as exc:
-                if "edit_id" in str(exc):
-                    raise InvalidInput(f"An edit with id {edit.edit_id!r} exists.") from None
-                raise InvalidInput(f"An edit with idempotency key {edit.idempotency_key!r} exists.") from None
+                found = self._query(sql, (fingerprint, edit.created_at - window)) if window > 0 else []
+                if not found:
+                    self._insert(edit, fingerprint)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return found[0] if found else None
 
-        await self._run(insert)
+        return await self._run(find_or_insert)
 
     async def get(self, edit_id: str) -> Edit | None:
         rows = await self._run(lambda: self._query("SELECT * FROM edits WHERE edit_id = ?", (edit_id,)))
@@ -260,12 +297,16 @@ class InMemoryEditStore:
     def __init__(self) -> None:
         self._edits: dict[str, Edit] = {}
         self._leases: dict[str, tuple[str, float]] = {}
+        self._fingerprints: dict[str, str] = {}
 
     @staticmethod
     def _copy(edit: Edit) -> Edit:
         # Through JSON, as SQLite stores options: no shared nested objects, same types back.
         options = json.loads(json.dumps(edit.options, sort_keys=True))
-        return Edit(**{name: getattr(edit, name) for name in _COLUMNS} | {"options": options})
+        return Edit(
+            **{name: getattr(edit, name) for name in _COLUMNS}
+            | {"options": options, "warnings": list(edit.warnings)}
+        )
 
     async def add(self, edit: Edit) -> None:
         if edit.edit_id in self._edits:
@@ -273,6 +314,21 @@ class InMemoryEditStore:
         if edit.idempotency_key is not None and await self.get_by_idempotency_key(edit.idempotency_key):
             raise InvalidInput(f"An edit with idempotency key {edit.idempotency_key!r} exists.")
         self._edits[edit.edit_id] = self._copy(edit)
+
+    async def add_unless_duplicate(self, edit: Edit, fingerprint: str, window: float) -> Edit | None:
+        # No await before the insert: the look-up and the insert are one step on the event loop.
+        repeats = [
+            e
+            for e in self._edits.values()
+            if self._fingerprints.get(e.edit_id) == fingerprint
+            and e.created_at >= edit.created_at - window
+            and e.status not in ("failed", "cancelled")
+        ]
+        if window > 0 and repeats:
+            return self._copy(max(repeats, key=lambda e: e.created_at))
+        await self.add(edit)
+        self._fingerprints[edit.edit_id] = fingerprint
+        return None
 
     async def get(self, edit_id: str) -> Edit | None:
         edit = self._edits.get(edit_id)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from .config import ALL_PROVIDERS, Settings
 from .errors import InvalidInput, NotConfigured
-from .models import AspectRatio, Edit
+from .models import AspectRatio, Edit, EditRequest
 from .providers.base import Provider
 from .validation import VideoInput, check_against, check_video_route, resolve_input
 
@@ -24,10 +28,15 @@ class EditArgs:
     reference_image: str | None = None
     watermark: str | None = None
     idempotency_key: str | None = None
+    # False: an identical request within DUPLICATE_WINDOW returns the earlier edit, not a new billed one
+    allow_duplicate: bool = False
+
+
+DUPLICATE_WINDOW = 600.0  # seconds within which an identical request is taken for a repeat
 
 
 def validate_args(
-    args: EditArgs, providers: Mapping[str, Provider], settings: Settings
+    args: EditArgs, providers: Mapping[str, Provider], settings: Settings, roots: Sequence[Path] = ()
 ) -> tuple[str, Provider, str, VideoInput, VideoInput | None]:
     """Everything about a request that can be checked without sending it (InvalidInput, NotConfigured)."""
     name = args.provider or settings.resolved_default_provider
@@ -53,13 +62,27 @@ def validate_args(
         watermark=args.watermark,
         reference_image=args.reference_image,
     )
-    allowed = settings.allowed_dir_paths
+    allowed = [*settings.allowed_dir_paths, *roots]
     video = resolve_input(args.video, allowed)
     check_video_route(video, caps, name)
     reference = None
     if args.reference_image is not None:
         reference = resolve_input(args.reference_image, allowed, what="reference_image")
         check_video_route(reference, caps, name, what="reference_image")
+    check = getattr(provider, "check_request", None)
+    uploads = name != "local" and "path" in (video.kind, reference.kind if reference else None)
+    if check is not None and uploads:  # rules finer than Capabilities (per model), before a file leaves
+        check(
+            EditRequest(
+                prompt=args.prompt,
+                video=video.value,
+                model=model,
+                aspect_ratio=args.aspect_ratio,
+                seed=args.seed,
+                reference_image=reference.value if reference else None,
+                watermark=args.watermark or None,
+            )
+        )
     return name, provider, model, video, reference
 
 
@@ -118,3 +141,34 @@ def unknown_outcome(edit: Edit, what: str) -> str:
         "again (that could bill twice). Check the provider's dashboard for a recent job before "
         "retrying."
     )
+
+
+def fingerprint(
+    args: EditArgs, provider: str, model: str, video: VideoInput, reference: VideoInput | None
+) -> str:
+    """sha256 of the canonical request: what makes two calls the same edit (and the same bill)."""
+    canonical = {
+        "provider": provider,
+        "model": model,
+        "prompt": args.prompt,
+        "video": _identity(video),
+        "aspect_ratio": args.aspect_ratio,
+        "seed": args.seed,
+        "watermark": args.watermark,
+        "reference_image": _identity(reference) if reference is not None else None,
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def _identity(item: VideoInput) -> str:
+    """A data URI by the hash of its content (never the data itself); a local file by path, size and
+    modification time, so a file rewritten in place is a new request."""
+    if item.kind == "data":
+        return "data:sha256:" + hashlib.sha256(item.value.encode()).hexdigest()
+    if item.kind == "path":
+        try:
+            info = os.stat(item.value)
+        except OSError:
+            return f"path:{item.value}"
+        return f"path:{item.value}:{info.st_size}:{info.st_mtime_ns}"
+    return f"url:{item.value}"

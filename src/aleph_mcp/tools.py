@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import mcp.types as types
@@ -13,8 +14,9 @@ from pydantic import Field
 
 from .config import ProviderName
 from .errors import AlephError
+from .mcp_content import client_roots, edit_result, looks_local
 from .models import SEED_MAX, AspectRatio, EditList, EditRecord, EditStatus
-from .records import edit_uri, summary, to_record
+from .records import to_record
 from .submission import EditArgs
 
 if TYPE_CHECKING:
@@ -36,29 +38,6 @@ def agent_errors() -> Iterator[None]:
         yield
     except AlephError as exc:
         raise ToolError(exc.message) from None
-
-
-def edit_result(record: EditRecord) -> types.CallToolResult:
-    content: list[types.ContentBlock] = [
-        types.TextContent(type="text", text=summary(record)),
-        types.ResourceLink(
-            type="resource_link",
-            uri=edit_uri(record.edit_id),
-            name=f"edit {record.edit_id}",
-            mime_type="application/json",
-            description="Status record; subscribe for updates",
-        ),
-    ]
-    if record.video_uri:
-        content.append(
-            types.ResourceLink(
-                type="resource_link",
-                uri=record.video_uri,
-                name=f"{record.edit_id}.mp4",
-                mime_type="video/mp4",
-            )
-        )
-    return types.CallToolResult(content=content, structured_content=record.model_dump(mode="json"))
 
 
 Prompt = Annotated[
@@ -144,8 +123,9 @@ def register_tools(server: MCPServer[Any]) -> None:
             watermark=watermark,
             idempotency_key=idempotency_key,
         )
+        roots = await client_roots(ctx) if looks_local(video) or looks_local(reference_image) else []
         with agent_errors():
-            edit, duplicate = await state.service.submit(args, progress)
+            edit, duplicate = await state.service.submit(args, progress, roots=roots)
         return edit_result(to_record(edit, poll_interval=state.poll_interval, duplicate=duplicate))
 
     @server.tool(
@@ -171,7 +151,8 @@ def register_tools(server: MCPServer[Any]) -> None:
 
         with agent_errors():
             edit = await state.service.wait_for_change(edit_id, wait_seconds, progress)
-        return edit_result(to_record(edit, poll_interval=state.poll_interval))
+        thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
+        return edit_result(to_record(edit, poll_interval=state.poll_interval), thumbnail)
 
     @server.tool(
         title="List edits",

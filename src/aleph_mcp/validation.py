@@ -91,7 +91,8 @@ def _local_path(raw: str, allowed_dirs: list[Path], what: str) -> VideoInput:
     if not allowed_dirs:
         raise InvalidInput(
             f"`{what}` looks like a local file, but no directory is allowed for local files. Set "
-            "ALEPH_MCP_ALLOWED_DIRS to the folder(s) to allow, or pass an https URL instead."
+            "ALEPH_MCP_ALLOWED_DIRS in the server's environment to the folder(s) to allow (or open the "
+            "folder as a root in your MCP client), or pass an https URL instead."
         )
     path = Path(raw).expanduser()
     if not path.is_absolute():
@@ -168,16 +169,31 @@ def check_video_route(video: VideoInput, caps: Capabilities, provider: str, *, w
             "The local provider edits files on this machine: pass a local path inside the "
             "allowed directories (ALEPH_MCP_ALLOWED_DIRS)."
         )
-    if video.kind == "path" and provider != "local" and not caps.can_upload:
+    if (
+        video.kind == "path"
+        and provider != "local"
+        and not caps.can_upload
+        and caps.data_uri_max_bytes is None
+    ):
         raise InvalidInput(
             f"{provider} cannot receive local files as `{what}`. Pass an https URL, or choose a "
             "provider that uploads local files (kie, krea, runway)."
         )
-    limit = caps.max_input_bytes
-    if video.kind == "path":
-        limit = UPLOAD_MAX_BYTES.get(provider, limit)
+    limit = input_limit(video, caps, provider)
     if video.size is not None and limit is not None and video.size > limit:
         raise InvalidInput(
             f"The `{what}` is {video.size} bytes; {provider} accepts at most {limit}"
-            f"{' that way' if video.kind == 'data' else ''}. Trim or compress it first."
+            f"{' that way' if video.kind == 'data' else ''}. Trim or compress it first, or choose a provider "
+            "with a higher limit (runway uploads take up to 200 MB, krea 75 MB)."
         )
+
+
+def input_limit(video: VideoInput, caps: Capabilities, provider: str) -> int | None:
+    """The largest input (bytes) this provider takes in the form given; None when not documented."""
+    if video.kind == "data":
+        return caps.data_uri_max_bytes
+    if video.kind == "path" and provider != "local":
+        if not caps.can_upload:  # sent as a data URI (aimlapi)
+            return caps.data_uri_max_bytes
+        return UPLOAD_MAX_BYTES.get(provider, caps.max_input_bytes)
+    return caps.max_input_bytes

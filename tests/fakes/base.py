@@ -2,14 +2,19 @@
 
 A fake is a callable `(httpx2.Request) -> httpx2.Response`. It records every request, keeps tasks that
 advance one step through `steps` each time their status is read, serves result files under
-`/files/...`, checks the vendor's auth header, and can inject one-shot faults.
+`/files/...`, checks the vendor's auth header, and can inject faults: one-shot or repeated `Fault`s, or
+random ones from a `chaos` source (tests/fakes/chaos.py).
 """
 
 from __future__ import annotations
 
 import json
+import struct
+import threading
 import uuid
-from collections import deque
+import zlib
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,7 +23,25 @@ import httpx2
 State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 DEFAULT_STEPS: tuple[State, ...] = ("queued", "running", "succeeded")
 FAKE_VIDEO = b"\x00\x00\x00\x18ftypmp42fake-video-bytes" + bytes(range(256)) * 4
-FAKE_IMAGE = b"\x89PNG\r\n\x1a\nfake-thumbnail"
+
+
+def _tiny_png(width: int = 8, height: int = 8) -> bytes:
+    """A real (decodable) PNG, so vendor thumbnails go through the same path as in production."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes([200, 40, 40]) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+FAKE_IMAGE = _tiny_png()
 
 
 @dataclass
@@ -40,7 +63,13 @@ class Fault:
     """One injected failure, consumed by the first request whose kind matches.
 
     kind: "create", "status", "cancel", "upload", "file" or "any". Either an HTTP answer (`status`,
-    `body`, `headers`) or a transport error (`raise_exc`, an httpx2 exception class).
+    `body`, `headers`), a transport error (`raise_exc`, an httpx2 exception class: on loopback the
+    connection is closed without an answer), or a hang (`hang` seconds without an answer, then the
+    connection is closed; with `partial`, the headers and that many body bytes go out first, and with
+    `trickle`, one more byte every `trickle` seconds, never the last: a slow answer that never times out).
+    `after`: the fake acts on the request first (the task is created, the status read advances) and only
+    the answer is lost. `match`: only requests whose URL contains it. `times`: how many requests it hits
+    (0: every matching request, until removed).
     """
 
     kind: str = "any"
@@ -48,6 +77,46 @@ class Fault:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     raise_exc: type[httpx2.TransportError] | None = None
+    hang: float | None = None
+    partial: int | None = None
+    trickle: float | None = None
+    after: bool = False
+    match: str = ""
+    times: int = 1
+
+
+class Held(httpx2.ReadTimeout):
+    """A hang: under MockTransport the client sees a read timeout; on loopback (server.py) the server holds
+    the connection for `seconds` (sending `partial` bytes of `response` first, then trickling), then
+    closes it."""
+
+    def __init__(
+        self,
+        request: httpx2.Request,
+        *,
+        kind: str,
+        seconds: float,
+        response: httpx2.Response | None = None,
+        partial: int | None = None,
+        trickle: float | None = None,
+    ) -> None:
+        super().__init__("injected hang", request=request)
+        self.kind, self.seconds, self.response, self.partial = kind, seconds, response, partial
+        self.trickle = trickle
+
+
+@dataclass
+class Exchange:
+    """One request as the loopback server saw it (server.py): who asked, when it started and ended."""
+
+    mount: str  # the path prefix it came in under, e.g. "/runway"
+    method: str
+    path: str  # below the mount, with the query
+    kind: str
+    peer_port: int
+    started: float  # time.monotonic()
+    ended: float
+    outcome: str  # "answered", "dropped" or "held"
 
 
 @dataclass
@@ -95,6 +164,14 @@ class FakeAPI:
         self.faults: deque[Fault] = deque()
         self.origin = "http://fake.invalid"
         self.mount = ""  # path prefix when served by server.py, e.g. "/kie"
+        # Random faults (chaos.py): called for every request no queued Fault took.
+        self.chaos: Callable[[str, Recorded], Fault | None] | None = None
+        # The steps of a new task, from its create body (e.g. a render that fails); None: `steps`.
+        self.steps_for: Callable[[Any], tuple[State, ...]] | None = None
+        self.latency = 0.0  # seconds the loopback server waits before answering
+        self.exchanges: list[Exchange] = []  # filled by the loopback server
+        self.holding: Counter[str] = Counter()  # hangs in progress on loopback, by request kind
+        self.released = threading.Event()  # set to end every hang at once
 
     # -- test helpers -----------------------------------------------------------------------------
     def inject(self, fault: Fault) -> None:
@@ -115,16 +192,36 @@ class FakeAPI:
         self.origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
         recorded = self.record(request)
         kind = self.kind_of(recorded)
-        fault = self._take_fault(kind)
-        if fault is not None:
-            if fault.raise_exc is not None:
-                raise fault.raise_exc("injected fault", request=request)
-            return self.respond(fault.status, fault.body, fault.headers)
+        fault = self._take_fault(kind, str(request.url))
+        if fault is None and self.chaos is not None:
+            fault = self.chaos(kind, recorded)
+        if fault is None:
+            return self.answer(kind, recorded, request)
+        real = self.answer(kind, recorded, request) if fault.after or fault.partial is not None else None
+        if fault.hang is not None:
+            raise Held(
+                request,
+                kind=kind,
+                seconds=fault.hang,
+                response=real,
+                partial=fault.partial,
+                trickle=fault.trickle,
+            )
+        if fault.raise_exc is not None:
+            raise fault.raise_exc("injected fault", request=request)
+        return self.respond(fault.status, fault.body, fault.headers)
+
+    def answer(self, kind: str, recorded: Recorded, request: httpx2.Request) -> httpx2.Response:
+        """What the vendor answers when nothing goes wrong."""
         if kind == "file":
             return self.serve_file(recorded.path)
         if not self.authorized(request):
             return self.unauthorized()
         return self.route(recorded)
+
+    def classify(self, request: httpx2.Request) -> str:
+        """The kind of a request, without recording it."""
+        return self.kind_of(Recorded(request.method, request.url.host, request.url.path, {}, {}, None))
 
     def record(self, request: httpx2.Request) -> Recorded:
         content = request.read()
@@ -145,10 +242,13 @@ class FakeAPI:
         self.requests.append(recorded)
         return recorded
 
-    def _take_fault(self, kind: str) -> Fault | None:
+    def _take_fault(self, kind: str, url: str) -> Fault | None:
         for fault in list(self.faults):
-            if fault.kind in (kind, "any"):
-                self.faults.remove(fault)
+            if fault.kind in (kind, "any") and fault.match in url:
+                if fault.times == 1:
+                    self.faults.remove(fault)
+                elif fault.times > 1:
+                    fault.times -= 1
                 return fault
         return None
 
@@ -158,7 +258,8 @@ class FakeAPI:
         return httpx2.Response(200, content=self.image_bytes, headers={"content-type": "image/png"})
 
     def new_task(self, body: Any) -> FakeTask:
-        task = FakeTask(task_id=str(uuid.uuid4()), body=body, steps=self.steps)
+        steps = self.steps_for(body) if self.steps_for is not None else self.steps
+        task = FakeTask(task_id=str(uuid.uuid4()), body=body, steps=steps)
         self.tasks[task.task_id] = task
         return task
 

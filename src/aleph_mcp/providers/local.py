@@ -39,6 +39,7 @@ CAPABILITIES = Capabilities(
     models=("ffmpeg",),
     aspect_ratios=frozenset(ASPECT_RATIOS),
     max_prompt_chars=2000,
+    watermark=True,  # drawn with Pillow (local_render.Watermark)
     can_cancel=True,
     needs_key=False,
     max_input_bytes=2 * 1024**3,
@@ -66,13 +67,17 @@ class LocalProvider:
             )
         task_id = f"local-{uuid.uuid4().hex[:16]}"
         recipe = parse_prompt(request.prompt)
+        notes = recipe.describe()
+        if request.watermark:
+            notes += f"; watermark: {request.watermark!r} (bottom right)"
         job = {
             "status": "queued",
             "video": str(source),
             "prompt": request.prompt,
             "aspect_ratio": request.aspect_ratio,
+            "watermark": request.watermark,
             "progress": 0.0,
-            "notes": recipe.describe(),
+            "notes": notes,
             "heartbeat": time.time(),
         }
         self._job_dir(task_id).mkdir(parents=True)
@@ -128,8 +133,12 @@ class LocalProvider:
     def _stale(self, task_id: str, job: dict[str, Any]) -> bool:
         with self._lock:
             thread = self._threads.get(task_id)
-        alive = thread is not None and thread.is_alive()
-        return not alive and time.time() - float(job.get("heartbeat", 0)) > STALE_AFTER
+        if thread is not None and thread.is_alive():
+            return False
+        renderer = job.get("pid")
+        if isinstance(renderer, int) and renderer != os.getpid() and not _process_alive(renderer):
+            return True  # e.g. `aleph-mcp edit --no-wait` exited: no need to wait for the heartbeat to age
+        return time.time() - float(job.get("heartbeat", 0)) > STALE_AFTER
 
     def _start(self, task_id: str) -> None:
         with self._lock:
@@ -144,7 +153,7 @@ class LocalProvider:
     def _run(self, task_id: str) -> None:
         job = self._read(task_id)
         job_dir = self._job_dir(task_id)
-        job.update(status="running", progress=0.0, heartbeat=time.time())
+        job.update(status="running", progress=0.0, heartbeat=time.time(), pid=os.getpid())
         self._write(task_id, job)
 
         def progress(fraction: float) -> None:
@@ -158,6 +167,7 @@ class LocalProvider:
                 partial,
                 parse_prompt(job["prompt"]),
                 aspect_ratio=job["aspect_ratio"],
+                watermark=job.get("watermark"),
                 on_progress=progress,
                 cancelled=(job_dir / "cancel").exists,
             )
@@ -170,3 +180,14 @@ class LocalProvider:
             job.update(status="failed", error=f"The local render failed: {exc}")
         job["heartbeat"] = time.time()
         self._write(task_id, job)
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (the data dir is local)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, owned by someone else
+    return True

@@ -13,6 +13,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 MAX_SECONDS = 5.0  # the same cap the hosted providers apply
 
@@ -121,16 +123,21 @@ def render(
     recipe: Recipe,
     *,
     aspect_ratio: str | None = None,
+    watermark: str | None = None,
     on_progress: Callable[[float], None] = lambda _: None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Decode `source`, run the filter chain on its first MAX_SECONDS, encode H.264 MP4 into `dest`."""
+    """Decode `source`, run the filter chain on its first MAX_SECONDS, encode H.264 MP4 into `dest`.
+
+    `watermark` text is drawn bottom-right, semi-transparent, after the filters (so it is never mirrored).
+    """
     with av.open(str(source)) as inp:
         if not inp.streams.video:
             raise ValueError("the input has no video stream")
         stream = inp.streams.video[0]
         rate = stream.average_rate or Fraction(24)
         graph, size = _graph(stream, recipe, aspect_ratio)
+        stamp = Watermark(watermark, *size) if watermark and watermark.strip() else None
         with av.open(str(dest), "w", format="mp4") as out:
             encoder = out.add_stream("libx264", rate=rate)
             encoder.width, encoder.height, encoder.pix_fmt = size[0], size[1], "yuv420p"
@@ -142,7 +149,8 @@ def render(
                     break
                 graph.push(frame)
                 for filtered in _drain(graph):
-                    for copy in _retime(filtered, frames_in, recipe.speed):
+                    marked = stamp.apply(filtered) if stamp is not None else filtered
+                    for copy in _retime(marked, frames_in, recipe.speed):
                         out.mux(encoder.encode(copy))
                 if frame.time is not None:
                     on_progress(min(0.99, frame.time / MAX_SECONDS))
@@ -179,6 +187,71 @@ def _drain(graph: av.filter.Graph) -> list[av.VideoFrame]:
             frames.append(frame)
         except (av.BlockingIOError, av.EOFError):
             return frames
+
+
+class Watermark:
+    """Text drawn with Pillow (PyAV has no drawtext filter): a mask made once, blended into every frame.
+
+    The blend works on the yuv420p planes in place, so every pixel outside the text stays byte for byte.
+    """
+
+    OPACITY = 0.6
+    WHITE_Y, NEUTRAL_UV = 235.0, 128.0
+
+    def __init__(self, text: str, width: int, height: int) -> None:
+        margin = max(2, height // 40)
+        font, (left, top, right, bottom) = _fitting_font(
+            text.strip(), width - 2 * margin, max(8, height // 12)
+        )
+        mask = Image.new("L", (right - left + 2, bottom - top + 2))  # +1 pixel for the shadow
+        ImageDraw.Draw(mask).text((-left, -top), text.strip(), fill=255, font=font)
+        alpha = np.asarray(mask, dtype=np.float64) / 255 * self.OPACITY
+        h, w = min(alpha.shape[0], height) // 2 * 2, min(alpha.shape[1], width) // 2 * 2  # whole chroma cells
+        self.alpha = alpha[:h, :w]
+        # A dark halo one pixel down-right keeps white text readable on light footage.
+        self.shadow = np.zeros_like(self.alpha)
+        self.shadow[1:, 1:] = self.alpha[:-1, :-1] * 0.5
+        self.chroma = self.alpha.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+        self.x = max(0, width - margin - w) // 2 * 2
+        self.y = max(0, height - margin - h) // 2 * 2
+
+    def apply(self, frame: av.VideoFrame) -> av.VideoFrame:
+        if frame.format.name != "yuv420p":
+            frame = frame.reformat(format="yuv420p")
+        width, height = frame.width, frame.height
+        planes = frame.to_ndarray()  # Y rows, then U and V with two chroma rows per line
+        luma = planes[:height]
+        u = planes[height : height + height // 4].reshape(height // 2, width // 2)
+        v = planes[height + height // 4 :].reshape(height // 2, width // 2)
+        h, w = self.alpha.shape
+        y0, x0 = self.y, self.x
+        region = luma[y0 : y0 + h, x0 : x0 + w] * (1 - self.shadow)
+        luma[y0 : y0 + h, x0 : x0 + w] = (region * (1 - self.alpha) + self.WHITE_Y * self.alpha).round()
+        for plane in (u, v):
+            cell = plane[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2]
+            plane[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2] = (
+                cell * (1 - self.chroma) + self.NEUTRAL_UV * self.chroma
+            ).round()
+        return av.VideoFrame.from_ndarray(planes, format="yuv420p")
+
+
+def _fitting_font(
+    text: str, max_width: int, size: int
+) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, tuple[int, int, int, int]]:
+    """The largest font size (from `size` down to 8 px) at which `text` fits `max_width`."""
+    while True:
+        font = _font(size)
+        left, top, right, bottom = (int(v) for v in font.getbbox(text))
+        if right - left <= max_width or size <= 8:
+            return font, (left, top, right, bottom)
+        size -= max(1, size // 10)
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow < 10.1, or a build without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
 
 
 def _retime(frame: av.VideoFrame, index: int, speed: float) -> list[av.VideoFrame]:

@@ -1,0 +1,222 @@
+"""Provider catalog: what each provider takes and can do, and what an edit costs (see catalog_tool.py).
+
+Capabilities come from each adapter's CAPABILITIES, prices from `prices.json` (each with its source and date)
+or the user's ALEPH_MCP_PRICES. An unknown price stays unknown (None): a quote never guesses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .config import ALL_PROVIDERS, PriceOverride
+from .errors import InvalidInput
+from .providers import aimlapi, crun, kie, krea, local, runway
+from .providers.base import Capabilities
+
+ADAPTERS: dict[str, Capabilities] = {
+    "kie": kie.CAPABILITIES,
+    "aimlapi": aimlapi.CAPABILITIES,
+    "crun": crun.CAPABILITIES,
+    "krea": krea.CAPABILITIES,
+    "runway": runway.CAPABILITIES,
+    "local": local.CAPABILITIES,
+}
+Per = Literal["edit", "second"]
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a model does with the input's length (not in Capabilities: it differs per model)."""
+
+    duration: str
+    max_processed_seconds: float | None = None  # only this much of the input is used (and billed)
+    # False where that ceiling is a third-party figure: it caps a known length, never replaces an unknown one
+    quote_unknown_length: bool = True
+    reference_image: bool | None = None  # None: as the provider's Capabilities say
+    min_seconds: float | None = None  # shorter inputs are refused by the provider (figure may be third-party)
+
+
+_GEN4_ELSEWHERE = "states no limit; Gen-4 Aleph processes only the first 5 s elsewhere (inferred)."
+MODEL_FACTS: dict[str, ModelFacts] = {
+    "kie/aleph": ModelFacts("Only the first 5 s of the input are processed; output ≤ 5 s (kie docs).", 5),
+    "aimlapi/gen4_aleph": ModelFacts(
+        "The output is 5 s (`duration` takes only 5); first 5 s used (inferred).", 5
+    ),
+    "crun/gen-4-aleph": ModelFacts(f"crun {_GEN4_ELSEWHERE}", 5),
+    "krea/aleph": ModelFacts(f"Krea {_GEN4_ELSEWHERE}", 5),
+    "runway/aleph2": ModelFacts(
+        "The whole input is edited: 2-30 s, up to 30 fps (third-party figures); output as long as input.",
+        30,
+        quote_unknown_length=False,
+        reference_image=False,
+        min_seconds=2,
+    ),
+    "runway/gen4_aleph": ModelFacts("Only the first 5 s of the input are processed (resellers, kie).", 5),
+    "local/ffmpeg": ModelFacts("Only the first 5 s are filtered (the same cap as the hosted providers).", 5),
+}
+
+
+class ThirdPartyPrice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    usd: float | None
+    per: Per
+    source: str
+    as_of: str | None
+
+
+class Price(BaseModel):
+    """A model's price as aleph-mcp quotes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    usd: float | None = Field(description="USD per `per`; null when unknown (never guessed)")
+    per: Per
+    origin: Literal["catalog", "user"] = Field(
+        default="catalog", description="catalog: prices.json in the package; user: ALEPH_MCP_PRICES"
+    )
+    source: str
+    as_of: str | None = Field(default=None, description="Date of the source (YYYY-MM); null if undated")
+    inferred: str | None = Field(default=None, description="What in this figure is inferred, not stated")
+    note: str | None = None
+    third_party: list[ThirdPartyPrice] = Field(
+        default_factory=list, description="Resellers' prices for the same model; shown, never used in quotes"
+    )
+    bills_failed: bool | None = Field(default=None, description="Are failed edits billed? null: not stated")
+    bills_cancelled: bool | None = None
+
+
+class PriceTable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    about: str
+    currency: Literal["USD"]
+    checked: str
+    checked_note: str
+    prices: dict[str, Price]
+
+
+class Quote(BaseModel):
+    """What one edit is expected to cost. `usd` is None (and `known` False) when it cannot be told."""
+
+    provider: str
+    model: str
+    usd: float | None
+    known: bool
+    basis: str = Field(description="How the figure was reached, or why there is none")
+    origin: Literal["catalog", "user"]
+    source: str
+    as_of: str | None
+    inferred: str | None = Field(default=None, description="What in the price is inferred, not stated")
+    billed_seconds: float | None = None
+
+
+@cache
+def price_table() -> PriceTable:
+    """prices.json, read from the installed package on first use."""
+    text = resources.files(__package__ or "aleph_mcp").joinpath("prices.json").read_text(encoding="utf-8")
+    return PriceTable.model_validate_json(text)
+
+
+def model_names(provider: str) -> tuple[str, ...]:
+    caps = ADAPTERS.get(provider)
+    return caps.models if caps is not None else ()
+
+
+def check_price_key(key: str) -> None:
+    """A price override key is "provider" or "provider/model" naming a real one (raises ValueError)."""
+    provider, _, model = key.partition("/")
+    if provider not in ADAPTERS:
+        raise ValueError(f"price key {key!r}: unknown provider; use one of {', '.join(ALL_PROVIDERS)}")
+    if model and model not in model_names(provider):
+        raise ValueError(f"price key {key!r}: {provider} has the models {', '.join(model_names(provider))}")
+
+
+def _resolve_model(provider: str, model: str | None) -> str:
+    if provider not in ADAPTERS:
+        raise InvalidInput(f"Unknown provider {provider!r}; choose one of {', '.join(ALL_PROVIDERS)}.")
+    names = model_names(provider)
+    if model is None:
+        return names[0]
+    if model not in names:
+        raise InvalidInput(f"{provider} has no model {model!r}; choose one of {', '.join(names)}.")
+    return model
+
+
+def price_of(provider: str, model: str, overrides: Mapping[str, PriceOverride] | None = None) -> Price:
+    """The user's override for provider/model (or the provider), else the catalog's entry."""
+    listed = price_table().prices[f"{provider}/{model}"]
+    for key in (f"{provider}/{model}", provider):
+        override = (overrides or {}).get(key)
+        if override is not None:
+            return listed.model_copy(
+                update={"usd": override.usd, "per": override.per, "origin": "user", "inferred": None}
+                | {"source": f"ALEPH_MCP_PRICES[{key!r}]", "as_of": None}
+            )
+    return listed
+
+
+def facts_of(provider: str, model: str) -> ModelFacts:
+    return MODEL_FACTS[f"{provider}/{model}"]
+
+
+def quote(
+    provider: str,
+    model: str | None,
+    video_seconds: float | None,
+    *,
+    overrides: Mapping[str, PriceOverride] | None = None,
+) -> Quote:
+    """The expected cost of one edit of a `video_seconds`-long input (None: length unknown)."""
+    if video_seconds is not None and not (math.isfinite(video_seconds) and video_seconds >= 0):
+        raise InvalidInput(f"video_seconds must be a non-negative number, not {video_seconds!r}.")
+    model = _resolve_model(provider, model)
+    price = price_of(provider, model, overrides)
+
+    def answer(usd: float | None, basis: str, seconds: float | None = None) -> Quote:
+        common: dict[str, Any] = {"origin": price.origin, "source": price.source, "as_of": price.as_of}
+        common |= {"inferred": price.inferred, "billed_seconds": seconds}
+        return Quote(provider=provider, model=model, usd=usd, known=usd is not None, basis=basis, **common)
+
+    if price.usd is None:
+        return answer(None, _unknown_basis(provider, model, price))
+    if price.per == "edit":
+        return answer(price.usd, f"{_usd(price.usd)} per edit")
+    seconds, why = _billed_seconds(provider, model, video_seconds)
+    if seconds is None:
+        return answer(None, f"{_usd(price.usd)} per second, but {why}")
+    return answer(round(seconds * price.usd, 4), f"{seconds:g} s × {_usd(price.usd)}/s{why}", seconds)
+
+
+def _billed_seconds(provider: str, model: str, video_seconds: float | None) -> tuple[float | None, str]:
+    facts = facts_of(provider, model)
+    cap = facts.max_processed_seconds
+    if video_seconds is None:
+        if cap is None or not facts.quote_unknown_length:
+            return None, f"the input's length is unknown and {provider}/{model} bills all of it"
+        return cap, f" (input length unknown: quoted for the {cap:g} s {model} processes at most)"
+    if cap is not None and video_seconds > cap:
+        return cap, f" (only the first {cap:g} s of the {video_seconds:g} s input are processed)"
+    return video_seconds, ""
+
+
+def _usd(value: float) -> str:
+    return f"${value:.2f}" if round(value, 2) == value else f"${value:g}"
+
+
+def _unknown_basis(provider: str, model: str, price: Price) -> str:
+    text = f"No known price for {provider}/{model}: {price.source}"
+    figures = [f"{_usd(t.usd)}/{t.per} ({t.source})" for t in price.third_party if t.usd is not None]
+    if figures:
+        text += f". Third-party resellers quote {'; '.join(figures)}; not used for this quote"
+    return text + ". Set ALEPH_MCP_PRICES to quote it."
+
+
+# -- the list_providers tool ---------------------------------------------------------------------------

@@ -1,0 +1,139 @@
+"""The list_providers tool: the catalog as agents see it (configured-ness, limits, abilities, prices)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import mcp.types as types
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import BaseModel, Field
+
+from .catalog import ADAPTERS, Price, facts_of, price_of, price_table, quote
+from .config import ALL_PROVIDERS, PriceOverride, ProviderName
+from .models import ASPECT_RATIOS, AspectRatio
+from .tools import app_state
+from .validation import UPLOAD_MAX_BYTES
+
+
+class ModelInfo(BaseModel):
+    name: str
+    default: bool = Field(description="Used when edit_video names no model")
+    price: Price
+    edit_usd: float | None = Field(
+        description="What one edit costs: the per-edit price, or a per-second price times the most this "
+        "model processes (5 s); null when unknown or when it depends on the input's length"
+    )
+    reference_image: bool
+    duration: str = Field(description="What the model does with the input's length")
+    max_processed_seconds: float | None = Field(description="Only this much of the input is used; null: all")
+
+
+class InputLimits(BaseModel):
+    max_prompt_chars: int = Field(description="Counted in UTF-16 code units, as the vendors count")
+    max_url_input_bytes: int | None = Field(description="Video by https URL; null: not documented")
+    data_uri_max_bytes: int | None = Field(description="Video as a data: URI; null: data URIs not accepted")
+    upload_max_bytes: int | None = Field(description="Local file uploaded for you; null: no local files")
+
+
+class ProviderAbilities(BaseModel):
+    cancel: bool
+    upload: bool = Field(description="Takes local files (uploaded, or read in place by local)")
+    reference_image: bool = Field(description="With at least one of its models")
+    watermark: bool
+    seed: bool
+    data_uri: bool
+
+
+class ProviderInfo(BaseModel):
+    name: ProviderName
+    configured: bool = Field(description="Has an API key on this server (never shown); local always")
+    default: bool = Field(description="Used when edit_video names no provider")
+    models: list[ModelInfo]
+    aspect_ratios: list[AspectRatio] = Field(description="Accepted `aspect_ratio` values; empty: none")
+    limits: InputLimits
+    can: ProviderAbilities
+    typical_render: str
+
+
+class ProviderCatalog(BaseModel):
+    providers: list[ProviderInfo]
+    default_provider: str
+    currency: Literal["USD"] = "USD"
+    prices_checked: str = Field(description="When the catalog's price sources were read (YYYY-MM)")
+    prices_note: str
+
+
+def _model_info(provider: ProviderName, model: str, overrides: Mapping[str, PriceOverride]) -> ModelInfo:
+    facts = facts_of(provider, model)
+    caps = ADAPTERS[provider]
+    return ModelInfo(
+        name=model,
+        default=model == caps.default_model,
+        price=price_of(provider, model, overrides),
+        edit_usd=quote(provider, model, None, overrides=overrides).usd,
+        reference_image=caps.reference_image if facts.reference_image is None else facts.reference_image,
+        duration=facts.duration,
+        max_processed_seconds=facts.max_processed_seconds,
+    )
+
+
+def provider_info(
+    name: ProviderName, *, configured: bool, default: bool, overrides: Mapping[str, PriceOverride]
+) -> ProviderInfo:
+    caps = ADAPTERS[name]
+    uploads = caps.can_upload or name == "local"
+    return ProviderInfo(
+        name=name,
+        configured=configured,
+        default=default,
+        models=[_model_info(name, m, overrides) for m in caps.models],
+        aspect_ratios=[r for r in ASPECT_RATIOS if r in caps.aspect_ratios],
+        limits=InputLimits(
+            max_prompt_chars=caps.max_prompt_chars,
+            max_url_input_bytes=caps.max_input_bytes if name != "local" else None,
+            data_uri_max_bytes=caps.data_uri_max_bytes,
+            upload_max_bytes=UPLOAD_MAX_BYTES.get(name, caps.max_input_bytes) if uploads else None,
+        ),
+        can=ProviderAbilities(
+            cancel=caps.can_cancel,
+            upload=uploads,
+            reference_image=caps.reference_image,
+            watermark=caps.watermark,
+            seed=caps.seed,
+            data_uri=caps.data_uri_max_bytes is not None,
+        ),
+        typical_render=caps.typical_render,
+    )
+
+
+def register_catalog_tools(server: MCPServer[Any]) -> None:
+    @server.tool(
+        title="List providers, limits and prices",
+        annotations=types.ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+    )
+    async def list_providers(ctx: Context) -> ProviderCatalog:
+        """Every provider this server knows: whether it is configured here, its models, aspect ratios, input
+        limits, what it can do, typical render time, and the price per edit where known (unknown prices
+        are null, never guessed). Use it to choose a provider before edit_video."""
+        state = app_state(ctx)
+        settings = state.settings
+        live = state.service.providers
+        table = price_table()
+        return ProviderCatalog(
+            providers=[
+                provider_info(
+                    name,
+                    configured=name == "local" or name in live,
+                    default=name == settings.resolved_default_provider,
+                    overrides=settings.prices,
+                )
+                for name in ALL_PROVIDERS
+            ],
+            default_provider=settings.resolved_default_provider,
+            prices_checked=table.checked,
+            prices_note=table.about,
+        )
+
+
+__all__ = ["ProviderCatalog", "register_catalog_tools"]

@@ -1,0 +1,184 @@
+"""`aleph-mcp doctor`: checks the configuration and says what to fix. Keys are shown masked, never whole."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .config import HOSTED_PROVIDERS, Settings
+from .store import SQLiteEditStore
+
+KEY_NAMES = {
+    "kie": "KIE_API_KEY",
+    "aimlapi": "AIMLAPI_API_KEY",
+    "crun": "CRUN_API_KEY",
+    "krea": "KREA_API_KEY",
+    "runway": "RUNWAYML_API_SECRET",
+}
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # ok | warn | fail | off (an optional thing that is not set up)
+    detail: str
+    fix: str = ""
+
+
+def mask_key(key: str) -> str:
+    """`key_…abcd`: at most the last 4 characters, fewer for short keys, nothing for very short ones."""
+    shown = min(4, len(key) // 4)
+    return "key_…" + (key[-shown:] if shown else "")
+
+
+def provider_checks(settings: Settings) -> list[Check]:
+    checks = []
+    for name in HOSTED_PROVIDERS:
+        key = settings.api_key(name)
+        base = settings.base_url(name)
+        default = str(Settings.model_fields[f"{name}_base_url"].default).rstrip("/")
+        where = "" if base == default else f", base URL {base}"
+        if key:
+            checks.append(Check(f"provider {name}", "ok", f"{mask_key(key)}{where}"))
+        else:
+            checks.append(
+                Check(
+                    f"provider {name}",
+                    "off",
+                    f"no key{where}",
+                    f"to use {name}, set ALEPH_MCP_{name.upper()}_API_KEY (or {KEY_NAMES[name]})",
+                )
+            )
+    checks.append(Check("provider local", "ok", "offline FFmpeg filters, no key needed"))
+    default = settings.resolved_default_provider
+    if default == "local" or settings.api_key(default):
+        checks.append(Check("default provider", "ok", default))
+    else:
+        checks.append(
+            Check(
+                "default provider",
+                "fail",
+                f"{default} has no key",
+                f"set ALEPH_MCP_{default.upper()}_API_KEY, or change ALEPH_MCP_DEFAULT_PROVIDER",
+            )
+        )
+    return checks
+
+
+def data_dir_check(settings: Settings) -> Check:
+    folder = settings.data_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".doctor-{uuid.uuid4().hex[:8]}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        return Check(
+            "data dir",
+            "fail",
+            f"{folder}: {exc.strerror or exc}",
+            "set ALEPH_MCP_DATA_DIR to a folder you can write to",
+        )
+    return Check("data dir", "ok", f"{folder} (writable)")
+
+
+async def store_check(settings: Settings) -> Check:
+    path = settings.store_path
+    try:
+        store = SQLiteEditStore(path)
+        try:
+            latest, _ = await store.list_edits(limit=1)
+            unfinished, _ = await store.list_edits(status="running", limit=100)
+        finally:
+            await store.close()
+    except Exception as exc:  # sqlite3 and OS errors alike: report, do not crash the doctor
+        return Check(
+            "store",
+            "fail",
+            f"{path}: {type(exc).__name__}: {exc}",
+            f"move {path} aside (the archive stays) or point ALEPH_MCP_DATA_DIR elsewhere",
+        )
+    newest = f"latest edit {latest[0].edit_id} ({latest[0].status})" if latest else "no edits yet"
+    return Check("store", "ok", f"{path}: {newest}, {len(unfinished)} running")
+
+
+def media_checks() -> list[Check]:
+    """PyAV with the encoder and filters the local provider uses, and Pillow for watermarks."""
+    from .providers.local_render import FILTERS
+
+    checks = []
+    try:
+        import av
+
+        needed = {name for _, name, _ in FILTERS} | {"buffer", "buffersink", "crop", "format"}
+        missing = sorted(needed - set(av.filter.filters_available))
+        try:
+            av.codec.Codec("libx264", "w")
+            encoder = "libx264 encoder"
+        except Exception:
+            encoder = ""
+        problems = ([] if encoder else ["no libx264 encoder"]) + (
+            [f"missing filters: {', '.join(missing)}"] if missing else []
+        )
+        detail = f"PyAV {av.__version__}: " + ("; ".join(problems) or f"{encoder}, {len(needed)} filters")
+        fix = "reinstall PyAV from its wheels (pip install --force-reinstall av), which bundle FFmpeg"
+        checks.append(Check("pyav", "fail" if problems else "ok", detail, fix if problems else ""))
+    except ImportError:
+        checks.append(Check("pyav", "fail", "PyAV is not installed", "pip install av"))
+    try:
+        import PIL
+        from PIL import features
+
+        text = "FreeType fonts" if features.check("freetype2") else "bitmap font only (no FreeType)"
+        checks.append(Check("pillow", "ok", f"Pillow {PIL.__version__}: watermarks with {text}"))
+    except ImportError:
+        checks.append(Check("pillow", "fail", "Pillow is not installed", "pip install pillow"))
+    return checks
+
+
+def allowed_dirs_check(settings: Settings) -> Check:
+    dirs = settings.allowed_dir_paths
+    if not dirs:
+        return Check(
+            "allowed dirs",
+            "warn",
+            "not set: MCP clients cannot pass local files (the CLI allows the video's own folder)",
+            "set ALEPH_MCP_ALLOWED_DIRS to the folder(s) with your videos",
+        )
+    missing = [str(d) for d in dirs if not d.is_dir()]
+    if missing:
+        return Check(
+            "allowed dirs",
+            "fail",
+            f"not a folder: {os.pathsep.join(missing)}",
+            "create the folder(s) or fix ALEPH_MCP_ALLOWED_DIRS",
+        )
+    return Check("allowed dirs", "ok", os.pathsep.join(str(d) for d in dirs))
+
+
+async def run_checks(settings: Settings) -> list[Check]:
+    return [
+        *provider_checks(settings),
+        data_dir_check(settings),
+        await store_check(settings),
+        *media_checks(),
+        allowed_dirs_check(settings),
+    ]
+
+
+def report(checks: list[Check], settings: Settings) -> dict[str, Any]:
+    """The doctor's JSON: every check, plus a summary per provider (keys masked)."""
+    providers = {
+        name: {"configured": bool(key := settings.api_key(name)), "key": mask_key(key) if key else None}
+        for name in HOSTED_PROVIDERS
+    }
+    providers["local"] = {"configured": True, "key": None}
+    return {
+        "ok": not any(c.status == "fail" for c in checks),
+        "default_provider": settings.resolved_default_provider,
+        "data_dir": str(settings.data_dir),
+        "providers": providers,
+        "checks": [asdict(c) for c in checks],
+    }

@@ -1,0 +1,116 @@
+"""How the command line reaches the service layer: the same store, providers, service and poller as serve.
+
+While `edit --wait` or `status --wait` waits, a Poller runs in this process. It follows only the edit being
+waited for (a server sharing the data dir looks after the rest), and the store's lease keeps it from ever
+polling an edit at the same time as a server.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import anyio
+import httpx2
+from mcp.server.subscriptions import InMemorySubscriptionBus
+
+from . import __version__
+from .cli_output import ProgressLine
+from .config import Settings
+from .models import Edit
+from .notifications import Notifier
+from .server import AppState, _build_state
+from .store import SQLiteEditStore
+
+# Polling a local job reads a small JSON file: check it often so a two-second render is not a 5 s wait.
+LOCAL_POLL_INTERVAL = 0.25
+LOCAL_POLL_MAX_INTERVAL = 1.0
+WATCH_EVERY = 0.2  # how often the waiting loop reads the store
+
+
+class FocusedStore(SQLiteEditStore):
+    """The SQLite store, except that only the edit being waited for is ever due for polling."""
+
+    focus: str | None = None
+
+    async def due_for_poll(self, now: float, limit: int) -> list[Edit]:
+        if self.focus is None:
+            return []
+        edit = await self.get(self.focus)
+        due = edit is not None and not edit.is_terminal and (edit.next_poll_at or math.inf) <= now
+        return [edit] if edit is not None and due else []
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: FocusedStore
+    http: httpx2.AsyncClient
+
+    def state(self, provider: str | None = None) -> AppState:
+        """Service, poller and providers built exactly as the server builds them."""
+        settings = self.settings
+        if provider == "local" and "poll_interval" not in settings.model_fields_set:
+            settings = settings.model_copy(
+                update={"poll_interval": LOCAL_POLL_INTERVAL, "poll_max_interval": LOCAL_POLL_MAX_INTERVAL}
+            )
+        return _build_state(settings, Notifier(InMemorySubscriptionBus()), self.store, self.http, None)
+
+
+@asynccontextmanager
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(
+            httpx2.AsyncClient(
+                timeout=settings.request_timeout, headers={"user-agent": f"aleph-mcp/{__version__}"}
+            )
+        )
+        store = FocusedStore(settings.store_path)
+        stack.push_async_callback(store.close)
+        yield Runtime(settings, store, http)
+
+
+async def follow(
+    state: AppState, store: FocusedStore, edit_id: str, timeout: float | None, line: ProgressLine
+) -> Edit:
+    """Poll `edit_id` in this process until it ends or `timeout` passes; returns its latest state."""
+    store.focus = edit_id
+    edit = await state.service.get(edit_id)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(state.poller.run, min(1.0, state.settings.poll_interval))
+            with anyio.move_on_after(timeout):
+                while True:
+                    edit = await state.service.get(edit_id)
+                    line.update(edit)
+                    if edit.is_terminal:
+                        break
+                    await anyio.sleep(WATCH_EVERY)
+            tg.cancel_scope.cancel()
+    finally:
+        store.focus = None
+        line.end()
+    return edit
+
+
+def local_video(video: str) -> Path | None:
+    """The absolute path meant by a `video` argument, or None for a URL or data: URI."""
+    value = video.strip()
+    head = value[:16].lower()
+    if head.startswith("file://"):
+        return Path(unquote(urlparse(value).path)).expanduser().resolve()
+    if head.startswith("data:") or "://" in head:
+        return None
+    return Path(value).expanduser().resolve()
+
+
+def allow_video_dir(settings: Settings, video: Path | None) -> Settings:
+    """Someone typing a path on their own machine has chosen that file: allow its folder when no allowed
+    dirs are configured. A configured ALEPH_MCP_ALLOWED_DIRS is respected as it is."""
+    if video is None or settings.allowed_dir_paths:
+        return settings
+    return settings.model_copy(update={"allowed_dirs": str(video.parent)})

@@ -1,0 +1,80 @@
+"""MCP-specific shaping: tool results people can read at a glance, and the client's declared roots."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import warnings
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import anyio
+import mcp.types as types
+from mcp.server.mcpserver import Context
+from mcp.shared.exceptions import MCPDeprecationWarning
+
+from .models import EditRecord
+from .records import edit_uri, summary
+
+logger = logging.getLogger(__name__)
+
+INLINE_IMAGE_MAX_BYTES = 256 * 1024  # a chat client shows it; keep the result light
+ROOTS_TIMEOUT = 5.0
+
+
+def edit_result(record: EditRecord, thumbnail: Path | None = None) -> types.CallToolResult:
+    """Text summary, link to the record, and once finished a link to the video and an inline still."""
+    content: list[types.ContentBlock] = [
+        types.TextContent(type="text", text=summary(record)),
+        types.ResourceLink(
+            type="resource_link",
+            uri=edit_uri(record.edit_id),
+            name=f"edit {record.edit_id}",
+            mime_type="application/json",
+            description="Status record; subscribe for updates",
+        ),
+    ]
+    if record.video_uri:
+        content.append(
+            types.ResourceLink(
+                type="resource_link",
+                uri=record.video_uri,
+                name=f"{record.edit_id}.mp4",
+                mime_type="video/mp4",
+            )
+        )
+    image = _inline_image(thumbnail)
+    if image is not None:
+        content.append(image)
+    return types.CallToolResult(content=content, structured_content=record.model_dump(mode="json"))
+
+
+def _inline_image(path: Path | None) -> types.ImageContent | None:
+    if path is None or not path.is_file() or path.stat().st_size > INLINE_IMAGE_MAX_BYTES:
+        return None
+    mime = "image/png" if path.suffix == ".png" else "image/jpeg"
+    return types.ImageContent(type="image", data=base64.b64encode(path.read_bytes()).decode(), mime_type=mime)
+
+
+def looks_local(value: str | None) -> bool:
+    return bool(value) and not str(value).lower().startswith(("https://", "http://", "data:"))
+
+
+async def client_roots(ctx: Context) -> list[Path]:
+    """Directories the client declared as roots (2025-era clients that support roots); else none."""
+    caps = ctx.client_capabilities
+    if caps is None or caps.roots is None:
+        return []
+    try:
+        with anyio.fail_after(ROOTS_TIMEOUT), warnings.catch_warnings():
+            # Deprecated in 2026-07-28, but it is how today's hosts say which folders the user opened.
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            result = await ctx.session.list_roots()
+    except Exception as exc:  # a client that cannot answer gives no roots, not a failed edit
+        logger.info("could not list the client's roots: %s", exc)
+        return []
+    return [
+        Path(unquote(urlparse(str(root.uri)).path))
+        for root in result.roots
+        if str(root.uri).startswith("file:")
+    ]

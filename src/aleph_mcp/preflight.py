@@ -1,0 +1,135 @@
+"""Pre-flight checks of the input video before anything is uploaded or submitted.
+
+Local files are probed with PyAV (readable container, a video stream, duration, resolution, size). Remote
+URLs are probed cheaply: a HEAD and a ranged GET of the first megabyte, with a short timeout. What the
+provider would refuse is refused here; what it would change silently becomes a warning in the edit's record.
+A URL this machine cannot reach is not refused (the provider fetches it from its own network): it gets a
+warning instead.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio.to_thread
+import av
+import httpx2
+
+from .catalog import facts_of
+from .errors import InvalidInput
+from .validation import VideoInput
+
+logger = logging.getLogger(__name__)
+
+PROBE_BYTES = 1024 * 1024
+PROBE_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    duration: float | None  # seconds
+    width: int | None
+    height: int | None
+    codec: str | None
+    size: int | None  # bytes
+
+
+def probe_bytes_or_file(source: str | io.BytesIO, size: int | None) -> Probe:
+    """Read container metadata with PyAV; raises InvalidInput for anything that is not a readable video."""
+    try:
+        with av.open(source, "r") as container:
+            if not container.streams.video:
+                raise InvalidInput("The input has no video stream; pass a video file (MP4, MOV or WebM).")
+            stream = container.streams.video[0]
+            duration = container.duration / 1_000_000 if container.duration else None
+            if duration is None and stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            ctx = stream.codec_context
+            return Probe(duration, ctx.width or None, ctx.height or None, ctx.name, size)
+    except av.FFmpegError:
+        raise InvalidInput(
+            "The input is not a video this server can read (unknown container or codec, or a damaged file)."
+        ) from None
+
+
+async def probe_file(path: Path) -> Probe:
+    size = path.stat().st_size
+    return await anyio.to_thread.run_sync(probe_bytes_or_file, str(path), size)
+
+
+async def probe_url(http: httpx2.AsyncClient, url: str) -> tuple[Probe | None, str | None]:
+    """(probe, note): probe is None when the URL could not be read; note says what looked wrong."""
+    try:
+        head = await http.head(url, timeout=PROBE_TIMEOUT)
+        if head.status_code >= 400:
+            return None, f"it answered HTTP {head.status_code} to this machine"
+        size = (
+            int(head.headers["content-length"]) if head.headers.get("content-length", "").isdigit() else None
+        )
+        content_type = head.headers.get("content-type", "").split(";")[0].strip()
+        if content_type and not content_type.startswith("video/"):
+            # Hosts label files loosely, so this is a warning; Runway does insist on a video/* type.
+            note = f"it is served as {content_type}, not video/*; the provider may refuse it"
+            return Probe(None, None, None, None, size), note
+        ranged = await http.get(url, headers={"range": f"bytes=0-{PROBE_BYTES - 1}"}, timeout=PROBE_TIMEOUT)
+        if ranged.status_code >= 400:
+            return Probe(None, None, None, None, size), None
+        try:
+            return await anyio.to_thread.run_sync(probe_bytes_or_file, io.BytesIO(ranged.content), size), None
+        except InvalidInput:
+            # The first megabyte is often not enough (an MP4 index at the end): only the size is known.
+            return Probe(None, None, None, None, size), None
+    except httpx2.HTTPError as exc:
+        return None, f"this machine could not reach it ({type(exc).__name__})"
+
+
+def check_probe(probe: Probe, provider: str, model: str, limit: int | None, what: str = "video") -> list[str]:
+    """Refuse what the provider refuses; return warnings for what it changes silently."""
+    if probe.size is not None and limit is not None and probe.size > limit:
+        raise InvalidInput(
+            f"The `{what}` is {_mb(probe.size)}; {provider} accepts at most {_mb(limit)}. Trim or compress "
+            "it, or choose a provider with a higher limit (runway uploads take up to 200 MB, krea 75 MB)."
+        )
+    warnings = []
+    facts = facts_of(provider, model)
+    processed = facts.max_processed_seconds
+    if probe.duration is not None and processed is not None and probe.duration > processed + 0.05:
+        warnings.append(
+            f"The video is {probe.duration:.1f} s long; {provider} processes only the first {processed:g} s, "
+            "so the result will be shorter. Trim it first to choose which part is edited."
+        )
+    minimum = facts.min_seconds
+    if probe.duration is not None and minimum is not None and probe.duration < minimum:
+        # A reseller's figure, so a warning rather than a refusal.
+        warnings.append(
+            f"The video is {probe.duration:.1f} s long; {provider} {model} reportedly needs at least "
+            f"{minimum:g} s (a reseller's figure), so the provider may refuse it."
+        )
+    return warnings
+
+
+async def preflight(
+    video: VideoInput, provider: str, model: str, limit: int | None, http: httpx2.AsyncClient | None
+) -> list[str]:
+    """Check one input; returns warnings for the record."""
+    if video.kind == "path":
+        return check_probe(await probe_file(Path(video.value)), provider, model, limit)
+    if video.kind == "url":
+        if http is None:
+            return []
+        probe, note = await probe_url(http, video.value)
+        if probe is None:
+            return [
+                f"The video URL could not be checked: {note}. The provider fetches it from its own "
+                "network; if it cannot, the edit will fail there."
+            ]
+        warnings = check_probe(probe, provider, model, limit)
+        return [*warnings, f"The video URL looks wrong: {note}."] if note else warnings
+    return []  # data URIs: size was checked when parsed; decoding megabytes here buys little
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
