@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 
 from aleph_mcp.errors import AlephError
-from aleph_mcp.models import EditRequest, RemoteStatus
+from aleph_mcp.models import Edit, EditRequest, RemoteStatus
 from aleph_mcp.providers.base import Capabilities, Provider
 from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.server import create_server
@@ -279,3 +279,32 @@ async def test_the_tool_marks_a_repeated_call_as_a_duplicate(tmp_path: Path) -> 
     assert second.structured_content["duplicate_of_request"] is True
     assert second.structured_content["edit_id"] == first.structured_content["edit_id"]
     assert len(fake.creates) == 1
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+async def test_the_store_finds_the_newest_live_repeat_within_the_window_only(
+    tmp_path: Path, kind: str
+) -> None:
+    """add_unless_duplicate: same fingerprint in the window and not failed -> that edit; else it adds."""
+    store: EditStore = SQLiteEditStore(tmp_path / "e.sqlite3") if kind == "sqlite" else InMemoryEditStore()
+
+    def edit(n: int, at: float, status: str = "queued") -> Edit:
+        return Edit(f"ed_{n}", "runway", "aleph2", "p", VIDEO, status=status, created_at=at, updated_at=at)  # type: ignore[arg-type]
+
+    try:
+        assert await store.add_unless_duplicate(edit(1, 1000.0), "a", 600) is None
+        assert await store.add_unless_duplicate(edit(2, 1100.0, "failed"), "b", 600) is None
+        found = await store.add_unless_duplicate(edit(3, 1500.0), "a", 600)
+        assert found is not None and found.edit_id == "ed_1"
+        assert (
+            await store.add_unless_duplicate(edit(4, 1500.0), "b", 600) is None
+        )  # the failed one is no repeat
+        assert await store.add_unless_duplicate(edit(5, 1700.0), "a", 600) is None  # ed_1 is 700 s old
+        assert await store.add_unless_duplicate(edit(6, 1701.0), "a", 0) is None  # window 0: always adds
+        newest = await store.add_unless_duplicate(edit(7, 1702.0), "a", 600)
+        assert newest is not None and newest.edit_id == "ed_6"
+        assert [e.edit_id for e in (await store.list_edits(limit=10))[0]] == [
+            f"ed_{n}" for n in (6, 5, 4, 2, 1)
+        ]
+    finally:
+        await store.close()

@@ -8,6 +8,7 @@ URLs that have expired, downloads that stall halfway.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -21,11 +22,12 @@ import pytest
 from aleph_mcp.config import Settings
 from aleph_mcp.errors import AlephError
 from aleph_mcp.media import Archive
-from aleph_mcp.models import Edit
+from aleph_mcp.models import Edit, EditRequest
 from aleph_mcp.poller import Poller, PollPolicy
 from aleph_mcp.providers import build_providers
+from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.service import EditService
-from aleph_mcp.store import SQLiteEditStore
+from aleph_mcp.store import InMemoryEditStore, SQLiteEditStore
 from aleph_mcp.submission import EditArgs
 
 from .conftest import TEST_KEY, make_settings
@@ -82,7 +84,8 @@ class Stack:
 
 
 @contextmanager
-def loopback(**overrides: Any) -> Iterator[tuple[str, dict[str, FakeAPI]]]:
+def loopback() -> Iterator[tuple[str, dict[str, FakeAPI]]]:
+    """All five fake APIs on one loopback server; a task's prompt decides how its render ends."""
     fakes = {name: cls(TEST_KEY, failure_message=REASON) for name, cls in FAKES.items()}
     for fake in fakes.values():
         fake.steps_for = render_steps
@@ -199,7 +202,7 @@ async def test_a_create_whose_answer_is_lost_after_the_task_was_made_is_never_se
     """The vendor made the task but the answer never arrived: failed as submit_outcome_unknown, one task."""
     with loopback() as (origin, fakes):
         fakes["runway"].inject(fault)
-        async with stack(tmp_path, origin, fakes) as s:
+        async with stack(tmp_path, origin, fakes, request_timeout=0.3) as s:
             with anyio.fail_after(10), pytest.raises(AlephError) as caught:
                 await s.service.submit(
                     EditArgs(prompt="snow", video="https://cdn.example.com/a.mp4", provider="runway")
@@ -238,3 +241,44 @@ async def test_a_stalled_download_does_not_hold_up_other_edits(tmp_path: Path) -
             parts = [p.name for p in s.settings.archive_dir.iterdir() if ".part" in p.name]
     assert parts == []
     assert len(runway.tasks) == 2
+
+
+class LockedOnce(InMemoryEditStore):
+    """A store whose first lease of one edit fails, as a busy SQLite file can."""
+
+    def __init__(self, edit_id: str) -> None:
+        super().__init__()
+        self.edit_id, self.failed = edit_id, False
+
+    async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool:
+        if edit_id == self.edit_id and not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("database is locked")
+        return await super().lease(edit_id, owner, until, now)
+
+
+async def test_a_store_error_on_one_edit_does_not_stop_the_poller(tmp_path: Path) -> None:
+    """The lease of one edit fails once: run() logs it, keeps going, and both edits finish."""
+    fake = FakeRunway(TEST_KEY, steps=("running", "succeeded"))
+    async with httpx2.AsyncClient(transport=fake.transport()) as http:
+        provider = RunwayProvider(http, api_key=TEST_KEY, base_url="http://fake.invalid")
+        edits = [
+            Edit(f"ed_{n}", "runway", "aleph2", "snow", "https://cdn.example.com/a.mp4", next_poll_at=0.0)
+            for n in range(2)
+        ]
+        store = LockedOnce("ed_0")
+        for edit in edits:
+            edit.provider_task_id = await provider.submit(EditRequest("snow", edit.video, "aleph2"))
+            await store.add(edit)
+        policy = PollPolicy(interval=0.01, max_interval=0.02)
+        poller = Poller(
+            store, {"runway": provider}, Archive(tmp_path / "archive"), http, owner="p", policy=policy
+        )
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(poller.run, 0.01)
+                while not all(e.is_terminal for e in (await store.list_edits())[0]):
+                    await anyio.sleep(0.01)
+                tg.cancel_scope.cancel()
+    assert store.failed
+    assert [e.status for e in (await store.list_edits())[0]] == ["succeeded", "succeeded"]

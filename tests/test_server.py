@@ -256,3 +256,19 @@ async def test_modern_clients_hear_the_resource_list_change_when_a_video_finishe
                     if (await client.list_resources()).resources:
                         break
         assert len((await client.list_resources()).resources) == 1
+
+
+async def test_an_identical_request_returns_the_earlier_edit_unless_a_duplicate_is_asked_for(
+    tmp_path: Path,
+) -> None:
+    """The same call twice is answered from the store (one create); allow_duplicate starts another."""
+    fake = FakeRunway(TEST_KEY, steps=("running",))
+    async with served(tmp_path, fake, "runway") as client:
+        call = {"prompt": "make it snow", "video": VIDEO}
+        first = (await client.call_tool("edit_video", call)).structured_content
+        again = (await client.call_tool("edit_video", call)).structured_content
+        assert again["edit_id"] == first["edit_id"] and again["duplicate_of_request"] is True  # type: ignore[index]
+        assert len(fake.creates) == 1
+        forced = (await client.call_tool("edit_video", call | {"allow_duplicate": True})).structured_content
+        assert forced["edit_id"] != first["edit_id"] and forced["duplicate_of_request"] is False  # type: ignore[index]
+        assert len(fake.creates) == 2

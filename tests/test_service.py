@@ -467,14 +467,45 @@ async def test_a_429_asking_for_a_long_wait_fails_the_submit_instead_of_retrying
     assert rig.sleeps == []
 
 
-async def test_an_adapter_refusal_before_sending_is_recorded_not_left_for_the_poller(tmp_path: Path) -> None:
-    """Runway takes references only with gen4_aleph: the edit fails as invalid input, nothing is sent."""
+async def test_a_per_model_refusal_happens_before_anything_is_stored_or_sent(tmp_path: Path) -> None:
+    """Runway takes references only with gen4_aleph: refused in validation, no edit, no request."""
     async with rig_for(FakeRunway(), tmp_path) as rig:
         with pytest.raises(InvalidInput, match="gen4_aleph"):
             await rig.service.submit(args(reference_image="https://cdn.example.com/style.png"))
-        (edit,) = await rig.edits()
-    assert (edit.status, edit.error_code, edit.next_poll_at) == ("failed", "invalid_input", None)
+        assert await rig.edits() == []
     assert rig.fake.requests == []
+
+
+@dataclass
+class RefusingProvider:
+    """An adapter that refuses in submit, before sending (as adapters may for rules of their own)."""
+
+    name: str = "runway"
+    capabilities: Capabilities = field(default_factory=lambda: Capabilities(models=("aleph2",)))
+
+    async def submit(self, request: EditRequest) -> str:
+        raise InvalidInput("This adapter refuses the request.")
+
+    async def poll(self, task_id: str) -> RemoteStatus:
+        raise NotImplementedError
+
+    async def cancel(self, task_id: str) -> None:
+        raise NotImplementedError
+
+    async def upload(self, path: Path, *, on_progress: Any = None) -> str:
+        raise NotImplementedError
+
+
+async def test_an_adapter_refusal_before_sending_is_recorded_not_left_for_the_poller(tmp_path: Path) -> None:
+    """A refusal raised inside submit ends the stored edit as failed invalid_input, not unknown."""
+    store = InMemoryEditStore()
+    service = EditService(
+        store, {"runway": RefusingProvider()}, make_settings(tmp_path, runway_api_key=KEY), owner="p1"
+    )
+    with pytest.raises(InvalidInput, match="refuses"):
+        await service.submit(args())
+    ((edit,), _) = await store.list_edits()
+    assert (edit.status, edit.error_code, edit.next_poll_at) == ("failed", "invalid_input", None)
 
 
 # -- idempotency ----------------------------------------------------------------------------------

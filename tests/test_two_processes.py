@@ -61,7 +61,7 @@ async def test_two_processes_create_each_edit_once_and_never_poll_one_edit_at_th
     tmp_path: Path,
 ) -> None:
     """Six edits through two servers sharing a data dir: six creates, no overlapping reads or downloads."""
-    steps = ("queued", *(("running",) * 6), "succeeded")
+    steps = ("queued", *(("running",) * 4), "succeeded")
     with shared_runway(steps=steps) as (origin, fake), (tmp_path / "server.log").open("w") as log:
         fake.latency = 0.05  # every read takes a while: two at once would overlap on the wire
         first_env, second_env = envs(origin, tmp_path / "data")

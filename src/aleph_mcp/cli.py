@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--watermark", help="text drawn on the video (kie, local)")
     edit.add_argument("--idempotency-key", help="repeat a call safely: the same key returns the same edit")
     edit.add_argument(
+        "--allow-duplicate",
+        action="store_true",
+        help="start a new (billed) edit even if an identical one was started in the last 10 minutes",
+    )
+    edit.add_argument(
         "--wait", action=argparse.BooleanOptionalAction, default=True, help="follow the edit to its end"
     )
     edit.add_argument(

@@ -81,10 +81,12 @@ async def edit(args: argparse.Namespace, settings: Settings) -> int:
             seed=args.seed,
             watermark=args.watermark,
             idempotency_key=args.idempotency_key,
+            allow_duplicate=args.allow_duplicate,
         )
         started, duplicate = await state.service.submit(request, progress)
         if duplicate:
-            hint(f"The idempotency key matches edit {started.edit_id}: nothing new was started.")
+            why = "The idempotency key matches" if args.idempotency_key else "An identical request started"
+            hint(f"{why} edit {started.edit_id}: nothing new was started (--allow-duplicate starts another).")
         if not args.wait:
             return _started(started, state.settings, args)
         done = await follow(state, rt.store, started.edit_id, args.timeout, line)

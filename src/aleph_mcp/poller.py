@@ -108,6 +108,8 @@ class Poller:
     async def _tracked(self, edit_id: str) -> None:
         try:
             await self._guarded(edit_id)
+        except Exception:  # a store error while leasing must not end run() for every other edit
+            logger.exception("polling edit %s failed", edit_id)
         finally:
             self._busy.discard(edit_id)
 

@@ -82,7 +82,7 @@ async def probe_url(http: httpx2.AsyncClient, url: str) -> tuple[Probe | None, s
         except InvalidInput:
             # The first megabyte is often not enough (an MP4 index at the end): only the size is known.
             return Probe(None, None, None, None, size), None
-    except httpx2.HTTPError as exc:
+    except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
         return None, f"this machine could not reach it ({type(exc).__name__})"
 
 

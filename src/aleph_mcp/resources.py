@@ -33,7 +33,7 @@ async def _edit(ctx: Context, edit_id: str) -> tuple[AppState, Edit]:
 async def _read_file(path: str | None, what: str, edit: Edit, max_bytes: int | None = None) -> bytes:
     if not path or not Path(path).is_file():
         hint = "it is missing" if edit.status == "succeeded" else f"it is {edit.status}"
-        raise ResourceError(f"Edit {edit.edit_id} has no archived {what}: {hint}.")
+        raise ResourceNotFoundError(f"Edit {edit.edit_id} has no archived {what}: {hint}.")
     size = Path(path).stat().st_size
     if max_bytes is not None and size > max_bytes:
         where = f" or download it from {edit.output_url} (that link expires)" if edit.output_url else ""

@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .catalog import facts_of
 from .config import ALL_PROVIDERS, Settings
 from .errors import InvalidInput, NotConfigured
-from .models import AspectRatio, Edit, EditRequest
+from .models import AspectRatio, Edit
 from .providers.base import Provider
 from .validation import VideoInput, check_against, check_video_route, resolve_input
 
@@ -62,6 +63,11 @@ def validate_args(
         watermark=args.watermark,
         reference_image=args.reference_image,
     )
+    if args.reference_image is not None and facts_of(name, model).reference_image is False:
+        raise InvalidInput(
+            f"{name} takes a reference image only with some models, not {model}; drop reference_image"
+            + (" or pass model='gen4_aleph'." if name == "runway" else ".")
+        )
     allowed = [*settings.allowed_dir_paths, *roots]
     video = resolve_input(args.video, allowed)
     check_video_route(video, caps, name)
@@ -69,20 +75,6 @@ def validate_args(
     if args.reference_image is not None:
         reference = resolve_input(args.reference_image, allowed, what="reference_image")
         check_video_route(reference, caps, name, what="reference_image")
-    check = getattr(provider, "check_request", None)
-    uploads = name != "local" and "path" in (video.kind, reference.kind if reference else None)
-    if check is not None and uploads:  # rules finer than Capabilities (per model), before a file leaves
-        check(
-            EditRequest(
-                prompt=args.prompt,
-                video=video.value,
-                model=model,
-                aspect_ratio=args.aspect_ratio,
-                seed=args.seed,
-                reference_image=reference.value if reference else None,
-                watermark=args.watermark or None,
-            )
-        )
     return name, provider, model, video, reference
 
 

@@ -103,6 +103,15 @@ def register_tools(server: MCPServer[Any]) -> None:
                 ),
             ),
         ] = None,
+        allow_duplicate: Annotated[
+            bool,
+            Field(
+                description=(
+                    "An identical request within 10 minutes returns the earlier edit (not billed again); "
+                    "true starts a new, billed edit anyway"
+                )
+            ),
+        ] = False,
     ) -> EditResult:
         """Start an Aleph video-to-video edit. Returns at once with an edit id: rendering takes minutes, so
         check back with get_edit_status (or subscribe to the edit's resource). Each edit is billed by the
@@ -122,6 +131,7 @@ def register_tools(server: MCPServer[Any]) -> None:
             reference_image=reference_image,
             watermark=watermark,
             idempotency_key=idempotency_key,
+            allow_duplicate=allow_duplicate,
         )
         roots = await client_roots(ctx) if looks_local(video) or looks_local(reference_image) else []
         with agent_errors():

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import httpx2
+
 from .errors import InvalidInput
 from .providers.base import Capabilities
 
@@ -63,6 +65,12 @@ def resolve_input(value: str, allowed_dirs: list[Path], *, what: str = "video") 
 
 
 def _url(value: str, what: str) -> VideoInput:
+    try:
+        httpx2.URL(value)  # what the probe and the adapters will send; refuses control characters
+    except httpx2.InvalidURL as exc:
+        raise InvalidInput(
+            f"`{what}` is not a usable URL ({exc}); percent-encode special characters."
+        ) from None
     parsed = urlparse(value)
     if not parsed.hostname or len(value) > MAX_URL_CHARS:
         raise InvalidInput(

@@ -58,11 +58,9 @@ class Chaos:
         self._lock = threading.Lock()
         self._requests: Counter[str] = Counter()  # per target
         self._streak: Counter[str] = Counter()  # per target
-        self._fakes: list[FakeAPI] = []
 
     def attach(self, fakes: Iterable[FakeAPI]) -> None:
         for fake in fakes:
-            self._fakes.append(fake)
             fake.chaos = functools.partial(self.pick, fake)
 
     def pick(self, fake: FakeAPI, kind: str, recorded: Recorded) -> Fault | None:

@@ -87,10 +87,6 @@ class RunwayProvider:
         )
 
     # -- submit -------------------------------------------------------------------------------------
-    def check_request(self, request: EditRequest) -> None:
-        """Runway's per-model refusals, for validation to apply before anything (an upload) is sent."""
-        _check_request(request)
-
     async def submit(self, request: EditRequest) -> str:
         body = create_body(request)
         try:
