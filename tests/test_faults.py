@@ -23,7 +23,8 @@ from aleph_mcp.config import Settings
 from aleph_mcp.errors import AlephError
 from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit, EditRequest
-from aleph_mcp.poller import Poller, PollPolicy
+from aleph_mcp.poll_policy import PollPolicy
+from aleph_mcp.poller import Poller
 from aleph_mcp.providers import build_providers
 from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.service import EditService

@@ -15,7 +15,8 @@ import pytest
 
 from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit, EditRequest, RemoteStatus
-from aleph_mcp.poller import MAX_EXPIRED_RETRIES, Poller, PollPolicy
+from aleph_mcp.poll_policy import PollPolicy
+from aleph_mcp.poller import MAX_EXPIRED_RETRIES, Poller
 from aleph_mcp.providers.base import Capabilities, Provider
 from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider

@@ -15,7 +15,8 @@ import httpx2
 
 from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit, EditRequest
-from aleph_mcp.poller import Poller, PollPolicy
+from aleph_mcp.poll_policy import PollPolicy
+from aleph_mcp.poller import Poller
 from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.store import SQLiteEditStore
 

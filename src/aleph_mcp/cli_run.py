@@ -23,7 +23,7 @@ from .cli_output import ProgressLine
 from .config import Settings
 from .models import Edit
 from .notifications import Notifier
-from .server import AppState, _build_state
+from .server import AppState, build_state
 from .store import SQLiteEditStore
 
 # Polling a local job reads a small JSON file: check it often so a two-second render is not a 5 s wait.
@@ -58,7 +58,7 @@ class Runtime:
             settings = settings.model_copy(
                 update={"poll_interval": LOCAL_POLL_INTERVAL, "poll_max_interval": LOCAL_POLL_MAX_INTERVAL}
             )
-        return _build_state(settings, Notifier(InMemorySubscriptionBus()), self.store, self.http, None)
+        return build_state(settings, Notifier(InMemorySubscriptionBus()), self.store, self.http, None)
 
 
 @asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import uuid
@@ -13,8 +14,10 @@ import anyio.to_thread
 import av
 import httpx2
 
-from .errors import OutputExpired, TransientProviderError
+from .errors import AlephError, OutputExpired, TransientProviderError
 from .providers._http import error_for_status
+
+logger = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 _IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
@@ -128,3 +131,29 @@ def write_jpeg(frame: av.VideoFrame, dest: Path, *, max_width: int) -> None:
         jpeg.width, jpeg.height, jpeg.pix_fmt = width, height, "yuvj420p"
         out.mux(jpeg.encode(frame.reformat(width=width, height=height, format="yuvj420p")))
         out.mux(jpeg.encode(None))
+
+
+async def save_thumbnail(
+    http: httpx2.AsyncClient, archive: Archive, edit_id: str, vendor_url: str | None, video: Path
+) -> Path | None:
+    """A small JPEG next to the archived video: the vendor's thumbnail where it gives one, else a still
+    taken from the video. None when neither works; a missing thumbnail never holds back a finished video."""
+    dest = archive.thumbnail_path(edit_id, ".jpg")
+    if vendor_url:
+        raw = archive.thumbnail_path(edit_id, ".vendor" + thumbnail_suffix(vendor_url))
+        try:
+            await download(http, vendor_url, raw)
+            await anyio.to_thread.run_sync(normalize_image, raw, dest)
+            return dest
+        except AlephError as exc:
+            logger.warning("thumbnail for %s not downloaded: %s", edit_id, exc.message)
+        except Exception as exc:  # PyAV raises its own error types for unreadable images
+            logger.warning("thumbnail for %s unreadable: %s", edit_id, exc)
+        finally:
+            raw.unlink(missing_ok=True)
+    try:
+        await anyio.to_thread.run_sync(extract_poster, video, dest)
+        return dest
+    except Exception as exc:  # PyAV raises its own error types for unreadable media
+        logger.warning("no poster frame for %s: %s", edit_id, exc)
+        return None

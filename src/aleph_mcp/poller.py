@@ -8,20 +8,17 @@ download never holds up the status reads of the others. The poller never imports
 from __future__ import annotations
 
 import logging
-import math
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-import anyio.to_thread
 import httpx2
 
 from .errors import OutputExpired, ProviderError, TransientProviderError
-from .media import Archive, download, extract_poster, normalize_image, thumbnail_suffix
+from .media import Archive, download, save_thumbnail
 from .models import Edit, RemoteStatus
+from .poll_policy import PollPolicy
 from .providers.base import Provider
 from .store import EditStore
 
@@ -29,34 +26,6 @@ logger = logging.getLogger(__name__)
 
 OnChange = Callable[[Edit], Awaitable[None]]
 MAX_EXPIRED_RETRIES = 3
-
-
-@dataclass(frozen=True)
-class PollPolicy:
-    interval: float = 5.0  # first wait between status reads
-    max_interval: float = 60.0  # the longest wait
-    edit_timeout: float = 7200.0  # unfinished after this long: failed
-    concurrency: int = 4
-    lease_seconds: float = 120.0  # a crashed process's claim on an edit expires after this
-    jitter: float = 0.2
-
-    def next_delay(self, polls: int, rng: Callable[[], float] = random.random) -> float:
-        """Adaptive: renders take minutes, so read often at first and back off to max_interval.
-
-        Jitter never takes the wait below `interval` (a provider's polling floor) or above `max_interval`.
-        """
-        base = min(self.max_interval, self.interval * math.pow(1.5, min(polls, 20)))
-        return self._bounded(base * (1 + self.jitter * (2 * rng() - 1)))
-
-    def backoff(
-        self, failures: int, retry_after: float | None, rng: Callable[[], float] = random.random
-    ) -> float:
-        """After a transient failure: exponential with jitter, never sooner than Retry-After."""
-        delay = min(self.max_interval, self.interval * math.pow(2, min(failures, 20))) * (0.5 + rng())
-        return max(self._bounded(delay), retry_after or 0.0)
-
-    def _bounded(self, delay: float) -> float:
-        return min(self.max_interval, max(self.interval, delay))
 
 
 class Poller:
@@ -265,29 +234,10 @@ class Poller:
         self._finish(edit, "succeeded")
 
     async def _archive_thumbnail(self, edit: Edit) -> None:
-        """A small JPEG: the vendor's thumbnail where it gives one, else a still from the archived video.
-
-        A missing thumbnail never holds back a finished video.
-        """
-        dest = self.archive.thumbnail_path(edit.edit_id, ".jpg")
-        if edit.thumbnail_url:
-            raw = self.archive.thumbnail_path(edit.edit_id, ".vendor" + thumbnail_suffix(edit.thumbnail_url))
-            try:
-                await download(self.http, edit.thumbnail_url, raw)
-                await anyio.to_thread.run_sync(normalize_image, raw, dest)
-                edit.thumbnail_path = str(dest)
-                return
-            except ProviderError as exc:
-                logger.warning("thumbnail for %s not downloaded: %s", edit.edit_id, exc.message)
-            except Exception as exc:  # PyAV raises its own error types for unreadable images
-                logger.warning("thumbnail for %s unreadable: %s", edit.edit_id, exc)
-            finally:
-                raw.unlink(missing_ok=True)
-        try:
-            await anyio.to_thread.run_sync(extract_poster, Path(edit.local_path or ""), dest)
-            edit.thumbnail_path = str(dest)
-        except Exception as exc:  # PyAV raises its own error types for unreadable media
-            logger.warning("no poster frame for %s: %s", edit.edit_id, exc)
+        path = await save_thumbnail(
+            self.http, self.archive, edit.edit_id, edit.thumbnail_url, Path(edit.local_path or "")
+        )
+        edit.thumbnail_path = str(path) if path else None
 
     def _retry_later(self, edit: Edit, exc: ProviderError) -> None:
         edit.poll_failures += 1

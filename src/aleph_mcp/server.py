@@ -28,7 +28,8 @@ from .config import Settings
 from .media import Archive
 from .models import Edit
 from .notifications import Notifier
-from .poller import Poller, PollPolicy
+from .poll_policy import PollPolicy
+from .poller import Poller
 from .prompts import register_prompts
 from .providers import build_providers
 from .providers.base import Provider
@@ -95,7 +96,7 @@ def create_server(
             if the_store is None:
                 the_store = SQLiteEditStore(settings.store_path)
                 stack.push_async_callback(the_store.close)
-            state = _build_state(settings, notifier, the_store, client, providers)
+            state = build_state(settings, notifier, the_store, client, providers)
             async with anyio.create_task_group() as tg:
                 tick = min(1.0, settings.poll_interval)
                 tg.start_soon(state.poller.run, tick)
@@ -122,7 +123,7 @@ def create_server(
     return server
 
 
-def _build_state(
+def build_state(
     settings: Settings,
     notifier: Notifier,
     store: EditStore,
