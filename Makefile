@@ -17,8 +17,8 @@ demo: venv
 	$(BIN)/python examples/pipeline.py --provider local --prompt "black and white, mirrored"
 
 lint: venv
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/ruff format --check src tests examples benchmarks
 
 typecheck: venv
 	$(BIN)/mypy

@@ -66,18 +66,22 @@ async def test_the_four_tools_publish_output_schemas_and_annotations(tmp_path: P
         for tool in tools.values():
             assert tool.output_schema is not None and tool.output_schema["type"] == "object"
             assert tool.annotations is not None
-        assert tools["edit_video"].output_schema["properties"]["edit_id"]["type"] == "string"
+        assert tools["get_edit_status"].output_schema["properties"]["edit_id"]["type"] == "string"
+        assert "dry_run" in tools["edit_video"].output_schema["properties"]  # its one schema covers dry runs
         assert tools["get_edit_status"].annotations.read_only_hint is True
         assert tools["cancel_edit"].annotations.destructive_hint is True
         assert tools["edit_video"].annotations.open_world_hint is True
         assert "aspect_ratio" in tools["edit_video"].input_schema["properties"]
 
 
-async def test_instructions_explain_the_asynchronous_billed_workflow(tmp_path: Path) -> None:
-    """The server announces how to use it: start, then check back; edits are billed."""
-    async with served(tmp_path, FakeRunway(TEST_KEY), "runway", mode="legacy") as client:
-        assert client.instructions is not None
-        assert "get_edit_status" in client.instructions and "billed" in client.instructions
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_instructions_explain_the_asynchronous_billed_workflow(tmp_path: Path, mode: str) -> None:
+    """At initialize (or discover) the server explains billed async edits, checking back and dry runs."""
+    async with served(tmp_path, FakeRunway(TEST_KEY), "runway", mode=mode) as client:
+        text = client.instructions
+    assert text is not None and "asynchronous" in text and "billed" in text
+    steps = ("list_providers", "dry_run=true", "edit_video(prompt, video)", "get_edit_status", "subscribe")
+    assert [step for step in steps if step not in text] == []
 
 
 async def test_an_edit_runs_to_success_and_its_video_is_readable(tmp_path: Path) -> None:

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     # ALEPH_MCP_PRICES='{"runway/aleph2": {"usd": 0.3, "per": "second"}, "kie": 0.6}', a JSON object: keys are
     # "provider" or "provider/model"; values USD per edit, or {"usd": ..., "per": "edit" | "second"}.
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    # Spending guards (README "Cost and safety"): caps on the last 24 hours' estimated spend and on its
+    # number of billable edits, checked before anything is sent; and the estimate above which edit_video
+    # asks the person first. None: no cap / never ask.
+    budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    budget_edits: int | None = Field(default=None, ge=0)
+    confirm_above_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
     @field_validator("data_dir")
     @classmethod

@@ -70,6 +70,8 @@ class Edit:
     next_poll_at: float | None = None
     poll_failures: int = 0
     polls: int = 0
+    estimated_cost_usd: float | None = None  # the quote when it was submitted; None: price unknown
+    cost_basis: str | None = None  # how that figure was reached, e.g. "5 s × $0.15/s"
 
     @property
     def is_terminal(self) -> bool:
@@ -81,17 +83,18 @@ class EditErrorInfo(BaseModel):
     message: str = Field(description="What went wrong, in the provider's words where it gave any")
 
 
-class EditRecord(BaseModel):
-    """The status record every tool and the edit resource return."""
+class RecordFields(BaseModel):
+    """The status record's fields. edit_id, status and the times are null only in edit_video's dry run
+    (nothing was created); EditRecord, what every tool and resource returns for an edit, requires them."""
 
-    edit_id: str
-    status: EditStatus
+    edit_id: str | None = Field(description="null only in a dry run: no edit was created")
+    status: EditStatus | None = Field(description="null only in a dry run")
     provider: str
     model: str
     prompt: str
     provider_task_id: str | None = None
-    created_at: str = Field(description="ISO 8601, UTC")
-    updated_at: str
+    created_at: str | None = Field(description="ISO 8601, UTC; null only in a dry run")
+    updated_at: str | None = Field(description="ISO 8601, UTC; null only in a dry run")
     finished_at: str | None = None
     progress: float | None = Field(default=None, description="0..1 where the provider reports it")
     output_url: str | None = Field(default=None, description="The provider's result URL (it expires)")
@@ -110,6 +113,20 @@ class EditRecord(BaseModel):
     duplicate_of_request: bool = Field(
         default=False, description="True when this call matched an earlier identical request"
     )
+    estimated_cost_usd: float | None = Field(
+        default=None,
+        description="What the edit was quoted at when submitted (USD); null when the price is unknown",
+    )
+    cost_basis: str | None = Field(default=None, description="How the estimate was reached, or why none")
+
+
+class EditRecord(RecordFields):
+    """The status record every tool and the edit resource return."""
+
+    edit_id: str
+    status: EditStatus
+    created_at: str = Field(description="ISO 8601, UTC")
+    updated_at: str
 
 
 class EditList(BaseModel):

@@ -115,20 +115,28 @@ async def preflight(
     video: VideoInput, provider: str, model: str, limit: int | None, http: httpx2.AsyncClient | None
 ) -> list[str]:
     """Check one input; returns warnings for the record."""
+    return (await inspect_input(video, provider, model, limit, http))[0]
+
+
+async def inspect_input(
+    video: VideoInput, provider: str, model: str, limit: int | None, http: httpx2.AsyncClient | None
+) -> tuple[list[str], float | None]:
+    """Check one input; returns warnings for the record and its length in seconds where it was read."""
     if video.kind == "path":
-        return check_probe(await probe_file(Path(video.value)), provider, model, limit)
+        local = await probe_file(Path(video.value))
+        return check_probe(local, provider, model, limit), local.duration
     if video.kind == "url":
         if http is None:
-            return []
+            return [], None
         probe, note = await probe_url(http, video.value)
         if probe is None:
             return [
                 f"The video URL could not be checked: {note}. The provider fetches it from its own "
                 "network; if it cannot, the edit will fail there."
-            ]
+            ], None
         warnings = check_probe(probe, provider, model, limit)
-        return [*warnings, f"The video URL looks wrong: {note}."] if note else warnings
-    return []  # data URIs: size was checked when parsed; decoding megabytes here buys little
+        return ([*warnings, f"The video URL looks wrong: {note}."] if note else warnings), probe.duration
+    return [], None  # data URIs: size was checked when parsed; decoding megabytes here buys little
 
 
 def _mb(size: int) -> str:

@@ -59,7 +59,17 @@ def to_record(edit: Edit, *, poll_interval: float = 5.0, duplicate: bool = False
         warnings=list(edit.warnings),
         check_again_in_seconds=check_again_in(edit, now, poll_interval),
         duplicate_of_request=duplicate,
+        estimated_cost_usd=edit.estimated_cost_usd,
+        cost_basis=edit.cost_basis,
     )
+
+
+def cost_text(usd: float | None, basis: str | None) -> str:
+    """Text like "$0.75 (5 s × $0.15/s)", or what is known when the price is not."""
+    if usd is None:
+        return f"cost unknown ({basis})" if basis else "cost unknown"
+    figure = f"${usd:.2f}" if round(usd, 2) == usd else f"${usd:.4g}"
+    return f"{figure} ({basis})" if basis else figure
 
 
 def summary(record: EditRecord) -> str:
@@ -73,4 +83,7 @@ def summary(record: EditRecord) -> str:
         line += f": {record.error.message}"
     if record.check_again_in_seconds is not None:
         line += f". Check again in about {record.check_again_in_seconds} s."
-    return line + ("" if line.endswith(".") else ".")
+    line += "" if line.endswith(".") else "."
+    if record.estimated_cost_usd is not None or record.cost_basis:
+        line += f" Estimated {cost_text(record.estimated_cost_usd, record.cost_basis)}."
+    return line

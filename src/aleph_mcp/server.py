@@ -41,12 +41,16 @@ from .tools import register_tools
 logger = logging.getLogger(__name__)
 
 INSTRUCTIONS = """\
-aleph-mcp edits videos with Runway's Aleph model through a hosted API (or the offline `local` provider).
+aleph-mcp edits videos with Runway's Aleph model through a hosted API (or the offline, free `local` provider).
 Edits are asynchronous and each one is billed by its provider:
-1. edit_video(prompt, video) returns an edit id at once.
-2. Check back with get_edit_status(edit_id) at the suggested interval (check_again_in_seconds), or pass
+1. When unsure which provider, model or cost: list_providers shows limits and prices, and
+   edit_video(..., dry_run=true) returns the estimated cost and the exact request without sending anything.
+2. edit_video(prompt, video) returns an edit id and its estimated cost at once. It may be refused before
+   anything is sent by a spending budget, or need the person's confirmation above a set cost (the message
+   says what to do; pass confirm=true only after the person agreed).
+3. Check back with get_edit_status(edit_id) at the suggested interval (check_again_in_seconds), or pass
    wait_seconds (up to 50) to wait for a change, or subscribe to aleph://edits/{edit_id}.
-3. When it has succeeded, the video is archived locally: read aleph://edits/{edit_id}/video or use local_path.
+4. When it has succeeded, the video is archived locally: read aleph://edits/{edit_id}/video or use local_path.
 Do not start the same edit twice to "retry" a slow one: it would be billed twice. Use idempotency_key.
 """
 

@@ -13,6 +13,8 @@ import anyio
 import anyio.to_thread
 import httpx2
 
+from .budget import WINDOW, Budget, BudgetExceeded, cost_basis, estimate_cost
+from .catalog import Quote
 from .config import Settings
 from .errors import (
     AlephError,
@@ -23,12 +25,14 @@ from .errors import (
     RateLimited,
 )
 from .models import Edit, EditRequest
-from .preflight import preflight
+from .preflight import inspect_input, probe_file
 from .providers.base import Provider
-from .store import EditStore
+from .store import EditStore, Gate
 from .submission import (
     DUPLICATE_WINDOW,
+    Checked,
     EditArgs,
+    build_request,
     fingerprint,
     new_edit,
     same_request,
@@ -75,6 +79,7 @@ class EditService:
         self.clock = clock
         self._sleep = sleep  # waits between create attempts
         self.http = http  # for pre-flight probes of input URLs; None skips them
+        self.budget = Budget.from_settings(settings)
 
     def _holder(self, what: str) -> str:
         """A lease holder of its own for one submit or cancel.
@@ -92,15 +97,17 @@ class EditService:
 
         `roots` are directories the MCP client declared; local files inside them are allowed too.
         """
-        name, provider, model, video, reference = validate_args(args, self.providers, self.settings, roots)
-        await progress(0.02, "Checking the input video")
-        limit = input_limit(video, provider.capabilities, name)
-        warnings = await preflight(video, name, model, limit, self.http)
+        c = await self.check(args, progress, roots=roots)
         edit = new_edit(
-            args, name, model, video, reference, now=self.clock(), lease_seconds=self.lease_seconds
+            args, c.name, c.model, c.video, c.reference, now=self.clock(), lease_seconds=self.lease_seconds
         )
-        edit.warnings = warnings
-        existing = await self._record(args, edit, fingerprint(args, name, model, video, reference))
+        edit.warnings = c.warnings
+        edit.estimated_cost_usd, edit.cost_basis = c.estimate.usd, cost_basis(c.estimate)
+        # The budget is checked inside the insert: across processes, only edits that fit get stored.
+        gate = self.budget.gate(c.estimate, edit.created_at) if self.budget.active else None
+        existing = await self._record(
+            args, edit, fingerprint(args, c.name, c.model, c.video, c.reference), gate
+        )
         if existing is not None:
             return existing, True
         holder = self._holder("submit")
@@ -111,7 +118,7 @@ class EditService:
                 # An upload can outlast one lease; a lapsed lease would let a poller declare the
                 # edit's outcome unknown while it is still being sent.
                 tg.start_soon(self._keep_lease, edit.edit_id, holder)
-                await self._send(edit, provider, args, video, reference, progress)
+                await self._send(edit, c.provider, args, c.video, c.reference, progress)
                 tg.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             if len(group.exceptions) == 1:
@@ -123,7 +130,41 @@ class EditService:
             await self.on_submitted(edit)
         return edit, False
 
-    async def _record(self, args: EditArgs, edit: Edit, request_print: str) -> Edit | None:
+    async def check(
+        self, args: EditArgs, progress: Progress = _no_progress, *, roots: Sequence[Path] = ()
+    ) -> Checked:
+        """Everything before sending: validate, probe the input (its length prices per-second models),
+        quote the cost."""
+        name, provider, model, video, reference = validate_args(args, self.providers, self.settings, roots)
+        await progress(0.02, "Checking the input video")
+        limit = input_limit(video, provider.capabilities, name)
+        warnings, seconds = await inspect_input(video, name, model, limit, self.http)
+        estimate = estimate_cost(name, model, seconds, self.settings.prices)
+        return Checked(name, provider, model, video, reference, warnings, estimate)
+
+    async def quick_quote(self, args: EditArgs, *, roots: Sequence[Path] = ()) -> Quote:
+        """The quote without network I/O (for asking before the edit): a local file's length is read,
+        a URL's is not, so per-second models are quoted for the most they process."""
+        name, _, model, video, _ = validate_args(args, self.providers, self.settings, roots)
+        seconds = (await probe_file(Path(video.value))).duration if video.kind == "path" else None
+        return estimate_cost(name, model, seconds, self.settings.prices)
+
+    async def check_budget(self, estimate: Quote) -> None:
+        """Raise BudgetExceeded if an edit quoted `estimate` would not fit now (read-only; submit checks
+        again, atomically with its insert)."""
+        if self.budget.active:
+            now = self.clock()
+            self.budget.check(estimate, await self.store.created_since(now - WINDOW), now)
+
+    async def budget_status(self, estimate: Quote) -> str | None:
+        if not self.budget.active:
+            return None
+        now = self.clock()
+        return self.budget.status(estimate, await self.store.created_since(now - WINDOW), now)
+
+    async def _record(
+        self, args: EditArgs, edit: Edit, request_print: str, gate: Gate | None = None
+    ) -> Edit | None:
         """Store the new edit; or return the earlier edit this call repeats: the one with its
         idempotency_key, else an identical request of the last DUPLICATE_WINDOW seconds that has not
         failed (unless the caller allows a duplicate). Look-up and insert are one atomic store step,
@@ -136,7 +177,9 @@ class EditService:
         # A key names the request explicitly: a fresh key asks for a new edit, as does allow_duplicate.
         window = 0.0 if key or args.allow_duplicate else DUPLICATE_WINDOW
         try:
-            return await self.store.add_unless_duplicate(edit, request_print, window)
+            return await self.store.add_unless_duplicate(edit, request_print, window, gate)
+        except BudgetExceeded:
+            raise
         except InvalidInput:
             # A concurrent call with the same key won the race: that one is the request.
             existing = await self.store.get_by_idempotency_key(key) if key else None
@@ -164,15 +207,9 @@ class EditService:
     ) -> None:
         await progress(0.1, f"Sending the edit to {provider.name}")
         try:
-            request = EditRequest(
-                prompt=args.prompt,
-                video=await self._deliver(provider, video, progress),
-                model=edit.model,
-                aspect_ratio=args.aspect_ratio,
-                seed=args.seed,
-                reference_image=(await self._deliver(provider, reference, progress)) if reference else None,
-                watermark=args.watermark or None,
-            )
+            delivered = await self._deliver(provider, video, progress)
+            delivered_ref = (await self._deliver(provider, reference, progress)) if reference else None
+            request = build_request(args, edit.model, delivered, delivered_ref)
         except ProviderError as exc:
             exc.not_created = True  # an upload starts no paid job
             raise await self._fail_submit(edit, exc) from exc

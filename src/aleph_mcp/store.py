@@ -66,12 +66,28 @@ MIGRATIONS: list[str] = [
     ALTER TABLE edits ADD COLUMN fingerprint TEXT;
     CREATE INDEX edits_fingerprint ON edits (fingerprint, created_at) WHERE fingerprint IS NOT NULL;
     """,
+    # 4: what each edit was quoted at, so a budget can sum the spend of the last 24 hours from the file
+    """
+    ALTER TABLE edits ADD COLUMN estimated_cost_usd REAL;
+    ALTER TABLE edits ADD COLUMN cost_basis TEXT;
+    """,
 ]
 
 _COLUMNS = [f.name for f in fields(Edit)]
 _TERMINAL = tuple(sorted(TERMINAL_STATUSES))
 _NOT_TERMINAL = f"status NOT IN ({', '.join('?' for _ in _TERMINAL)})"
 _FINDS_REPEATS = "status NOT IN ('failed', 'cancelled')"  # a request that went nowhere may be asked again
+_CREATED_SINCE = "SELECT * FROM edits WHERE created_at >= ? ORDER BY created_at, edit_id"
+
+
+class Gate(Protocol):
+    """A check run inside the store's insert: `check` sees every edit created at or after `since` and
+    raises to refuse the new one (see `add_unless_duplicate`). The budget is one (budget.py)."""
+
+    @property
+    def since(self) -> float: ...
+
+    def check(self, recent: list[Edit]) -> None: ...
 
 
 class EditStore(Protocol):
@@ -88,10 +104,17 @@ class EditStore(Protocol):
     - `add_unless_duplicate` is one atomic step, across processes too: the newest edit with the same request
       fingerprint created at most `window` seconds before `edit` and not failed or cancelled, else None
       after adding `edit` with its fingerprint (InvalidInput as `add`). A window of 0 only adds.
+      With a `gate`, a new edit is added only if `gate.check` (given the edits created since `gate.since`)
+      does not raise; the check and the insert are one step too, so two processes cannot both pass it.
+      A repeat found in the window is returned without the gate: it spends nothing.
+    - `created_since` returns the edits created at or after a time, oldest first.
     """
 
     async def add(self, edit: Edit) -> None: ...
-    async def add_unless_duplicate(self, edit: Edit, fingerprint: str, window: float) -> Edit | None: ...
+    async def add_unless_duplicate(
+        self, edit: Edit, fingerprint: str, window: float, gate: Gate | None = None
+    ) -> Edit | None: ...
+    async def created_since(self, since: float) -> list[Edit]: ...
     async def get(self, edit_id: str) -> Edit | None: ...
     async def get_by_idempotency_key(self, key: str) -> Edit | None: ...
     async def save(self, edit: Edit) -> None: ...
@@ -197,7 +220,9 @@ class SQLiteEditStore:
     async def add(self, edit: Edit) -> None:
         await self._run(lambda: self._insert(edit))
 
-    async def add_unless_duplicate(self, edit: Edit, fingerprint: str, window: float) -> Edit | None:
+    async def add_unless_duplicate(
+        self, edit: Edit, fingerprint: str, window: float, gate: Gate | None = None
+    ) -> Edit | None:
         sql = (
             f"SELECT * FROM edits WHERE fingerprint = ? AND created_at >= ? AND {_FINDS_REPEATS} "
             "ORDER BY created_at DESC LIMIT 1"
@@ -209,6 +234,8 @@ class SQLiteEditStore:
             try:
                 found = self._query(sql, (fingerprint, edit.created_at - window)) if window > 0 else []
                 if not found:
+                    if gate is not None:
+                        gate.check(self._query(_CREATED_SINCE, (gate.since,)))
                     self._insert(edit, fingerprint)
                 self._db.execute("COMMIT")
             except BaseException:
@@ -217,6 +244,9 @@ class SQLiteEditStore:
             return found[0] if found else None
 
         return await self._run(find_or_insert)
+
+    async def created_since(self, since: float) -> list[Edit]:
+        return await self._run(lambda: self._query(_CREATED_SINCE, (since,)))
 
     async def get(self, edit_id: str) -> Edit | None:
         rows = await self._run(lambda: self._query("SELECT * FROM edits WHERE edit_id = ?", (edit_id,)))
@@ -315,8 +345,10 @@ class InMemoryEditStore:
             raise InvalidInput(f"An edit with idempotency key {edit.idempotency_key!r} exists.")
         self._edits[edit.edit_id] = self._copy(edit)
 
-    async def add_unless_duplicate(self, edit: Edit, fingerprint: str, window: float) -> Edit | None:
-        # No await before the insert: the look-up and the insert are one step on the event loop.
+    async def add_unless_duplicate(
+        self, edit: Edit, fingerprint: str, window: float, gate: Gate | None = None
+    ) -> Edit | None:
+        # No await before the insert: the look-up, the gate and the insert are one step on the event loop.
         repeats = [
             e
             for e in self._edits.values()
@@ -326,9 +358,18 @@ class InMemoryEditStore:
         ]
         if window > 0 and repeats:
             return self._copy(max(repeats, key=lambda e: e.created_at))
+        if gate is not None:
+            gate.check(self._created_since(gate.since))
         await self.add(edit)
         self._fingerprints[edit.edit_id] = fingerprint
         return None
+
+    def _created_since(self, since: float) -> list[Edit]:
+        recent = (e for e in self._edits.values() if e.created_at >= since)
+        return [self._copy(e) for e in sorted(recent, key=lambda e: (e.created_at, e.edit_id))]
+
+    async def created_since(self, since: float) -> list[Edit]:
+        return self._created_since(since)
 
     async def get(self, edit_id: str) -> Edit | None:
         edit = self._edits.get(edit_id)

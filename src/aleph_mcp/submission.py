@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog import facts_of
+from .catalog import Quote, facts_of
 from .config import ALL_PROVIDERS, Settings
 from .errors import InvalidInput, NotConfigured
-from .models import AspectRatio, Edit
+from .models import AspectRatio, Edit, EditRequest
 from .providers.base import Provider
 from .validation import VideoInput, check_against, check_video_route, resolve_input
 
@@ -34,6 +34,19 @@ class EditArgs:
 
 
 DUPLICATE_WINDOW = 600.0  # seconds within which an identical request is taken for a repeat
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A request that passed every check that sends nothing: validated, its input probed, its cost quoted."""
+
+    name: str
+    provider: Provider
+    model: str
+    video: VideoInput
+    reference: VideoInput | None
+    warnings: list[str]
+    estimate: Quote
 
 
 def validate_args(
@@ -76,6 +89,20 @@ def validate_args(
         reference = resolve_input(args.reference_image, allowed, what="reference_image")
         check_video_route(reference, caps, name, what="reference_image")
     return name, provider, model, video, reference
+
+
+def build_request(args: EditArgs, model: str, video: str, reference_image: str | None) -> EditRequest:
+    """The adapter's input for one create; `video` as the provider receives it (URL, upload URI, data URI).
+    Real submits and dry runs both build it here, so a preview cannot differ from what is sent."""
+    return EditRequest(
+        prompt=args.prompt,
+        video=video,
+        model=model,
+        aspect_ratio=args.aspect_ratio,
+        seed=args.seed,
+        reference_image=reference_image,
+        watermark=args.watermark or None,
+    )
 
 
 def new_edit(

@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import mcp.types as types
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
+from mcp.server.mcpserver.resolve import ElicitationResult
+from pydantic import BaseModel, Field
 
+from . import dry_run as dry_runs
 from .config import ProviderName
+from .confirm import confirm_spend, require_approval
 from .errors import AlephError
 from .mcp_content import client_roots, edit_result, looks_local
 from .models import SEED_MAX, AspectRatio, EditList, EditRecord, EditStatus
@@ -23,6 +26,9 @@ if TYPE_CHECKING:
     from .server import AppState
 
 EditResult = Annotated[types.CallToolResult, EditRecord]
+# edit_video's schema also covers its dry run (no edit: identity fields null, `dry_run` set); see dry_run.py
+EditVideoResult = Annotated[types.CallToolResult, dry_runs.EditVideoResult]
+Approval = Annotated[ElicitationResult[BaseModel], Resolve(confirm_spend)]
 
 
 def app_state(ctx: Context) -> AppState:
@@ -71,6 +77,7 @@ def register_tools(server: MCPServer[Any]) -> None:
     )
     async def edit_video(
         ctx: Context,
+        approval: Approval,
         prompt: Prompt,
         video: Video,
         provider: Annotated[
@@ -112,10 +119,25 @@ def register_tools(server: MCPServer[Any]) -> None:
                 )
             ),
         ] = False,
-    ) -> EditResult:
-        """Start an Aleph video-to-video edit. Returns at once with an edit id: rendering takes minutes, so
-        check back with get_edit_status (or subscribe to the edit's resource). Each edit is billed by the
-        provider."""
+        dry_run: Annotated[
+            bool,
+            Field(
+                description="Check everything and return the cost estimate and the exact request that would "
+                "be sent (secrets masked) without uploading, sending or storing anything"
+            ),
+        ] = False,
+        confirm: Annotated[
+            bool,
+            Field(
+                description="The person has already agreed to this edit's cost; set it only after asking "
+                "them, when the server says it needs confirmation and cannot ask itself"
+            ),
+        ] = False,
+    ) -> EditVideoResult:
+        """Start an Aleph video-to-video edit. Returns at once with an edit id and its estimated cost:
+        rendering takes minutes, so check back with get_edit_status (or subscribe to the edit's resource).
+        Each edit is billed by the provider; dry_run=true shows the cost and the request without sending it.
+        Above a configured cost the person is asked to confirm first."""
         state = app_state(ctx)
 
         async def progress(fraction: float, message: str) -> None:
@@ -134,6 +156,14 @@ def register_tools(server: MCPServer[Any]) -> None:
             allow_duplicate=allow_duplicate,
         )
         roots = await client_roots(ctx) if looks_local(video) or looks_local(reference_image) else []
+        if dry_run:
+            with agent_errors():
+                preview = await dry_runs.preview(state.service, args, progress, roots=roots)
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=dry_runs.describe(preview))],
+                structured_content=preview.model_dump(mode="json"),
+            )
+        require_approval(approval)
         with agent_errors():
             edit, duplicate = await state.service.submit(args, progress, roots=roots)
         return edit_result(to_record(edit, poll_interval=state.poll_interval, duplicate=duplicate))

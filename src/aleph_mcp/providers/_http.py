@@ -18,8 +18,10 @@ from ..errors import (
     RemoteNotFound,
     TransientProviderError,
 )
+from .base import PreparedCreate
 
 MAX_VENDOR_TEXT = 300
+SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie"})
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}")
 
 
@@ -151,6 +153,48 @@ class ProviderHTTP:
     ) -> Any:
         """Send one request and return the decoded JSON body; raise a `ProviderError` on any failure."""
         url = (base_url or self.base_url).rstrip("/") + path
+        return await self._exchange(
+            method,
+            url,
+            json_body=json_body,
+            params=params,
+            headers=headers,
+            allow_empty=allow_empty,
+            **kwargs,
+        )
+
+    def prepare(self, method: str, path: str, json_body: dict[str, Any]) -> PreparedCreate:
+        """The request `send` would make, built by httpx2 without sending it; secrets masked."""
+        url = self.base_url + path
+        built = self.client.build_request(method, url, json=json_body, headers=self.headers)
+        # Content-Length follows the real body, which may differ (an uploaded file's URL for a placeholder).
+        shown = {k: self._mask(k, v) for k, v in built.headers.items() if k.lower() != "content-length"}
+        return PreparedCreate(method=method, url=str(built.url), headers=shown, body=json_body)
+
+    async def send(self, prepared: PreparedCreate) -> Any:
+        """Send a prepared create: the same method, URL and body, with the real (unmasked) headers."""
+        return await self._exchange(prepared.method, prepared.url, json_body=prepared.body)
+
+    def _mask(self, name: str, value: str) -> str:
+        for secret in self.secrets:
+            if secret:
+                value = value.replace(secret, "***")
+        if name.lower() in SECRET_HEADERS and "***" not in value:
+            scheme, _, rest = value.partition(" ")
+            value = f"{scheme} ***" if rest else "***"
+        return value
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        allow_empty: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         try:
             response = await self.client.request(
                 method,

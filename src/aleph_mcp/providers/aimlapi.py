@@ -5,7 +5,7 @@ AI/ML API has no cancel and no upload route; `video_url` takes an https URL or a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import httpx2
 from ..errors import CannotCancel, FatalProviderError, InvalidInput
 from ..models import AspectRatio, EditRequest, RemoteStatus
 from ._http import ProviderHTTP, scrub
-from .base import Capabilities, ProgressCallback, StatusTable
+from .base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
 
 MB = 1024 * 1024
 GENERATIONS = "/v2/video/generations"
@@ -87,8 +87,11 @@ class AimlapiProvider:
             timeout=timeout,
         )
 
+    def describe_create(self, request: EditRequest) -> PreparedCreate:
+        return self.http.prepare("POST", GENERATIONS, create_body(request))
+
     async def submit(self, request: EditRequest) -> str:
-        body = await self._request("POST", GENERATIONS, json_body=create_body(request))
+        body = await self._credits_explained(self.http.send(self.describe_create(request)))
         task_id = body.get("id") if isinstance(body, Mapping) else None
         if not isinstance(task_id, str | int) or not str(task_id):
             raise self.http.malformed("a create answer without a generation id")
@@ -125,9 +128,12 @@ class AimlapiProvider:
         )
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return await self._credits_explained(self.http.request(method, path, **kwargs))
+
+    async def _credits_explained(self, call: Awaitable[Any]) -> Any:
         """One call; AI/ML API answers 403 (not 402) when the account is out of credits."""
         try:
-            return await self.http.request(method, path, **kwargs)
+            return await call
         except FatalProviderError as exc:
             if exc.status_code != 403:
                 raise

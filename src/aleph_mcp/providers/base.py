@@ -6,7 +6,9 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
 
 from ..models import AspectRatio, EditRequest, EditStatus, RemoteStatus
 
@@ -37,6 +39,19 @@ class Capabilities:
         return self.models[0]
 
 
+class PreparedCreate(BaseModel):
+    """One create request exactly as an adapter sends it, with its secrets masked.
+
+    `submit` sends what `describe_create` returns (same method, URL and body), so a preview cannot drift
+    from the real request. Only the masked header values differ from what goes on the wire.
+    """
+
+    method: str = Field(description="HTTP method (RENDER for the local provider: nothing is sent)")
+    url: str
+    headers: dict[str, str] = Field(description="Request headers; secrets shown as ***")
+    body: dict[str, Any] = Field(description="The JSON body")
+
+
 class Provider(Protocol):
     """A hosted (or local) Aleph backend.
 
@@ -48,10 +63,14 @@ class Provider(Protocol):
     - `poll` reads the task once and maps the vendor's status word through the adapter's one `StatusTable`.
     - `cancel` stops a task; adapters whose API has no cancel raise `errors.CannotCancel`.
     - `upload` turns a local file into something `submit` accepts as `video` (a URL or upload URI).
+    - `describe_create` is side-effect free: the create `submit` would send for `request`, secrets masked.
+      It raises what `submit` raises for a request the adapter refuses before sending.
     """
 
     name: str
     capabilities: Capabilities
+
+    def describe_create(self, request: EditRequest) -> PreparedCreate: ...
 
     async def submit(self, request: EditRequest) -> str: ...
 

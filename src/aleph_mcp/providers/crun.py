@@ -11,7 +11,7 @@ import httpx2
 from ..errors import CannotCancel, InvalidInput
 from ..models import EditRequest, RemoteStatus
 from ._http import ProviderHTTP, scrub, vendor_message
-from .base import Capabilities, ProgressCallback, StatusTable
+from .base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
 
 CREATE_PATH = "/api/v1/client/job/CreateTask"
 STATUS_PATH = "/api/v1/client/job/TaskInfo"
@@ -62,8 +62,11 @@ class CrunProvider:
             timeout=timeout,
         )
 
+    def describe_create(self, request: EditRequest) -> PreparedCreate:
+        return self.http.prepare("POST", CREATE_PATH, create_body(request))
+
     async def submit(self, request: EditRequest) -> str:
-        body = await self.http.request("POST", CREATE_PATH, json_body=create_body(request))
+        body = await self.http.send(self.describe_create(request))
         data = self._envelope(body)
         task_id = data.get("task_id") if isinstance(data, Mapping) else None
         if not isinstance(task_id, str | int) or isinstance(task_id, bool) or not str(task_id):

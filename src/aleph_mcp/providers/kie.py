@@ -13,7 +13,7 @@ import httpx2
 from ..errors import CannotCancel, RemoteNotFound
 from ..models import EditRequest, EditStatus, RemoteStatus
 from ._http import ProviderHTTP, scrub
-from .base import Capabilities, ProgressCallback, StatusTable
+from .base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
 
 CREATE_PATH = "/api/v1/aleph/generate"
 STATUS_PATH = "/api/v1/aleph/record-info"
@@ -67,8 +67,11 @@ class KieProvider:
         )
         self.upload_base_url = upload_base_url.rstrip("/")
 
+    def describe_create(self, request: EditRequest) -> PreparedCreate:
+        return self.http.prepare("POST", CREATE_PATH, create_body(request))
+
     async def submit(self, request: EditRequest) -> str:
-        body = await self.http.request("POST", CREATE_PATH, json_body=create_body(request))
+        body = await self.http.send(self.describe_create(request))
         data = self.http.check_envelope(body)
         task_id = data.get("taskId") if isinstance(data, Mapping) else None
         if not isinstance(task_id, str) or not task_id:

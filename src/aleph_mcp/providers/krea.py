@@ -17,7 +17,7 @@ import httpx2
 from ..errors import AuthFailed, CannotCancel, FatalProviderError, InvalidInput, RemoteNotFound
 from ..models import AspectRatio, EditRequest, RemoteStatus
 from ._http import ProviderHTTP, scrub
-from .base import Capabilities, ProgressCallback, StatusTable
+from .base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
 
 MB = 1024 * 1024
 CREATE = "/generate/video/runway/aleph"
@@ -88,8 +88,11 @@ class KreaProvider:
             timeout=timeout,
         )
 
+    def describe_create(self, request: EditRequest) -> PreparedCreate:
+        return self.http.prepare("POST", CREATE, create_body(request))
+
     async def submit(self, request: EditRequest) -> str:
-        body = await self.http.request("POST", CREATE, json_body=create_body(request))
+        body = await self.http.send(self.describe_create(request))
         job_id = body.get("job_id") if isinstance(body, Mapping) else None
         if not isinstance(job_id, str) or not job_id:
             raise self.http.malformed("a create answer without a job_id")

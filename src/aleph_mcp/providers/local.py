@@ -20,7 +20,7 @@ import anyio.to_thread
 
 from ..errors import CannotCancel, InvalidInput, RemoteNotFound
 from ..models import ASPECT_RATIOS, EditRequest, RemoteStatus
-from .base import Capabilities, ProgressCallback, StatusTable
+from .base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
 from .local_render import parse_prompt, render
 
 logger = logging.getLogger(__name__)
@@ -59,27 +59,29 @@ class LocalProvider:
         self._lock = threading.Lock()
 
     # -- Provider protocol --------------------------------------------------------------------------
-    async def submit(self, request: EditRequest) -> str:
+    def describe_create(self, request: EditRequest) -> PreparedCreate:
+        """The render job `submit` would start; nothing is sent anywhere (method RENDER)."""
         source = Path(request.video)
         if not source.is_absolute() or not source.is_file():
             raise InvalidInput(
                 "The local provider edits local files only; pass a path inside the allowed dirs."
             )
-        task_id = f"local-{uuid.uuid4().hex[:16]}"
-        recipe = parse_prompt(request.prompt)
-        notes = recipe.describe()
+        notes = parse_prompt(request.prompt).describe()
         if request.watermark:
             notes += f"; watermark: {request.watermark!r} (bottom right)"
-        job = {
-            "status": "queued",
+        spec = {
             "video": str(source),
             "prompt": request.prompt,
             "aspect_ratio": request.aspect_ratio,
             "watermark": request.watermark,
-            "progress": 0.0,
             "notes": notes,
-            "heartbeat": time.time(),
         }
+        return PreparedCreate(method="RENDER", url=self.jobs_dir.resolve().as_uri(), headers={}, body=spec)
+
+    async def submit(self, request: EditRequest) -> str:
+        spec = self.describe_create(request).body
+        task_id = f"local-{uuid.uuid4().hex[:16]}"
+        job = {"status": "queued", **spec, "progress": 0.0, "heartbeat": time.time()}
         self._job_dir(task_id).mkdir(parents=True)
         self._write(task_id, job)
         self._start(task_id)

@@ -13,11 +13,12 @@ import httpx2
 from .. import errors
 from ..models import ASPECT_RATIOS, AspectRatio, EditRequest, RemoteStatus
 from ._http import ProviderHTTP, scrub
-from .base import Capabilities, ProgressCallback, StatusTable
+from .base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
 
 MB = 1024 * 1024
 API_VERSION = "2024-11-06"  # required on every call; Runway refuses requests without it
 UPLOAD_MAX_BYTES = 200 * MB
+CREATE_PATH = "/v1/video_to_video"
 
 STATUS = StatusTable(
     "runway",
@@ -87,10 +88,13 @@ class RunwayProvider:
         )
 
     # -- submit -------------------------------------------------------------------------------------
+    def describe_create(self, request: EditRequest) -> PreparedCreate:
+        return self._http.prepare("POST", CREATE_PATH, create_body(request))
+
     async def submit(self, request: EditRequest) -> str:
-        body = create_body(request)
+        create = self.describe_create(request)
         try:
-            data = await self._http.request("POST", "/v1/video_to_video", json_body=body)
+            data = await self._http.send(create)
         except errors.FatalProviderError as exc:
             raise _clearer_refusal(exc, request.model) from None
         task_id = data.get("id") if isinstance(data, Mapping) else None

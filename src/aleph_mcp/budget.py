@@ -1,0 +1,252 @@
+"""The spending budget: ALEPH_MCP_BUDGET_USD and ALEPH_MCP_BUDGET_EDITS over a rolling 24 hours.
+
+Spend is summed from the store, which every process on the data dir shares, so the budget holds across
+restarts and processes. The check runs inside the store's insert of the new edit (a `Gate`, one SQLite
+transaction), so two processes cannot both squeeze under the cap.
+
+What counts: every edit created in the window at its quoted cost, except edits that can cost nothing: free
+ones (`local`), ones refused before their job existed (failed without a task id), and failed or cancelled
+ones at providers that state they do not bill those (prices.json `bills_failed` / `bills_cancelled`: false).
+Where that is not stated, they count. An edit stored without an estimate is re-quoted at today's prices
+(for the longest input its model processes); if that is unknown too it counts as an edit but adds no dollars.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .catalog import Quote, price_of, quote
+from .config import PriceOverride, Settings
+from .errors import InvalidInput
+from .models import Edit
+from .records import cost_text, iso
+
+WINDOW = 24 * 3600.0
+EPSILON = 1e-9
+# Failures of ours, not renders the provider reported failed: the job may have run (and been billed).
+NOT_A_RENDER_FAILURE = frozenset(
+    {"submit_outcome_unknown", "timeout", "output_expired", "auth_failed", "remote_not_found"}
+)
+
+
+class BudgetExceeded(InvalidInput):
+    """The edit would pass a spending cap (or its price is unknown under a USD cap); nothing was sent."""
+
+    code = "budget_exceeded"
+
+
+@dataclass(frozen=True)
+class Spend:
+    """The counted edits of the window, oldest first, with what each is taken to cost (None: unknown)."""
+
+    counted: list[tuple[Edit, float | None]]
+
+    @property
+    def usd(self) -> float:
+        return sum(cost for _, cost in self.counted if cost is not None)
+
+    @property
+    def unknown(self) -> int:
+        return sum(1 for _, cost in self.counted if cost is None)
+
+    def describe(self) -> str:
+        text = f"${self.usd:.2f} on {len(self.counted)} edit{'s' * (len(self.counted) != 1)}"
+        if self.unknown:
+            text += f" ({self.unknown} of unknown price, counted as $0)"
+        return text
+
+
+@dataclass(frozen=True)
+class Budget:
+    usd: float | None
+    edits: int | None
+    prices: Mapping[str, PriceOverride]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Budget:
+        return cls(settings.budget_usd, settings.budget_edits, settings.prices)
+
+    @property
+    def active(self) -> bool:
+        return self.usd is not None or self.edits is not None
+
+    def gate(self, estimate: Quote, now: float) -> BudgetGate:
+        return BudgetGate(self, estimate, now, now - WINDOW)
+
+    # -- what counts --------------------------------------------------------------------------------
+    def counts(self, edit: Edit) -> bool:
+        """Whether the provider may bill this edit (unknown: yes)."""
+        if edit.status == "failed":
+            if edit.provider_task_id is None and edit.error_code != "submit_outcome_unknown":
+                return False  # refused before a job existed
+            if edit.error_code in NOT_A_RENDER_FAILURE:
+                return True
+            return self._bills(edit, "failed")
+        if edit.status == "cancelled":
+            return self._bills(edit, "cancelled")
+        return True
+
+    def _bills(self, edit: Edit, how: str) -> bool:
+        try:
+            price = price_of(edit.provider, edit.model, self.prices)
+        except KeyError:  # a model no longer in the catalog
+            return True
+        stated = price.bills_failed if how == "failed" else price.bills_cancelled
+        return stated is not False
+
+    def cost(self, edit: Edit) -> float | None:
+        if edit.estimated_cost_usd is not None:
+            return edit.estimated_cost_usd
+        try:
+            return quote(edit.provider, edit.model, None, overrides=self.prices).usd
+        except InvalidInput:
+            return None
+
+    def spend(self, recent: Sequence[Edit]) -> Spend:
+        counted = [(e, self.cost(e)) for e in sorted(recent, key=lambda e: e.created_at) if self.counts(e)]
+        return Spend([(e, cost) for e, cost in counted if cost != 0])  # free edits spend nothing
+
+    # -- the check ----------------------------------------------------------------------------------
+    def check(self, estimate: Quote, recent: Sequence[Edit], now: float) -> None:
+        """Raise BudgetExceeded when this edit would pass a cap; `recent`: the edits of the last 24 h."""
+        if not self.active or estimate.usd == 0:
+            return  # a free edit spends nothing
+        if self.usd is not None and estimate.usd is None:
+            raise BudgetExceeded(_unknown_price(estimate), code="price_unknown")
+        spend = self.spend([e for e in recent if e.created_at >= now - WINDOW])
+        if self.edits is not None and len(spend.counted) + 1 > self.edits:
+            raise BudgetExceeded(self._too_many(spend, now))
+        if (
+            self.usd is not None
+            and estimate.usd is not None
+            and spend.usd + estimate.usd > self.usd + EPSILON
+        ):
+            raise BudgetExceeded(self._too_much(estimate, spend, now))
+
+    def status(self, estimate: Quote, recent: Sequence[Edit], now: float) -> str | None:
+        """For a dry run: whether a real call would pass the budget, and how much of it is used."""
+        if not self.active:
+            return None
+        try:
+            self.check(estimate, recent, now)
+        except BudgetExceeded as exc:
+            return f"A real call would be refused. {exc.message}"
+        spend = self.spend(recent)
+        caps = []
+        if self.usd is not None:
+            caps.append(f"ALEPH_MCP_BUDGET_USD ${self.usd:.2f}")
+        if self.edits is not None:
+            caps.append(f"ALEPH_MCP_BUDGET_EDITS {self.edits}")
+        return f"Within the budget ({', '.join(caps)}): {spend.describe()} in the last 24 hours."
+
+    def _too_many(self, spend: Spend, now: float) -> str:
+        assert self.edits is not None
+        used = len(spend.counted)
+        text = (
+            f"Refused before spending: {used} billable edit{'s' * (used != 1)} started in the last 24 hours "
+            f"({spend.describe()}) and ALEPH_MCP_BUDGET_EDITS allows {self.edits}. "
+        )
+        if self.edits == 0:
+            return (
+                text + "Nothing was sent. Raise ALEPH_MCP_BUDGET_EDITS to allow edits (local ones are free)."
+            )
+        leaving = spend.counted[used - self.edits][0]  # once it leaves the window, one more edit fits
+        return text + _frees(leaving, now) + " Nothing was sent."
+
+    def _too_much(self, estimate: Quote, spend: Spend, now: float) -> str:
+        assert self.usd is not None and estimate.usd is not None
+        cost = cost_text(estimate.usd, cost_basis(estimate))
+        text = (
+            f"Refused before spending: this edit is estimated at {cost}; "
+            f"{spend.describe()} in the last 24 hours, and ALEPH_MCP_BUDGET_USD is ${self.usd:.2f} "
+            f"(${max(0.0, self.usd - spend.usd):.2f} left). "
+        )
+        if estimate.usd > self.usd + EPSILON:
+            return text + (
+                "This edit alone costs more than the whole budget: raise ALEPH_MCP_BUDGET_USD, or choose a "
+                "cheaper model or a shorter clip (list_providers shows prices). Nothing was sent."
+            )
+        needed, freed = spend.usd + estimate.usd - self.usd, 0.0
+        for edit, each in spend.counted:
+            freed += each or 0.0
+            if freed + EPSILON >= needed:
+                return text + _frees(edit, now) + " Nothing was sent."
+        return text + "Nothing was sent."  # unreachable with known costs; kept for safety
+
+
+@dataclass(frozen=True)
+class BudgetGate:
+    """The budget check for one new edit, run by the store inside the insert (store.Gate)."""
+
+    budget: Budget
+    estimate: Quote
+    now: float
+    since: float
+
+    def check(self, recent: list[Edit]) -> None:
+        self.budget.check(self.estimate, recent, self.now)
+
+
+def estimate_cost(
+    provider: str, model: str, seconds: float | None, prices: Mapping[str, PriceOverride]
+) -> Quote:
+    """catalog.quote, or an unknown quote for a provider or model the price catalog does not list."""
+    try:
+        return quote(provider, model, seconds, overrides=prices)
+    except InvalidInput:
+        basis = f"{provider}/{model} is not in the price catalog"
+        return Quote(
+            provider=provider,
+            model=model,
+            usd=None,
+            known=False,
+            basis=basis,
+            origin="catalog",
+            source=basis,
+            as_of=None,
+        )
+
+
+def asks_first(estimate: Quote, threshold: float | None) -> bool:
+    """ALEPH_MCP_CONFIRM_ABOVE_USD: ask the person before an edit quoted above it, or of unknown cost."""
+    if threshold is None or estimate.usd == 0:
+        return False
+    return estimate.usd is None or estimate.usd > threshold + EPSILON
+
+
+def cost_basis(estimate: Quote) -> str:
+    """A short `cost_basis` for the record: the quote's arithmetic, or in a few words why there is none."""
+    if estimate.usd == 0:
+        return "free"
+    if estimate.known:
+        text = estimate.basis
+        if text.endswith(")") and " (" in text:  # read as "5 s × $0.15/s; only the first 5 s …"
+            text = text.replace(" (", "; ", 1)[:-1]
+        return text + ("; your price" if estimate.origin == "user" else "")
+    if estimate.basis.startswith("$"):  # a per-second price, and the input's length could not be read
+        return estimate.basis.split(",")[0] + "; the input's length is unknown"
+    return f"no known price for {estimate.provider}/{estimate.model}; set ALEPH_MCP_PRICES"
+
+
+def _frees(edit: Edit, now: float) -> str:
+    at = edit.created_at + WINDOW
+    hours, minutes = divmod(math.ceil(max(0.0, at - now) / 60), 60)
+    return (
+        f"Budget frees up at {iso(at)} (in about {hours} h {minutes} min), when edit {edit.edit_id} "
+        f"(started {iso(edit.created_at)}) leaves the 24-hour window."
+    )
+
+
+def _unknown_price(estimate: Quote) -> str:
+    key = f"{estimate.provider}/{estimate.model}"
+    example = json.dumps({key: 0.5})
+    return (
+        f"Refused before spending: the cost of this {key} edit is unknown ({cost_basis(estimate)}), so it "
+        f"cannot be checked against ALEPH_MCP_BUDGET_USD. Set its price in the server's environment, e.g. "
+        f"ALEPH_MCP_PRICES='{example}' (USD per edit) or "
+        f'{{"usd": 0.15, "per": "second"}} per second of video, and restart the server; or choose a '
+        "provider whose price is known (list_providers). Nothing was sent."
+    )

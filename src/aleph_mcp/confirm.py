@@ -1,0 +1,144 @@
+"""Asking the person before a costly edit (ALEPH_MCP_CONFIRM_ABOVE_USD), on both protocol eras.
+
+`confirm_spend` is a resolver (`Annotated[..., Resolve(confirm_spend)]` on edit_video): the SDK runs it
+before the tool body and, when it returns `Elicit`, asks the client: mid-call on 2025-era connections, as an
+input_required round trip on 2026-07-28 ones. It asks only when the client declared form elicitation;
+otherwise the body refuses the call unless the caller passed confirm=true. It quotes without network I/O
+(a URL's length is not read, so per-second models are quoted for the most they process).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, cast
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.resolve import AcceptedElicitation, Elicit, ElicitationResult
+from mcp_types.version import is_version_at_least
+from pydantic import BaseModel, Field
+
+from .budget import asks_first, cost_basis
+from .catalog import Quote
+from .config import ProviderName
+from .errors import AlephError
+from .mcp_content import client_roots, looks_local
+from .models import AspectRatio
+from .records import cost_text
+from .submission import EditArgs
+
+if TYPE_CHECKING:
+    from .server import AppState
+
+MODERN = "2026-07-28"  # from this version elicitation rides the tool call's input_required result
+PROMPT_SHOWN = 300  # characters of the prompt quoted in the question
+
+
+class SpendConfirmation(BaseModel):
+    """The form the person answers: accept (with confirm checked) starts the edit; decline sends nothing."""
+
+    confirm: bool = Field(default=True, title="Start this billed edit", description="Uncheck to cancel")
+
+
+class SpendDecision(BaseModel):
+    """The resolver's verdict when it does not ask."""
+
+    verdict: Literal["not_needed", "cannot_ask"]
+    message: str = ""
+
+
+NOT_NEEDED = SpendDecision(verdict="not_needed")
+
+
+async def confirm_spend(
+    ctx: Context,
+    prompt: str,
+    video: str,
+    provider: ProviderName | None,
+    model: str | None,
+    aspect_ratio: AspectRatio | None,
+    seed: int | None,
+    reference_image: str | None,
+    watermark: str | None,
+    dry_run: bool,
+    confirm: bool,
+) -> Elicit[SpendConfirmation] | SpendDecision:
+    """Ask before an edit quoted above the threshold or of unknown cost (not for dry runs, confirm=true)."""
+    state = cast("AppState", ctx.request_context.lifespan_context)
+    threshold = state.settings.confirm_above_usd
+    if dry_run or confirm or threshold is None:
+        return NOT_NEEDED
+    args = EditArgs(
+        prompt=prompt,
+        video=video,
+        provider=provider,
+        model=model,
+        aspect_ratio=aspect_ratio,
+        seed=seed,
+        reference_image=reference_image,
+        watermark=watermark,
+    )
+    try:
+        roots = await client_roots(ctx) if looks_local(video) or looks_local(reference_image) else []
+        estimate = await state.service.quick_quote(args, roots=roots)
+        await state.service.check_budget(estimate)  # an edit the budget refuses is not worth asking about
+    except (AlephError, OSError):
+        return NOT_NEEDED  # the tool body refuses it with the same message
+    if not asks_first(estimate, threshold):
+        return NOT_NEEDED
+    if can_ask(ctx):
+        return Elicit(question(estimate, threshold, prompt, video), SpendConfirmation)
+    return SpendDecision(verdict="cannot_ask", message=cannot_ask_message(estimate, threshold))
+
+
+def can_ask(ctx: Context) -> bool:
+    """Whether this client can answer a form elicitation on this connection."""
+    caps = ctx.client_capabilities
+    elicitation = caps.elicitation if caps is not None else None
+    if elicitation is None or (elicitation.form is None and elicitation.url is not None):
+        return False  # none declared, or URL mode only
+    version = ctx.protocol_version
+    if version is not None and is_version_at_least(version, MODERN):
+        return True  # asked through the tool call's own result
+    return bool(ctx.session.can_send_request)  # 2025 era: needs a channel for server-to-client requests
+
+
+def question(estimate: Quote, threshold: float, prompt: str, video: str) -> str:
+    # Deterministic text: on 2026-07-28 the answer is matched to the exact question asked.
+    shown = prompt if len(prompt) <= PROMPT_SHOWN else prompt[: PROMPT_SHOWN - 1] + "…"
+    source = video if video.lower().startswith(("https://", "http://")) else video.rsplit("/", 1)[-1]
+    return (
+        f"Start a billed video edit? {estimate.provider}/{estimate.model}: {_why(estimate, threshold)}. "
+        f"Prompt: {shown!r}. Video: {source[:200]}."
+    )
+
+
+def cannot_ask_message(estimate: Quote, threshold: float) -> str:
+    return (
+        f"Not started: this {estimate.provider}/{estimate.model} edit needs the person's confirmation "
+        f"({_why(estimate, threshold)}), and this client cannot ask them (it does not support MCP "
+        "elicitation). Ask the person; if they agree, call edit_video again with the same arguments and "
+        "confirm=true. Nothing was sent."
+    )
+
+
+def _why(estimate: Quote, threshold: float) -> str:
+    limit = f"${threshold:.2f} (ALEPH_MCP_CONFIRM_ABOVE_USD)"
+    if estimate.usd is None:
+        return f"its cost is unknown ({cost_basis(estimate)}) and edits above {limit} need confirming"
+    return f"estimated {cost_text(estimate.usd, cost_basis(estimate))}, above {limit}"
+
+
+def require_approval(approval: ElicitationResult[BaseModel]) -> None:
+    """Raise a ToolError unless the edit may go ahead: not needed, or the person accepted."""
+    if isinstance(approval, AcceptedElicitation):
+        answer = approval.data
+        if isinstance(answer, SpendDecision):
+            if answer.verdict == "cannot_ask":
+                raise ToolError(answer.message)
+            return
+        if isinstance(answer, SpendConfirmation) and answer.confirm:
+            return
+    raise ToolError(
+        "Not started: the person declined this edit when asked to confirm its cost. Nothing was sent or "
+        "stored. Do not retry unless they ask for it."
+    )

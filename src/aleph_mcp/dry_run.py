@@ -1,0 +1,133 @@
+"""edit_video(dry_run=true): every check a real call makes, then the quote and the exact create request,
+with nothing uploaded, submitted or stored.
+
+The answer has edit_video's one output schema, `EditVideoResult`: the status record's fields with edit_id,
+status and the times null (no edit exists) and `dry_run` holding the preview. The request comes from the
+adapter's `describe_create`, the very function its `submit` sends from, given the same `EditRequest` a real
+call builds (submission.build_request); only local files appear as placeholders for what their upload returns.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from .budget import asks_first, cost_basis
+from .catalog import Quote
+from .models import RecordFields
+from .providers.base import PreparedCreate, Provider
+from .records import cost_text
+from .submission import EditArgs, build_request
+from .validation import VideoInput
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .service import EditService, Progress
+
+
+class DryRunPreview(BaseModel):
+    """What a real edit_video call with the same arguments would do. Nothing was sent anywhere."""
+
+    quote: Quote = Field(description="The estimated cost and how it was reached")
+    request: PreparedCreate = Field(
+        description="The create request a real call would send: secrets shown as ***, a local file as a "
+        "placeholder for the URL its upload returns, a data: URI abbreviated"
+    )
+    uploads: list[str] = Field(description="Local files a real call would send first (none were)")
+    budget: str | None = Field(
+        description="Whether a real call fits ALEPH_MCP_BUDGET_USD / _EDITS now; null when no budget is set"
+    )
+    needs_confirmation: bool = Field(
+        description="A real call would ask the person first (ALEPH_MCP_CONFIRM_ABOVE_USD) or, where the "
+        "client cannot ask, need confirm=true"
+    )
+
+
+class EditVideoResult(RecordFields):
+    """edit_video's answer: the new edit's status record. With dry_run=true no edit exists: edit_id, status
+    and the times are null, and `dry_run` holds the preview."""
+
+    dry_run: DryRunPreview | None = Field(default=None, description="Only in a dry run: what would happen")
+
+
+async def preview(
+    service: EditService, args: EditArgs, progress: Progress, *, roots: Sequence[Path] = ()
+) -> EditVideoResult:
+    """Validate and probe like a real submit, quote, describe the create; upload, send and store nothing."""
+    checked = await service.check(args, progress, roots=roots)
+    provider = checked.provider
+    reference = as_sent(provider, checked.reference) if checked.reference else None
+    request = build_request(args, checked.model, as_sent(provider, checked.video), reference)
+    create = provider.describe_create(request)
+    # Asked or not is decided the way the real call decides it: on the quote made without network I/O.
+    threshold = service.settings.confirm_above_usd
+    asks = threshold is not None and asks_first(await service.quick_quote(args, roots=roots), threshold)
+    inputs = [item for item in (checked.video, checked.reference) if item is not None]
+    return EditVideoResult(
+        edit_id=None,
+        status=None,
+        provider=checked.name,
+        model=checked.model,
+        prompt=args.prompt,
+        created_at=None,
+        updated_at=None,
+        warnings=checked.warnings,
+        estimated_cost_usd=checked.estimate.usd,
+        cost_basis=cost_basis(checked.estimate),
+        dry_run=DryRunPreview(
+            quote=checked.estimate,
+            request=create,
+            uploads=[note for item in inputs if (note := upload_note(provider, item))],
+            budget=await service.budget_status(checked.estimate),
+            needs_confirmation=asks,
+        ),
+    )
+
+
+def as_sent(provider: Provider, item: VideoInput) -> str:
+    """How an input appears in the create request, without uploading or reading it."""
+    if item.kind == "data":
+        return item.display
+    if item.kind != "path" or provider.name == "local":
+        return item.value
+    name = Path(item.value).name
+    if provider.capabilities.can_upload:
+        return f"<uploaded to {provider.name}: {name}>"
+    mime = mimetypes.guess_type(name)[0] or "video/mp4"
+    return f"data:{mime};base64,… ({item.size} bytes, from {name})"
+
+
+def upload_note(provider: Provider, item: VideoInput) -> str | None:
+    if item.kind != "path" or provider.name == "local":
+        return None
+    name = Path(item.value).name
+    if provider.capabilities.can_upload:
+        return f"{name} ({item.size} bytes) would first be uploaded to {provider.name}; not uploaded"
+    return f"{name} ({item.size} bytes) would travel inside the request as a data: URI"
+
+
+def describe(result: EditVideoResult) -> str:
+    """The dry run in a few lines a person can read in a chat transcript."""
+    assert result.dry_run is not None
+    preview_ = result.dry_run
+    cost = cost_text(result.estimated_cost_usd, result.cost_basis)
+    lines = [
+        "Dry run: nothing was uploaded, sent or stored.",
+        f"{result.provider}/{result.model} would cost {cost}.",
+        f"A real call would send {preview_.request.method} {preview_.request.url} "
+        "(headers and body in dry_run.request).",
+        *preview_.uploads,
+    ]
+    if preview_.budget:
+        lines.append(preview_.budget)
+    if preview_.needs_confirmation:
+        lines.append(
+            "A real call would ask the person to confirm first (ALEPH_MCP_CONFIRM_ABOVE_USD), or need "
+            "confirm=true where the client cannot ask."
+        )
+    lines += result.warnings
+    return "\n".join(lines)
