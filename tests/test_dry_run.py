@@ -26,7 +26,7 @@ from aleph_mcp.providers.local import LocalProvider
 from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.server import create_server
 from aleph_mcp.service import EditService, _no_progress
-from aleph_mcp.store import InMemoryEditStore
+from aleph_mcp.store_memory import InMemoryEditStore
 from aleph_mcp.submission import EditArgs
 
 from .conftest import TEST_KEY, make_settings

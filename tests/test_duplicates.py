@@ -21,7 +21,8 @@ from aleph_mcp.providers.base import Capabilities, Provider
 from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.server import create_server
 from aleph_mcp.service import EditService
-from aleph_mcp.store import EditStore, InMemoryEditStore, SQLiteEditStore
+from aleph_mcp.store import EditStore, SQLiteEditStore
+from aleph_mcp.store_memory import InMemoryEditStore
 from aleph_mcp.submission import DUPLICATE_WINDOW, EditArgs
 
 from .conftest import TEST_KEY, make_settings

@@ -28,7 +28,8 @@ from aleph_mcp.poller import Poller
 from aleph_mcp.providers import build_providers
 from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.service import EditService
-from aleph_mcp.store import InMemoryEditStore, SQLiteEditStore
+from aleph_mcp.store import SQLiteEditStore
+from aleph_mcp.store_memory import InMemoryEditStore
 from aleph_mcp.submission import EditArgs
 
 from .conftest import TEST_KEY, make_settings

@@ -20,7 +20,7 @@ from aleph_mcp.preflight import Probe, check_probe, probe_file
 from aleph_mcp.providers.aimlapi import AimlapiProvider
 from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.server import create_server
-from aleph_mcp.store import InMemoryEditStore
+from aleph_mcp.store_memory import InMemoryEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.aimlapi import FakeAimlapi

@@ -21,7 +21,8 @@ from aleph_mcp.providers.base import Capabilities, Provider
 from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.store import EditStore, InMemoryEditStore, SQLiteEditStore
+from aleph_mcp.store import EditStore, SQLiteEditStore
+from aleph_mcp.store_memory import InMemoryEditStore
 from tests.fakes.base import FAKE_VIDEO, FakeAPI, Fault
 from tests.fakes.kie import FakeKie
 from tests.fakes.krea import FakeKrea

@@ -13,7 +13,7 @@ from mcp import Client, MCPError
 
 from aleph_mcp.models import Edit, EditStatus
 from aleph_mcp.server import create_server
-from aleph_mcp.store import InMemoryEditStore
+from aleph_mcp.store_memory import InMemoryEditStore
 
 from .conftest import make_settings
 

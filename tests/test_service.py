@@ -24,7 +24,8 @@ from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
 from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.service import EditService
-from aleph_mcp.store import EditStore, InMemoryEditStore
+from aleph_mcp.store import EditStore
+from aleph_mcp.store_memory import InMemoryEditStore
 from aleph_mcp.submission import EditArgs
 from tests.conftest import make_settings
 from tests.fakes.base import FakeAPI, Fault

@@ -14,7 +14,8 @@ import pytest
 
 from aleph_mcp.errors import InvalidInput
 from aleph_mcp.models import Edit
-from aleph_mcp.store import MIGRATIONS, EditStore, InMemoryEditStore, SQLiteEditStore
+from aleph_mcp.store import MIGRATIONS, EditStore, SQLiteEditStore
+from aleph_mcp.store_memory import InMemoryEditStore
 
 
 def make_edit(n: int, **fields: object) -> Edit:

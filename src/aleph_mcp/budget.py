@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .catalog import Quote, price_of, quote
 from .config import PriceOverride, Settings
-from .errors import InvalidInput
+from .errors import BudgetExceeded, InvalidInput
 from .models import Edit
 from .records import cost_text, iso
 
@@ -30,12 +30,6 @@ EPSILON = 1e-9
 NOT_A_RENDER_FAILURE = frozenset(
     {"submit_outcome_unknown", "timeout", "output_expired", "auth_failed", "remote_not_found"}
 )
-
-
-class BudgetExceeded(InvalidInput):
-    """The edit would pass a spending cap (or its price is unknown under a USD cap); nothing was sent."""
-
-    code = "budget_exceeded"
 
 
 @dataclass(frozen=True)

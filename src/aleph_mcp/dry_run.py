@@ -26,7 +26,8 @@ from .validation import VideoInput
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .service import EditService, Progress
+    from .sending import Progress
+    from .service import EditService
 
 
 class DryRunPreview(BaseModel):

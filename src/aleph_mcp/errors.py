@@ -26,6 +26,12 @@ class InvalidInput(AlephError):
     code = "invalid_input"
 
 
+class BudgetExceeded(InvalidInput):
+    """The edit would pass a spending cap (or its price is unknown under a USD cap); nothing was sent."""
+
+    code = "budget_exceeded"
+
+
 class NotConfigured(AlephError):
     """The chosen provider has no API key (or is otherwise unusable here)."""
 

@@ -2,7 +2,8 @@
 
 One process at a time works on an edit: `lease()` is an atomic compare-and-set on (lease_owner, lease_until),
 so two processes sharing the file never poll, download or submit the same edit at once. Every process sees
-every edit, because all state is in the file.
+every edit, because all state is in the file. `store_memory.InMemoryEditStore` keeps the same contract in
+memory (tests, throwaway runs).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-_COLUMNS = [f.name for f in fields(Edit)]
+COLUMNS = [f.name for f in fields(Edit)]
 _TERMINAL = tuple(sorted(TERMINAL_STATUSES))
 _NOT_TERMINAL = f"status NOT IN ({', '.join('?' for _ in _TERMINAL)})"
 _FINDS_REPEATS = "status NOT IN ('failed', 'cancelled')"  # a request that went nowhere may be asked again
@@ -149,20 +150,20 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     raise InvalidInput("The cursor is not one this server gave out; call list_edits without it.")
 
 
-def _check_limit(limit: int) -> None:
+def check_limit(limit: int) -> None:
     if limit < 1:
         raise InvalidInput(f"limit must be at least 1 (got {limit}).")
 
 
 def _row_to_edit(row: sqlite3.Row) -> Edit:
-    values = {name: row[name] for name in _COLUMNS}
+    values = {name: row[name] for name in COLUMNS}
     values["options"] = json.loads(values["options"] or "{}")
     values["warnings"] = json.loads(values["warnings"] or "[]")
     return Edit(**values)
 
 
 def _edit_to_params(edit: Edit) -> dict[str, Any]:
-    params = {name: getattr(edit, name) for name in _COLUMNS}
+    params = {name: getattr(edit, name) for name in COLUMNS}
     params["options"] = json.dumps(edit.options, sort_keys=True)
     params["warnings"] = json.dumps(edit.warnings)
     return params
@@ -208,7 +209,7 @@ class SQLiteEditStore:
 
     def _insert(self, edit: Edit, fingerprint: str | None = None) -> None:
         params = _edit_to_params(edit) | {"fingerprint": fingerprint}
-        columns = [*_COLUMNS, "fingerprint"]
+        columns = [*COLUMNS, "fingerprint"]
         sql = f"INSERT INTO edits ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
         try:
             self._db.execute(sql, params)
@@ -258,7 +259,7 @@ class SQLiteEditStore:
 
     async def save(self, edit: Edit) -> None:
         params = _edit_to_params(edit)
-        assignments = ", ".join(f"{c} = :{c}" for c in _COLUMNS if c != "edit_id")
+        assignments = ", ".join(f"{c} = :{c}" for c in COLUMNS if c != "edit_id")
         await self._run(
             lambda: self._db.execute(f"UPDATE edits SET {assignments} WHERE edit_id = :edit_id", params)
         )
@@ -271,7 +272,7 @@ class SQLiteEditStore:
         limit: int = 20,
         cursor: str | None = None,
     ) -> tuple[list[Edit], str | None]:
-        _check_limit(limit)
+        check_limit(limit)
         clauses, params = [], []  # type: tuple[list[str], list[Any]]
         if status is not None:
             clauses.append("status = ?")
@@ -319,123 +320,3 @@ class SQLiteEditStore:
 
     async def close(self) -> None:
         await self._run(self._db.close)
-
-
-class InMemoryEditStore:
-    """Same contract as SQLiteEditStore, in one process's memory (tests, throwaway runs)."""
-
-    def __init__(self) -> None:
-        self._edits: dict[str, Edit] = {}
-        self._leases: dict[str, tuple[str, float]] = {}
-        self._fingerprints: dict[str, str] = {}
-
-    @staticmethod
-    def _copy(edit: Edit) -> Edit:
-        # Through JSON, as SQLite stores options: no shared nested objects, same types back.
-        options = json.loads(json.dumps(edit.options, sort_keys=True))
-        return Edit(
-            **{name: getattr(edit, name) for name in _COLUMNS}
-            | {"options": options, "warnings": list(edit.warnings)}
-        )
-
-    async def add(self, edit: Edit) -> None:
-        if edit.edit_id in self._edits:
-            raise InvalidInput(f"An edit with id {edit.edit_id!r} exists.")
-        if edit.idempotency_key is not None and await self.get_by_idempotency_key(edit.idempotency_key):
-            raise InvalidInput(f"An edit with idempotency key {edit.idempotency_key!r} exists.")
-        self._edits[edit.edit_id] = self._copy(edit)
-
-    async def add_unless_duplicate(
-        self, edit: Edit, fingerprint: str, window: float, gate: Gate | None = None
-    ) -> Edit | None:
-        # No await before the insert: the look-up, the gate and the insert are one step on the event loop.
-        repeats = [
-            e
-            for e in self._edits.values()
-            if self._fingerprints.get(e.edit_id) == fingerprint
-            and e.created_at >= edit.created_at - window
-            and e.status not in ("failed", "cancelled")
-        ]
-        if window > 0 and repeats:
-            return self._copy(max(repeats, key=lambda e: e.created_at))
-        if gate is not None:
-            gate.check(self._created_since(gate.since))
-        await self.add(edit)
-        self._fingerprints[edit.edit_id] = fingerprint
-        return None
-
-    def _created_since(self, since: float) -> list[Edit]:
-        recent = (e for e in self._edits.values() if e.created_at >= since)
-        return [self._copy(e) for e in sorted(recent, key=lambda e: (e.created_at, e.edit_id))]
-
-    async def created_since(self, since: float) -> list[Edit]:
-        return self._created_since(since)
-
-    async def get(self, edit_id: str) -> Edit | None:
-        edit = self._edits.get(edit_id)
-        return self._copy(edit) if edit else None
-
-    async def get_by_idempotency_key(self, key: str) -> Edit | None:
-        return next((self._copy(e) for e in self._edits.values() if e.idempotency_key == key), None)
-
-    async def save(self, edit: Edit) -> None:
-        if edit.edit_id in self._edits:
-            self._edits[edit.edit_id] = self._copy(edit)
-
-    async def list_edits(
-        self,
-        *,
-        status: str | None = None,
-        provider: str | None = None,
-        limit: int = 20,
-        cursor: str | None = None,
-    ) -> tuple[list[Edit], str | None]:
-        _check_limit(limit)
-        edits = sorted(self._edits.values(), key=lambda e: (e.created_at, e.edit_id), reverse=True)
-        edits = [e for e in edits if status in (None, e.status) and provider in (None, e.provider)]
-        if cursor is not None:
-            after = decode_cursor(cursor)
-            edits = [e for e in edits if (e.created_at, e.edit_id) < after]
-        page = [self._copy(e) for e in edits[:limit]]
-        return page, (encode_cursor(page[-1]) if len(edits) > limit else None)
-
-    def _lease_free(self, edit_id: str, now: float, owner: str | None = None) -> bool:
-        holder = self._leases.get(edit_id)
-        return holder is None or holder[0] == owner or holder[1] < now
-
-    async def due_for_poll(self, now: float, limit: int) -> list[Edit]:
-        due = [
-            e
-            for e in self._edits.values()
-            if e.next_poll_at is not None
-            and e.next_poll_at <= now
-            and not e.is_terminal
-            and self._lease_free(e.edit_id, now)
-        ]
-        due.sort(key=lambda e: (e.next_poll_at or 0.0, e.edit_id))
-        return [self._copy(e) for e in due[:limit]]
-
-    async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool:
-        if edit_id not in self._edits or not self._lease_free(edit_id, now, owner):
-            return False
-        self._leases[edit_id] = (owner, until)
-        return True
-
-    async def release(self, edit_id: str, owner: str) -> None:
-        holder = self._leases.get(edit_id)
-        if holder is not None and holder[0] == owner:
-            del self._leases[edit_id]
-
-    async def changed_since(self, since: float, limit: int = 200) -> list[Edit]:
-        changed = sorted(
-            (e for e in self._edits.values() if e.updated_at > since), key=lambda e: e.updated_at
-        )
-        return [self._copy(e) for e in changed[:limit]]
-
-    async def unsubmitted(self) -> list[Edit]:
-        return [
-            self._copy(e) for e in self._edits.values() if e.provider_task_id is None and not e.is_terminal
-        ]
-
-    async def close(self) -> None:
-        return None

@@ -1,0 +1,129 @@
+"""InMemoryEditStore: the EditStore contract (see store.py) in memory, for tests and throwaway runs."""
+
+from __future__ import annotations
+
+import json
+
+from .errors import InvalidInput
+from .models import Edit
+from .store import COLUMNS, Gate, check_limit, decode_cursor, encode_cursor
+
+
+class InMemoryEditStore:
+    """Same contract as SQLiteEditStore, in one process's memory (tests, throwaway runs)."""
+
+    def __init__(self) -> None:
+        self._edits: dict[str, Edit] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
+        self._fingerprints: dict[str, str] = {}
+
+    @staticmethod
+    def _copy(edit: Edit) -> Edit:
+        # Through JSON, as SQLite stores options: no shared nested objects, same types back.
+        options = json.loads(json.dumps(edit.options, sort_keys=True))
+        return Edit(
+            **{name: getattr(edit, name) for name in COLUMNS}
+            | {"options": options, "warnings": list(edit.warnings)}
+        )
+
+    async def add(self, edit: Edit) -> None:
+        if edit.edit_id in self._edits:
+            raise InvalidInput(f"An edit with id {edit.edit_id!r} exists.")
+        if edit.idempotency_key is not None and await self.get_by_idempotency_key(edit.idempotency_key):
+            raise InvalidInput(f"An edit with idempotency key {edit.idempotency_key!r} exists.")
+        self._edits[edit.edit_id] = self._copy(edit)
+
+    async def add_unless_duplicate(
+        self, edit: Edit, fingerprint: str, window: float, gate: Gate | None = None
+    ) -> Edit | None:
+        # No await before the insert: the look-up, the gate and the insert are one step on the event loop.
+        repeats = [
+            e
+            for e in self._edits.values()
+            if self._fingerprints.get(e.edit_id) == fingerprint
+            and e.created_at >= edit.created_at - window
+            and e.status not in ("failed", "cancelled")
+        ]
+        if window > 0 and repeats:
+            return self._copy(max(repeats, key=lambda e: e.created_at))
+        if gate is not None:
+            gate.check(self._created_since(gate.since))
+        await self.add(edit)
+        self._fingerprints[edit.edit_id] = fingerprint
+        return None
+
+    def _created_since(self, since: float) -> list[Edit]:
+        recent = (e for e in self._edits.values() if e.created_at >= since)
+        return [self._copy(e) for e in sorted(recent, key=lambda e: (e.created_at, e.edit_id))]
+
+    async def created_since(self, since: float) -> list[Edit]:
+        return self._created_since(since)
+
+    async def get(self, edit_id: str) -> Edit | None:
+        edit = self._edits.get(edit_id)
+        return self._copy(edit) if edit else None
+
+    async def get_by_idempotency_key(self, key: str) -> Edit | None:
+        return next((self._copy(e) for e in self._edits.values() if e.idempotency_key == key), None)
+
+    async def save(self, edit: Edit) -> None:
+        if edit.edit_id in self._edits:
+            self._edits[edit.edit_id] = self._copy(edit)
+
+    async def list_edits(
+        self,
+        *,
+        status: str | None = None,
+        provider: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> tuple[list[Edit], str | None]:
+        check_limit(limit)
+        edits = sorted(self._edits.values(), key=lambda e: (e.created_at, e.edit_id), reverse=True)
+        edits = [e for e in edits if status in (None, e.status) and provider in (None, e.provider)]
+        if cursor is not None:
+            after = decode_cursor(cursor)
+            edits = [e for e in edits if (e.created_at, e.edit_id) < after]
+        page = [self._copy(e) for e in edits[:limit]]
+        return page, (encode_cursor(page[-1]) if len(edits) > limit else None)
+
+    def _lease_free(self, edit_id: str, now: float, owner: str | None = None) -> bool:
+        holder = self._leases.get(edit_id)
+        return holder is None or holder[0] == owner or holder[1] < now
+
+    async def due_for_poll(self, now: float, limit: int) -> list[Edit]:
+        due = [
+            e
+            for e in self._edits.values()
+            if e.next_poll_at is not None
+            and e.next_poll_at <= now
+            and not e.is_terminal
+            and self._lease_free(e.edit_id, now)
+        ]
+        due.sort(key=lambda e: (e.next_poll_at or 0.0, e.edit_id))
+        return [self._copy(e) for e in due[:limit]]
+
+    async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool:
+        if edit_id not in self._edits or not self._lease_free(edit_id, now, owner):
+            return False
+        self._leases[edit_id] = (owner, until)
+        return True
+
+    async def release(self, edit_id: str, owner: str) -> None:
+        holder = self._leases.get(edit_id)
+        if holder is not None and holder[0] == owner:
+            del self._leases[edit_id]
+
+    async def changed_since(self, since: float, limit: int = 200) -> list[Edit]:
+        changed = sorted(
+            (e for e in self._edits.values() if e.updated_at > since), key=lambda e: e.updated_at
+        )
+        return [self._copy(e) for e in changed[:limit]]
+
+    async def unsubmitted(self) -> list[Edit]:
+        return [
+            self._copy(e) for e in self._edits.values() if e.provider_task_id is None and not e.is_terminal
+        ]
+
+    async def close(self) -> None:
+        return None
