@@ -17,18 +17,18 @@ import anyio
 import httpx2
 import pytest
 
-from aleph_mcp.budget import WINDOW, Budget, BudgetGate
-from aleph_mcp.catalog import quote
 from aleph_mcp.config import PriceOverride
-from aleph_mcp.dry_run import preview
+from aleph_mcp.edits.dry_run import preview
+from aleph_mcp.edits.requests import EditArgs
+from aleph_mcp.edits.service import EditService, _no_progress
 from aleph_mcp.errors import BudgetExceeded
 from aleph_mcp.models import Edit
+from aleph_mcp.pricing.budget import WINDOW, Budget, BudgetGate
+from aleph_mcp.pricing.catalog import quote
 from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.records import iso
-from aleph_mcp.service import EditService, _no_progress
-from aleph_mcp.store import MIGRATIONS, EditStore, SQLiteEditStore
-from aleph_mcp.store_memory import InMemoryEditStore
-from aleph_mcp.submission import EditArgs
+from aleph_mcp.store.memory import InMemoryEditStore
+from aleph_mcp.store.sqlite import MIGRATIONS, EditStore, SQLiteEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.kie import FakeKie

@@ -14,12 +14,12 @@ import pytest
 from mcp import Client
 from pydantic import ValidationError
 
-from aleph_mcp.catalog import ADAPTERS, MODEL_FACTS, price_table, quote
 from aleph_mcp.config import ALL_PROVIDERS, PriceOverride, Settings
+from aleph_mcp.pricing.catalog import ADAPTERS, MODEL_FACTS, price_table, quote
 from aleph_mcp.providers import aimlapi, crun, kie, krea, local, runway
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.server import create_server
-from aleph_mcp.store_memory import InMemoryEditStore
+from aleph_mcp.server.wiring import create_server
+from aleph_mcp.store.memory import InMemoryEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.runway import FakeRunway
@@ -176,7 +176,7 @@ def test_quotes_refuse_unknown_models_and_negative_lengths() -> None:
 
 def test_prices_json_ships_in_the_package_and_covers_every_model() -> None:
     """prices.json loads via importlib.resources; every adapter model has a price with a source and facts."""
-    raw = json.loads(resources.files("aleph_mcp").joinpath("prices.json").read_text(encoding="utf-8"))
+    raw = json.loads(resources.files("aleph_mcp.pricing").joinpath("prices.json").read_text(encoding="utf-8"))
     assert raw["currency"] == "USD" and raw["checked"]
     table = price_table()
     expected = {f"{p}/{m}" for p, caps in ADAPTERS.items() for m in caps.models}

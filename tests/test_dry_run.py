@@ -14,9 +14,11 @@ import httpx2
 import pytest
 from mcp import Client
 
-from aleph_mcp.catalog import quote
-from aleph_mcp.dry_run import EditVideoResult, preview
+from aleph_mcp.edits.dry_run import EditVideoResult, preview
+from aleph_mcp.edits.requests import EditArgs
+from aleph_mcp.edits.service import EditService, _no_progress
 from aleph_mcp.errors import InvalidInput
+from aleph_mcp.pricing.catalog import quote
 from aleph_mcp.providers.aimlapi import AimlapiProvider
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.providers.crun import CrunProvider
@@ -24,10 +26,8 @@ from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
 from aleph_mcp.providers.local import LocalProvider
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.server import create_server
-from aleph_mcp.service import EditService, _no_progress
-from aleph_mcp.store_memory import InMemoryEditStore
-from aleph_mcp.submission import EditArgs
+from aleph_mcp.server.wiring import create_server
+from aleph_mcp.store.memory import InMemoryEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.aimlapi import FakeAimlapi

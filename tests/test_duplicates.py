@@ -15,15 +15,15 @@ import httpx2
 import pytest
 from mcp import Client
 
+from aleph_mcp.edits.requests import DUPLICATE_WINDOW, EditArgs
+from aleph_mcp.edits.service import EditService
 from aleph_mcp.errors import AlephError
 from aleph_mcp.models import Edit, EditRequest, RemoteStatus
 from aleph_mcp.providers.base import Capabilities, Provider
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.server import create_server
-from aleph_mcp.service import EditService
-from aleph_mcp.store import EditStore, SQLiteEditStore
-from aleph_mcp.store_memory import InMemoryEditStore
-from aleph_mcp.submission import DUPLICATE_WINDOW, EditArgs
+from aleph_mcp.server.wiring import create_server
+from aleph_mcp.store.memory import InMemoryEditStore
+from aleph_mcp.store.sqlite import EditStore, SQLiteEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.base import Fault

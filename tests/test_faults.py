@@ -20,17 +20,17 @@ import httpx2
 import pytest
 
 from aleph_mcp.config import Settings
+from aleph_mcp.edits.poll_policy import PollPolicy
+from aleph_mcp.edits.poller import Poller
+from aleph_mcp.edits.requests import EditArgs
+from aleph_mcp.edits.service import EditService
 from aleph_mcp.errors import AlephError
 from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit, EditRequest
-from aleph_mcp.poll_policy import PollPolicy
-from aleph_mcp.poller import Poller
 from aleph_mcp.providers import build_providers
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.service import EditService
-from aleph_mcp.store import SQLiteEditStore
-from aleph_mcp.store_memory import InMemoryEditStore
-from aleph_mcp.submission import EditArgs
+from aleph_mcp.store.memory import InMemoryEditStore
+from aleph_mcp.store.sqlite import SQLiteEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.aimlapi import FakeAimlapi

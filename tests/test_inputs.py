@@ -14,13 +14,13 @@ import mcp.types as types
 import pytest
 from mcp import Client, MCPError
 
+from aleph_mcp.edits.preflight import Probe, check_probe, probe_file
 from aleph_mcp.errors import InvalidInput
 from aleph_mcp.media import extract_poster
-from aleph_mcp.preflight import Probe, check_probe, probe_file
 from aleph_mcp.providers.aimlapi import AimlapiProvider
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.server import create_server
-from aleph_mcp.store_memory import InMemoryEditStore
+from aleph_mcp.server.wiring import create_server
+from aleph_mcp.store.memory import InMemoryEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.aimlapi import FakeAimlapi

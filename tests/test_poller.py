@@ -13,16 +13,16 @@ import av
 import httpx2
 import pytest
 
+from aleph_mcp.edits.poll_policy import PollPolicy
+from aleph_mcp.edits.poller import MAX_EXPIRED_RETRIES, Poller
 from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit, EditRequest, RemoteStatus
-from aleph_mcp.poll_policy import PollPolicy
-from aleph_mcp.poller import MAX_EXPIRED_RETRIES, Poller
 from aleph_mcp.providers.base import Capabilities, Provider
 from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.store import EditStore, SQLiteEditStore
-from aleph_mcp.store_memory import InMemoryEditStore
+from aleph_mcp.store.memory import InMemoryEditStore
+from aleph_mcp.store.sqlite import EditStore, SQLiteEditStore
 from tests.fakes.base import FAKE_VIDEO, FakeAPI, Fault
 from tests.fakes.kie import FakeKie
 from tests.fakes.krea import FakeKrea

@@ -16,6 +16,8 @@ import httpx2
 import pytest
 
 from aleph_mcp.config import Settings
+from aleph_mcp.edits.requests import EditArgs
+from aleph_mcp.edits.service import EditService
 from aleph_mcp.errors import AlephError, CannotCancel, EditNotFound, InvalidInput, NotConfigured
 from aleph_mcp.models import Edit, EditRequest, RemoteStatus
 from aleph_mcp.providers.base import Capabilities, Provider
@@ -23,10 +25,8 @@ from aleph_mcp.providers.crun import CrunProvider
 from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.service import EditService
-from aleph_mcp.store import EditStore
-from aleph_mcp.store_memory import InMemoryEditStore
-from aleph_mcp.submission import EditArgs
+from aleph_mcp.store.memory import InMemoryEditStore
+from aleph_mcp.store.sqlite import EditStore
 from tests.conftest import make_settings
 from tests.fakes.base import FakeAPI, Fault
 from tests.fakes.crun import FakeCrun

@@ -8,6 +8,14 @@ from urllib.parse import quote
 
 import pytest
 
+from aleph_mcp.edits.validation import (
+    MAX_URL_CHARS,
+    VideoInput,
+    check_against,
+    check_video_route,
+    prompt_length,
+    resolve_input,
+)
 from aleph_mcp.errors import InvalidInput
 from aleph_mcp.providers.aimlapi import CAPABILITIES as AIMLAPI
 from aleph_mcp.providers.base import Capabilities
@@ -16,14 +24,6 @@ from aleph_mcp.providers.kie import CAPABILITIES as KIE
 from aleph_mcp.providers.krea import CAPABILITIES as KREA
 from aleph_mcp.providers.local import CAPABILITIES as LOCAL
 from aleph_mcp.providers.runway import CAPABILITIES as RUNWAY
-from aleph_mcp.validation import (
-    MAX_URL_CHARS,
-    VideoInput,
-    check_against,
-    check_video_route,
-    prompt_length,
-    resolve_input,
-)
 
 MB = 1024 * 1024
 

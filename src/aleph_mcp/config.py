@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     @field_validator("prices")
     @classmethod
     def _known_price_keys(cls, value: dict[str, PriceOverride]) -> dict[str, PriceOverride]:
-        from .catalog import check_price_key  # lazy: the catalog imports the adapters
+        from aleph_mcp.pricing.catalog import check_price_key  # lazy: the catalog imports the adapters
 
         for key in value:
             check_price_key(key)

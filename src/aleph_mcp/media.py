@@ -14,8 +14,8 @@ import anyio.to_thread
 import av
 import httpx2
 
-from .errors import AlephError, OutputExpired, TransientProviderError
-from .providers._http import error_for_status
+from aleph_mcp.errors import AlephError, OutputExpired, TransientProviderError
+from aleph_mcp.providers._http import error_for_status
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from .models import Edit, EditErrorInfo, EditRecord
+from aleph_mcp.models import Edit, EditErrorInfo, EditRecord
 
 URI_PREFIX = "aleph://edits/"
 

@@ -7,18 +7,18 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import httpx2
 
-    from ..config import Settings
-    from .base import Provider
+    from aleph_mcp.config import Settings
+    from aleph_mcp.providers.base import Provider
 
 
 def build_providers(settings: Settings, client: httpx2.AsyncClient) -> dict[str, Provider]:
     """Every hosted provider that has a key, plus `local` (always available, needs no key)."""
-    from .aimlapi import AimlapiProvider
-    from .crun import CrunProvider
-    from .kie import KieProvider
-    from .krea import KreaProvider
-    from .local import LocalProvider
-    from .runway import RunwayProvider
+    from aleph_mcp.providers.aimlapi import AimlapiProvider
+    from aleph_mcp.providers.crun import CrunProvider
+    from aleph_mcp.providers.kie import KieProvider
+    from aleph_mcp.providers.krea import KreaProvider
+    from aleph_mcp.providers.local import LocalProvider
+    from aleph_mcp.providers.runway import RunwayProvider
 
     providers: dict[str, Provider] = {}
     timeout = settings.request_timeout

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx2
 
-from ..errors import (
+from aleph_mcp.errors import (
     AuthFailed,
     FatalProviderError,
     ProviderError,
@@ -18,7 +18,7 @@ from ..errors import (
     RemoteNotFound,
     TransientProviderError,
 )
-from .base import PreparedCreate
+from aleph_mcp.providers.base import PreparedCreate
 
 MAX_VENDOR_TEXT = 300
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie"})

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx2
 
-from ..errors import CannotCancel, FatalProviderError, InvalidInput
-from ..models import AspectRatio, EditRequest, RemoteStatus
-from ._http import ProviderHTTP, scrub
-from .base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.errors import CannotCancel, FatalProviderError, InvalidInput
+from aleph_mcp.models import AspectRatio, EditRequest, RemoteStatus
+from aleph_mcp.providers._http import ProviderHTTP, scrub
+from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
 
 MB = 1024 * 1024
 GENERATIONS = "/v2/video/generations"

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from ..models import AspectRatio, EditRequest, EditStatus, RemoteStatus
+from aleph_mcp.models import AspectRatio, EditRequest, EditStatus, RemoteStatus
 
 logger = logging.getLogger(__name__)
 

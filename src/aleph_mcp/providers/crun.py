@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx2
 
-from ..errors import CannotCancel, InvalidInput
-from ..models import EditRequest, RemoteStatus
-from ._http import ProviderHTTP, scrub, vendor_message
-from .base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.errors import CannotCancel, InvalidInput
+from aleph_mcp.models import EditRequest, RemoteStatus
+from aleph_mcp.providers._http import ProviderHTTP, scrub, vendor_message
+from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
 
 CREATE_PATH = "/api/v1/client/job/CreateTask"
 STATUS_PATH = "/api/v1/client/job/TaskInfo"

@@ -10,10 +10,10 @@ from typing import Any, BinaryIO
 import anyio
 import httpx2
 
-from ..errors import CannotCancel, RemoteNotFound
-from ..models import EditRequest, EditStatus, RemoteStatus
-from ._http import ProviderHTTP, scrub
-from .base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.errors import CannotCancel, RemoteNotFound
+from aleph_mcp.models import EditRequest, EditStatus, RemoteStatus
+from aleph_mcp.providers._http import ProviderHTTP, scrub
+from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
 
 CREATE_PATH = "/api/v1/aleph/generate"
 STATUS_PATH = "/api/v1/aleph/record-info"

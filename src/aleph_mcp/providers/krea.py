@@ -14,10 +14,10 @@ from urllib.parse import quote
 
 import httpx2
 
-from ..errors import AuthFailed, CannotCancel, FatalProviderError, InvalidInput, RemoteNotFound
-from ..models import AspectRatio, EditRequest, RemoteStatus
-from ._http import ProviderHTTP, scrub
-from .base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.errors import AuthFailed, CannotCancel, FatalProviderError, InvalidInput, RemoteNotFound
+from aleph_mcp.models import AspectRatio, EditRequest, RemoteStatus
+from aleph_mcp.providers._http import ProviderHTTP, scrub
+from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
 
 MB = 1024 * 1024
 CREATE = "/generate/video/runway/aleph"

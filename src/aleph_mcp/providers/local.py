@@ -18,10 +18,10 @@ from typing import Any
 
 import anyio.to_thread
 
-from ..errors import CannotCancel, InvalidInput, RemoteNotFound
-from ..models import ASPECT_RATIOS, EditRequest, RemoteStatus
-from .base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
-from .local_render import parse_prompt, render
+from aleph_mcp.errors import CannotCancel, InvalidInput, RemoteNotFound
+from aleph_mcp.models import ASPECT_RATIOS, EditRequest, RemoteStatus
+from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.providers.local_render import parse_prompt, render
 
 logger = logging.getLogger(__name__)
 

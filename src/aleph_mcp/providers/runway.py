@@ -10,10 +10,10 @@ from urllib.parse import quote
 
 import httpx2
 
-from .. import errors
-from ..models import ASPECT_RATIOS, AspectRatio, EditRequest, RemoteStatus
-from ._http import ProviderHTTP, scrub
-from .base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp import errors
+from aleph_mcp.models import ASPECT_RATIOS, AspectRatio, EditRequest, RemoteStatus
+from aleph_mcp.providers._http import ProviderHTTP, scrub
+from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
 
 MB = 1024 * 1024
 API_VERSION = "2024-11-06"  # required on every call; Runway refuses requests without it

@@ -18,13 +18,13 @@ import anyio
 import httpx2
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
-from . import __version__
-from .cli_output import ProgressLine
-from .config import Settings
-from .models import Edit
-from .notifications import Notifier
-from .server import AppState, build_state
-from .store import SQLiteEditStore
+from aleph_mcp import __version__
+from aleph_mcp.cli.output import ProgressLine
+from aleph_mcp.config import Settings
+from aleph_mcp.models import Edit
+from aleph_mcp.server.notifications import Notifier
+from aleph_mcp.server.wiring import AppState, build_state
+from aleph_mcp.store.sqlite import SQLiteEditStore
 
 # Polling a local job reads a small JSON file: check it often so a two-second render is not a 5 s wait.
 LOCAL_POLL_INTERVAL = 0.25

@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from .budget import asks_first, cost_basis
-from .catalog import Quote
-from .models import RecordFields
-from .providers.base import PreparedCreate, Provider
-from .records import cost_text
-from .submission import EditArgs, build_request
-from .validation import VideoInput
+from aleph_mcp.edits.requests import EditArgs, build_request
+from aleph_mcp.edits.validation import VideoInput
+from aleph_mcp.models import RecordFields
+from aleph_mcp.pricing.budget import asks_first, cost_basis
+from aleph_mcp.pricing.catalog import Quote
+from aleph_mcp.providers.base import PreparedCreate, Provider
+from aleph_mcp.records import cost_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .sending import Progress
-    from .service import EditService
+    from aleph_mcp.edits.sending import Progress
+    from aleph_mcp.edits.service import EditService
 
 
 class DryRunPreview(BaseModel):

@@ -16,8 +16,8 @@ from urllib.parse import unquote, urlparse
 
 import httpx2
 
-from .errors import InvalidInput
-from .providers.base import Capabilities
+from aleph_mcp.errors import InvalidInput
+from aleph_mcp.providers.base import Capabilities
 
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*);base64,", re.I)
 MAX_URL_CHARS = 2048

@@ -17,17 +17,17 @@ from mcp.server.mcpserver.resolve import AcceptedElicitation, Elicit, Elicitatio
 from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, Field
 
-from .budget import asks_first, cost_basis
-from .catalog import Quote
-from .config import ProviderName
-from .errors import AlephError
-from .mcp_content import client_roots, looks_local
-from .models import AspectRatio
-from .records import cost_text
-from .submission import EditArgs
+from aleph_mcp.config import ProviderName
+from aleph_mcp.edits.requests import EditArgs
+from aleph_mcp.errors import AlephError
+from aleph_mcp.models import AspectRatio
+from aleph_mcp.pricing.budget import asks_first, cost_basis
+from aleph_mcp.pricing.catalog import Quote
+from aleph_mcp.records import cost_text
+from aleph_mcp.server.content import client_roots, looks_local
 
 if TYPE_CHECKING:
-    from .server import AppState
+    from aleph_mcp.server.wiring import AppState
 
 MODERN = "2026-07-28"  # from this version elicitation rides the tool call's input_required result
 PROMPT_SHOWN = 300  # characters of the prompt quoted in the question

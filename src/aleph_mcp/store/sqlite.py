@@ -20,8 +20,8 @@ from typing import Any, Protocol, TypeVar
 
 import anyio.to_thread
 
-from .errors import InvalidInput
-from .models import TERMINAL_STATUSES, Edit
+from aleph_mcp.errors import InvalidInput
+from aleph_mcp.models import TERMINAL_STATUSES, Edit
 
 T = TypeVar("T")
 

@@ -10,12 +10,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog import Quote, facts_of
-from .config import ALL_PROVIDERS, Settings
-from .errors import InvalidInput, NotConfigured
-from .models import AspectRatio, Edit, EditRequest
-from .providers.base import Provider
-from .validation import VideoInput, check_against, check_video_route, resolve_input
+from aleph_mcp.config import ALL_PROVIDERS, Settings
+from aleph_mcp.edits.validation import VideoInput, check_against, check_video_route, resolve_input
+from aleph_mcp.errors import InvalidInput, NotConfigured
+from aleph_mcp.models import AspectRatio, Edit, EditRequest
+from aleph_mcp.pricing.catalog import Quote, facts_of
+from aleph_mcp.providers.base import Provider
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import mcp.types as types
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from .models import EditRecord
-from .records import edit_uri, summary
+from aleph_mcp.models import EditRecord
+from aleph_mcp.records import edit_uri, summary
 
 logger = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import anyio
 import httpx2
 
-from .errors import OutputExpired, ProviderError, TransientProviderError
-from .media import Archive, download, save_thumbnail
-from .models import Edit, RemoteStatus
-from .poll_policy import PollPolicy
-from .providers.base import Provider
-from .store import EditStore
+from aleph_mcp.edits.poll_policy import PollPolicy
+from aleph_mcp.errors import OutputExpired, ProviderError, TransientProviderError
+from aleph_mcp.media import Archive, download, save_thumbnail
+from aleph_mcp.models import Edit, RemoteStatus
+from aleph_mcp.providers.base import Provider
+from aleph_mcp.store.sqlite import EditStore
 
 logger = logging.getLogger(__name__)
 

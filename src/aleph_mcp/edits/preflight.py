@@ -18,9 +18,9 @@ import anyio.to_thread
 import av
 import httpx2
 
-from .catalog import facts_of
-from .errors import InvalidInput
-from .validation import VideoInput
+from aleph_mcp.edits.validation import VideoInput
+from aleph_mcp.errors import InvalidInput
+from aleph_mcp.pricing.catalog import facts_of
 
 logger = logging.getLogger(__name__)
 

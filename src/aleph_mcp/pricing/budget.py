@@ -18,11 +18,11 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .catalog import Quote, price_of, quote
-from .config import PriceOverride, Settings
-from .errors import BudgetExceeded, InvalidInput
-from .models import Edit
-from .records import cost_text, iso
+from aleph_mcp.config import PriceOverride, Settings
+from aleph_mcp.errors import BudgetExceeded, InvalidInput
+from aleph_mcp.models import Edit
+from aleph_mcp.pricing.catalog import Quote, price_of, quote
+from aleph_mcp.records import cost_text, iso
 
 WINDOW = 24 * 3600.0
 EPSILON = 1e-9

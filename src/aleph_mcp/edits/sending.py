@@ -15,12 +15,12 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from .errors import AlephError, InvalidInput, ProviderError, RateLimited
-from .models import Edit, EditRequest
-from .providers.base import Provider
-from .store import EditStore
-from .submission import EditArgs, build_request, unknown_outcome
-from .validation import VideoInput
+from aleph_mcp.edits.requests import EditArgs, build_request, unknown_outcome
+from aleph_mcp.edits.validation import VideoInput
+from aleph_mcp.errors import AlephError, InvalidInput, ProviderError, RateLimited
+from aleph_mcp.models import Edit, EditRequest
+from aleph_mcp.providers.base import Provider
+from aleph_mcp.store.sqlite import EditStore
 
 logger = logging.getLogger(__name__)
 

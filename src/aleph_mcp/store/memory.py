@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from .errors import InvalidInput
-from .models import Edit
-from .store import COLUMNS, Gate, check_limit, decode_cursor, encode_cursor
+from aleph_mcp.errors import InvalidInput
+from aleph_mcp.models import Edit
+from aleph_mcp.store.sqlite import COLUMNS, Gate, check_limit, decode_cursor, encode_cursor
 
 
 class InMemoryEditStore:

@@ -12,11 +12,11 @@ from mcp.server import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
-from .models import Edit
-from .records import to_record, video_uri
+from aleph_mcp.models import Edit
+from aleph_mcp.records import to_record, video_uri
 
 if TYPE_CHECKING:
-    from .server import AppState
+    from aleph_mcp.server.wiring import AppState
 
 _EDIT_ID = re.compile(r"^ed_[0-9a-f]{20}$")
 LIST_PAGE = 100

@@ -12,21 +12,9 @@ import anyio
 import anyio.to_thread
 import httpx2
 
-from .budget import WINDOW, Budget, cost_basis, estimate_cost
-from .catalog import Quote
-from .config import Settings
-from .errors import (
-    BudgetExceeded,
-    CannotCancel,
-    EditNotFound,
-    InvalidInput,
-)
-from .models import Edit
-from .preflight import inspect_input, probe_file
-from .providers.base import Provider
-from .sending import Progress, Sender
-from .store import EditStore, Gate
-from .submission import (
+from aleph_mcp.config import Settings
+from aleph_mcp.edits.preflight import inspect_input, probe_file
+from aleph_mcp.edits.requests import (
     DUPLICATE_WINDOW,
     Checked,
     EditArgs,
@@ -35,7 +23,19 @@ from .submission import (
     same_request,
     validate_args,
 )
-from .validation import input_limit
+from aleph_mcp.edits.sending import Progress, Sender
+from aleph_mcp.edits.validation import input_limit
+from aleph_mcp.errors import (
+    BudgetExceeded,
+    CannotCancel,
+    EditNotFound,
+    InvalidInput,
+)
+from aleph_mcp.models import Edit
+from aleph_mcp.pricing.budget import WINDOW, Budget, cost_basis, estimate_cost
+from aleph_mcp.pricing.catalog import Quote
+from aleph_mcp.providers.base import Provider
+from aleph_mcp.store.sqlite import EditStore, Gate
 
 logger = logging.getLogger(__name__)
 

@@ -22,21 +22,21 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
-from . import __version__
-from .catalog_tool import register_catalog_tools
-from .config import Settings
-from .media import Archive
-from .models import Edit
-from .notifications import Notifier
-from .poll_policy import PollPolicy
-from .poller import Poller
-from .prompts import register_prompts
-from .providers import build_providers
-from .providers.base import Provider
-from .resources import register_resources
-from .service import EditService
-from .store import EditStore, SQLiteEditStore
-from .tools import register_tools
+from aleph_mcp import __version__
+from aleph_mcp.config import Settings
+from aleph_mcp.edits.poll_policy import PollPolicy
+from aleph_mcp.edits.poller import Poller
+from aleph_mcp.edits.service import EditService
+from aleph_mcp.media import Archive
+from aleph_mcp.models import Edit
+from aleph_mcp.providers import build_providers
+from aleph_mcp.providers.base import Provider
+from aleph_mcp.server.catalog_tool import register_catalog_tools
+from aleph_mcp.server.notifications import Notifier
+from aleph_mcp.server.prompts import register_prompts
+from aleph_mcp.server.resources import register_resources
+from aleph_mcp.server.tools import register_tools
+from aleph_mcp.store.sqlite import EditStore, SQLiteEditStore
 
 logger = logging.getLogger(__name__)
 

@@ -13,17 +13,17 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resolve import ElicitationResult
 from pydantic import BaseModel, Field
 
-from . import dry_run as dry_runs
-from .config import ProviderName
-from .confirm import confirm_spend, require_approval
-from .errors import AlephError
-from .mcp_content import client_roots, edit_result, looks_local
-from .models import SEED_MAX, AspectRatio, EditList, EditRecord, EditStatus
-from .records import to_record
-from .submission import EditArgs
+from aleph_mcp.config import ProviderName
+from aleph_mcp.edits import dry_run as dry_runs
+from aleph_mcp.edits.requests import EditArgs
+from aleph_mcp.errors import AlephError
+from aleph_mcp.models import SEED_MAX, AspectRatio, EditList, EditRecord, EditStatus
+from aleph_mcp.records import to_record
+from aleph_mcp.server.confirm import confirm_spend, require_approval
+from aleph_mcp.server.content import client_roots, edit_result, looks_local
 
 if TYPE_CHECKING:
-    from .server import AppState
+    from aleph_mcp.server.wiring import AppState
 
 EditResult = Annotated[types.CallToolResult, EditRecord]
 # edit_video's schema also covers its dry run (no edit: identity fields null, `dry_run` set); see dry_run.py

@@ -20,9 +20,9 @@ from mcp.server import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChanged, ResourceUpdated
 
-from .models import Edit
-from .records import edit_uri
-from .store import EditStore
+from aleph_mcp.models import Edit
+from aleph_mcp.records import edit_uri
+from aleph_mcp.store.sqlite import EditStore
 
 logger = logging.getLogger(__name__)
 SEEN_LIMIT = 4096

@@ -15,10 +15,10 @@ from mcp.server import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
-from .config import ALL_PROVIDERS, ProviderName
+from aleph_mcp.config import ALL_PROVIDERS, ProviderName
 
 if TYPE_CHECKING:
-    from .server import AppState
+    from aleph_mcp.server.wiring import AppState
 
 Transition = Literal["from the first frame", "gradually over the shot"]
 

@@ -9,11 +9,11 @@ import mcp.types as types
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
-from .catalog import ADAPTERS, Price, facts_of, price_of, price_table, quote
-from .config import ALL_PROVIDERS, PriceOverride, ProviderName
-from .models import ASPECT_RATIOS, AspectRatio
-from .tools import app_state
-from .validation import UPLOAD_MAX_BYTES
+from aleph_mcp.config import ALL_PROVIDERS, PriceOverride, ProviderName
+from aleph_mcp.edits.validation import UPLOAD_MAX_BYTES
+from aleph_mcp.models import ASPECT_RATIOS, AspectRatio
+from aleph_mcp.pricing.catalog import ADAPTERS, Price, facts_of, price_of, price_table, quote
+from aleph_mcp.server.tools import app_state
 
 
 class ModelInfo(BaseModel):

@@ -7,8 +7,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .config import HOSTED_PROVIDERS, Settings
-from .store import SQLiteEditStore
+from aleph_mcp.config import HOSTED_PROVIDERS, Settings
+from aleph_mcp.store.sqlite import SQLiteEditStore
 
 KEY_NAMES = {
     "kie": "KIE_API_KEY",
@@ -106,7 +106,7 @@ async def store_check(settings: Settings) -> Check:
 
 def media_checks() -> list[Check]:
     """PyAV with the encoder and filters the local provider uses, and Pillow for watermarks."""
-    from .providers.local_render import FILTERS
+    from aleph_mcp.providers.local_render import FILTERS
 
     checks = []
     try:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from .models import Edit, EditRecord
+from aleph_mcp.models import Edit, EditRecord
 
 # Exit codes (documented in the README's "Command line" section).
 OK = 0  # done: the edit succeeded, or the command did what it was asked

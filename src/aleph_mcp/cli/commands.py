@@ -12,8 +12,8 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from .cli_doctor import report, run_checks
-from .cli_output import (
+from aleph_mcp.cli.doctor import report, run_checks
+from aleph_mcp.cli.output import (
     ERROR,
     OK,
     RUNNING,
@@ -28,11 +28,11 @@ from .cli_output import (
     print_record,
     table,
 )
-from .cli_run import allow_video_dir, follow, local_video, runtime
-from .config import Settings
-from .models import Edit, EditList
-from .records import to_record
-from .submission import EditArgs
+from aleph_mcp.cli.runtime import allow_video_dir, follow, local_video, runtime
+from aleph_mcp.config import Settings
+from aleph_mcp.edits.requests import EditArgs
+from aleph_mcp.models import Edit, EditList
+from aleph_mcp.records import to_record
 
 Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 VIEWER_GRACE = 3.0  # seconds to see whether the desktop viewer refused the file

@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .config import ALL_PROVIDERS, PriceOverride
-from .errors import InvalidInput
-from .providers import aimlapi, crun, kie, krea, local, runway
-from .providers.base import Capabilities
+from aleph_mcp.config import ALL_PROVIDERS, PriceOverride
+from aleph_mcp.errors import InvalidInput
+from aleph_mcp.providers import aimlapi, crun, kie, krea, local, runway
+from aleph_mcp.providers.base import Capabilities
 
 ADAPTERS: dict[str, Capabilities] = {
     "kie": kie.CAPABILITIES,

@@ -15,10 +15,10 @@ from collections.abc import Callable
 import anyio
 from pydantic import ValidationError
 
-from . import __version__
-from .cli_output import ERROR, REFUSED, CliError, emit_json, error_line
-from .config import ALL_PROVIDERS
-from .models import ASPECT_RATIOS, SEED_MAX
+from aleph_mcp import __version__
+from aleph_mcp.cli.output import ERROR, REFUSED, CliError, emit_json, error_line
+from aleph_mcp.config import ALL_PROVIDERS
+from aleph_mcp.models import ASPECT_RATIOS, SEED_MAX
 
 logger = logging.getLogger(__name__)
 LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -130,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .config import Settings
-    from .server import create_server, serve_stdio
+    from aleph_mcp.config import Settings
+    from aleph_mcp.server.wiring import create_server, serve_stdio
 
     settings = Settings()
     _configure_logging(args.log_level or settings.log_level)
@@ -140,9 +140,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .cli_commands import COMMANDS
-    from .config import Settings
-    from .errors import AlephError, InvalidInput, NotConfigured
+    from aleph_mcp.cli.commands import COMMANDS
+    from aleph_mcp.config import Settings
+    from aleph_mcp.errors import AlephError, InvalidInput, NotConfigured
 
     secrets: list[str] = []
     try:
