@@ -20,15 +20,14 @@ import pytest
 from aleph_mcp.config import PriceOverride
 from aleph_mcp.edits.dry_run import preview
 from aleph_mcp.edits.requests import EditArgs
-from aleph_mcp.edits.service import EditService, _no_progress
+from aleph_mcp.edits.service import EditService
 from aleph_mcp.errors import BudgetExceeded
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import WINDOW, Budget, BudgetGate
 from aleph_mcp.pricing.catalog import quote
 from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.records import iso
-from aleph_mcp.store.memory import InMemoryEditStore
-from aleph_mcp.store.sqlite import MIGRATIONS, EditStore, SQLiteEditStore
+from aleph_mcp.store import MIGRATIONS, EditStore, InMemoryEditStore, SQLiteEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.kie import FakeKie
@@ -266,9 +265,9 @@ async def test_two_server_processes_on_one_data_dir_share_one_budget(tmp_path: P
 async def test_a_dry_run_says_whether_a_real_call_would_pass_the_budget(tmp_path: Path) -> None:
     """The preview reports the spend so far, or the refusal a real call would meet; it spends nothing."""
     async with kie(tmp_path, budget_usd=0.9, prices=HALF_A_DOLLAR) as (fake, service, _, _):
-        before = await preview(service, edit_args(1), _no_progress)
+        before = await preview(service, await service.check(edit_args(1)))
         await service.submit(edit_args(1))
-        after = await preview(service, edit_args(2), _no_progress)
+        after = await preview(service, await service.check(edit_args(2)))
     assert before.dry_run is not None and after.dry_run is not None
     assert before.dry_run.budget == (
         "Within the budget (ALEPH_MCP_BUDGET_USD $0.90): $0.00 on 0 edits in the last 24 hours."

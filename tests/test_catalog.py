@@ -18,8 +18,8 @@ from aleph_mcp.config import ALL_PROVIDERS, PriceOverride, Settings
 from aleph_mcp.pricing.catalog import ADAPTERS, MODEL_FACTS, price_table, quote
 from aleph_mcp.providers import aimlapi, crun, kie, krea, local, runway
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.server.wiring import create_server
-from aleph_mcp.store.memory import InMemoryEditStore
+from aleph_mcp.server import create_server
+from aleph_mcp.store import InMemoryEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.runway import FakeRunway

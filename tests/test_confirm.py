@@ -15,8 +15,8 @@ from mcp import Client
 from mcp.client import ClientRequestContext
 
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.server.wiring import create_server
-from aleph_mcp.store.memory import InMemoryEditStore
+from aleph_mcp.server import create_server
+from aleph_mcp.store import InMemoryEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.runway import FakeRunway

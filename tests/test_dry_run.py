@@ -16,7 +16,7 @@ from mcp import Client
 
 from aleph_mcp.edits.dry_run import EditVideoResult, preview
 from aleph_mcp.edits.requests import EditArgs
-from aleph_mcp.edits.service import EditService, _no_progress
+from aleph_mcp.edits.service import EditService
 from aleph_mcp.errors import InvalidInput
 from aleph_mcp.pricing.catalog import quote
 from aleph_mcp.providers.aimlapi import AimlapiProvider
@@ -26,8 +26,8 @@ from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
 from aleph_mcp.providers.local import LocalProvider
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.server.wiring import create_server
-from aleph_mcp.store.memory import InMemoryEditStore
+from aleph_mcp.server import create_server
+from aleph_mcp.store import InMemoryEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.aimlapi import FakeAimlapi
@@ -83,7 +83,7 @@ async def rig(
 
 
 async def dry(service: EditService, args: EditArgs, roots: list[Path] | None = None) -> EditVideoResult:
-    return await preview(service, args, _no_progress, roots=roots or [])
+    return await preview(service, await service.check(args, roots=roots or []))
 
 
 @pytest.mark.parametrize("name", list(FAKES))

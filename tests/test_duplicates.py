@@ -21,9 +21,8 @@ from aleph_mcp.errors import AlephError
 from aleph_mcp.models import Edit, EditRequest, RemoteStatus
 from aleph_mcp.providers.base import Capabilities, Provider
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.server.wiring import create_server
-from aleph_mcp.store.memory import InMemoryEditStore
-from aleph_mcp.store.sqlite import EditStore, SQLiteEditStore
+from aleph_mcp.server import create_server
+from aleph_mcp.store import EditStore, InMemoryEditStore, SQLiteEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.base import Fault

@@ -29,8 +29,7 @@ from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit, EditRequest
 from aleph_mcp.providers import build_providers
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.store.memory import InMemoryEditStore
-from aleph_mcp.store.sqlite import SQLiteEditStore
+from aleph_mcp.store import InMemoryEditStore, SQLiteEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.aimlapi import FakeAimlapi

@@ -19,8 +19,8 @@ from aleph_mcp.errors import InvalidInput
 from aleph_mcp.media import extract_poster
 from aleph_mcp.providers.aimlapi import AimlapiProvider
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.server.wiring import create_server
-from aleph_mcp.store.memory import InMemoryEditStore
+from aleph_mcp.server import create_server
+from aleph_mcp.store import InMemoryEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.aimlapi import FakeAimlapi

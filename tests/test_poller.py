@@ -21,8 +21,7 @@ from aleph_mcp.providers.base import Capabilities, Provider
 from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.store.memory import InMemoryEditStore
-from aleph_mcp.store.sqlite import EditStore, SQLiteEditStore
+from aleph_mcp.store import EditStore, InMemoryEditStore, SQLiteEditStore
 from tests.fakes.base import FAKE_VIDEO, FakeAPI, Fault
 from tests.fakes.kie import FakeKie
 from tests.fakes.krea import FakeKrea

@@ -12,8 +12,8 @@ import pytest
 from mcp import Client, MCPError
 
 from aleph_mcp.models import Edit, EditStatus
-from aleph_mcp.server.wiring import create_server
-from aleph_mcp.store.memory import InMemoryEditStore
+from aleph_mcp.server import create_server
+from aleph_mcp.store import InMemoryEditStore
 
 from .conftest import make_settings
 

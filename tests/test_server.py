@@ -18,8 +18,8 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.server.wiring import create_server
-from aleph_mcp.store.memory import InMemoryEditStore
+from aleph_mcp.server import create_server
+from aleph_mcp.store import InMemoryEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.base import FakeAPI

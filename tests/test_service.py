@@ -25,8 +25,7 @@ from aleph_mcp.providers.crun import CrunProvider
 from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.store.memory import InMemoryEditStore
-from aleph_mcp.store.sqlite import EditStore
+from aleph_mcp.store import EditStore, InMemoryEditStore
 from tests.conftest import make_settings
 from tests.fakes.base import FakeAPI, Fault
 from tests.fakes.crun import FakeCrun

@@ -14,8 +14,7 @@ import pytest
 
 from aleph_mcp.errors import InvalidInput
 from aleph_mcp.models import Edit
-from aleph_mcp.store.memory import InMemoryEditStore
-from aleph_mcp.store.sqlite import MIGRATIONS, EditStore, SQLiteEditStore
+from aleph_mcp.store import MIGRATIONS, EditStore, InMemoryEditStore, SQLiteEditStore
 
 
 def make_edit(n: int, **fields: object) -> Edit:
@@ -581,7 +580,7 @@ from pathlib import Path
 
 import anyio
 
-from aleph_mcp.store.sqlite import SQLiteEditStore
+from aleph_mcp.store import SQLiteEditStore
 
 
 async def main() -> None:

@@ -18,7 +18,7 @@ from aleph_mcp.edits.poller import Poller
 from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit, EditRequest
 from aleph_mcp.providers.runway import RunwayProvider
-from aleph_mcp.store.sqlite import SQLiteEditStore
+from aleph_mcp.store import SQLiteEditStore
 
 from .conftest import TEST_KEY
 from .fakes.base import FAKE_VIDEO, Exchange, Fault

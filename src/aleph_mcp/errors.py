@@ -1,19 +1,67 @@
-"""One exception tree. Whether a failure is worth retrying is decided here, nowhere else.
+"""One exception tree. Whether a failure may be tried again is decided in `retry.py`, from these types.
 
 Every message is written for the agent: it says what went wrong and what to do next, and never holds
-a secret (adapters scrub vendor text before building these).
+a secret (adapters scrub vendor text before building these). Errors are values once raised: nothing
+changes one after the fact; a caller that knows more raises a new one.
+
+    AlephError
+    ├── InvalidInput                 the arguments cannot work; nothing was sent
+    │   ├── BudgetExceeded           over a spending cap, or of unknown price under a USD cap
+    │   └── IdempotencyConflict      the idempotency_key belongs to another request
+    ├── NotConfigured                the provider has no API key here
+    ├── EditNotFound
+    ├── CannotCancel
+    └── ProviderError                a provider call failed (`not_created`: no job can have started)
+        ├── TransientProviderError   timeouts, dropped connections, 408/5xx, malformed bodies
+        │   └── RateLimited          429
+        └── FatalProviderError       refused for good
+            ├── AuthFailed
+            ├── RemoteNotFound
+            └── OutputExpired        the result URL no longer serves the file
 """
 
 from __future__ import annotations
+
+from typing import Literal
+
+# Every code this server itself gives an error or a failed edit. A provider's own failure code (kie's
+# numbers, Runway's failureCode) is data and reaches a record as the vendor gave it.
+ErrorCode = Literal[
+    "error",
+    "invalid_input",
+    "budget_exceeded",
+    "price_unknown",
+    "idempotency_conflict",
+    "not_configured",
+    "not_found",
+    "cannot_cancel",
+    "cancelled",
+    "provider_error",
+    "provider_unavailable",
+    "provider_failed",
+    "rate_limited",
+    "provider_rejected",
+    "auth_failed",
+    "remote_not_found",
+    "output_expired",
+    "timeout",
+    "malformed_response",
+    "generation_failed",
+    "feature_disabled",
+    "insufficient_credits",
+    "model_unavailable",
+    "render_failed",
+    "submit_outcome_unknown",
+]
 
 
 class AlephError(Exception):
     """Base of every error the server raises on purpose."""
 
-    code = "error"
+    code: ErrorCode = "error"
     retryable = False
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: ErrorCode | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -23,27 +71,33 @@ class AlephError(Exception):
 class InvalidInput(AlephError):
     """The caller's arguments cannot work; nothing was sent."""
 
-    code = "invalid_input"
+    code: ErrorCode = "invalid_input"
 
 
 class BudgetExceeded(InvalidInput):
     """The edit would pass a spending cap (or its price is unknown under a USD cap); nothing was sent."""
 
-    code = "budget_exceeded"
+    code: ErrorCode = "budget_exceeded"
+
+
+class IdempotencyConflict(InvalidInput):
+    """The idempotency_key is already taken: by another request's arguments, or by a concurrent insert."""
+
+    code: ErrorCode = "idempotency_conflict"
 
 
 class NotConfigured(AlephError):
     """The chosen provider has no API key (or is otherwise unusable here)."""
 
-    code = "not_configured"
+    code: ErrorCode = "not_configured"
 
 
 class EditNotFound(AlephError):
-    code = "not_found"
+    code: ErrorCode = "not_found"
 
 
 class CannotCancel(AlephError):
-    code = "cannot_cancel"
+    code: ErrorCode = "cannot_cancel"
 
 
 class ProviderError(AlephError):
@@ -53,13 +107,13 @@ class ProviderError(AlephError):
     refused, a 4xx refusal, 429), so sending the create again cannot bill twice.
     """
 
-    code = "provider_error"
+    code: ErrorCode = "provider_error"
 
     def __init__(
         self,
         message: str,
         *,
-        code: str | None = None,
+        code: ErrorCode | None = None,
         status_code: int | None = None,
         retry_after: float | None = None,
         not_created: bool = False,
@@ -73,29 +127,29 @@ class ProviderError(AlephError):
 class TransientProviderError(ProviderError):
     """Timeouts, dropped connections, 408/429/5xx, malformed bodies: worth trying again later."""
 
-    code = "provider_unavailable"
+    code: ErrorCode = "provider_unavailable"
     retryable = True
 
 
 class RateLimited(TransientProviderError):
-    code = "rate_limited"
+    code: ErrorCode = "rate_limited"
 
 
 class FatalProviderError(ProviderError):
     """The provider refused for good (bad request, auth, not found, moderation)."""
 
-    code = "provider_rejected"
+    code: ErrorCode = "provider_rejected"
 
 
 class AuthFailed(FatalProviderError):
-    code = "auth_failed"
+    code: ErrorCode = "auth_failed"
 
 
 class RemoteNotFound(FatalProviderError):
-    code = "remote_not_found"
+    code: ErrorCode = "remote_not_found"
 
 
 class OutputExpired(FatalProviderError):
     """The result URL no longer serves the file (403/404/410); a fresh status read may re-sign it."""
 
-    code = "output_expired"
+    code: ErrorCode = "output_expired"

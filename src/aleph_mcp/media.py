@@ -15,7 +15,7 @@ import av
 import httpx2
 
 from aleph_mcp.errors import AlephError, OutputExpired, TransientProviderError
-from aleph_mcp.providers._http import error_for_status
+from aleph_mcp.retry import error_for_status
 
 logger = logging.getLogger(__name__)
 

@@ -77,6 +77,22 @@ class Edit:
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
 
+    # -- the lifecycle's end: every code path that ends an edit goes through `finish` -------------------
+    def finish(
+        self, status: EditStatus, now: float, code: str | None = None, message: str | None = None
+    ) -> None:
+        """End the edit: succeeded (no error), failed or cancelled (with why). Nothing polls it again."""
+        self.status = status
+        self.error_code, self.error_message = (None, None) if status == "succeeded" else (code, message)
+        self.finished_at = self.updated_at = now
+        self.next_poll_at = None
+
+    def fail(self, code: str, message: str, now: float) -> None:
+        self.finish("failed", now, code, message)
+
+    def cancel(self, now: float) -> None:
+        self.finish("cancelled", now, "cancelled", "Cancelled on request.")
+
 
 class EditErrorInfo(BaseModel):
     code: str = Field(description="Stable machine-readable reason, e.g. provider_rejected, timeout")

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from aleph_mcp.config import HOSTED_PROVIDERS, Settings
-from aleph_mcp.store.sqlite import SQLiteEditStore
+from aleph_mcp.store import SQLiteEditStore
 
 KEY_NAMES = {
     "kie": "KIE_API_KEY",

@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from aleph_mcp.config import Settings
-    from aleph_mcp.server.wiring import create_server, serve_stdio
+    from aleph_mcp.server import create_server, serve_stdio
 
     settings = Settings()
     _configure_logging(args.log_level or settings.log_level)

@@ -16,15 +16,12 @@ from urllib.parse import unquote, urlparse
 
 import anyio
 import httpx2
-from mcp.server.subscriptions import InMemorySubscriptionBus
 
-from aleph_mcp import __version__
+from aleph_mcp.app import AppState, build_app, http_client
 from aleph_mcp.cli.output import ProgressLine
 from aleph_mcp.config import Settings
 from aleph_mcp.models import Edit
-from aleph_mcp.server.notifications import Notifier
-from aleph_mcp.server.wiring import AppState, build_state
-from aleph_mcp.store.sqlite import SQLiteEditStore
+from aleph_mcp.store import SQLiteEditStore
 
 # Polling a local job reads a small JSON file: check it often so a two-second render is not a 5 s wait.
 LOCAL_POLL_INTERVAL = 0.25
@@ -58,17 +55,13 @@ class Runtime:
             settings = settings.model_copy(
                 update={"poll_interval": LOCAL_POLL_INTERVAL, "poll_max_interval": LOCAL_POLL_MAX_INTERVAL}
             )
-        return build_state(settings, Notifier(InMemorySubscriptionBus()), self.store, self.http, None)
+        return build_app(settings, self.store, self.http)
 
 
 @asynccontextmanager
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(
-            httpx2.AsyncClient(
-                timeout=settings.request_timeout, headers={"user-agent": f"aleph-mcp/{__version__}"}
-            )
-        )
+        http = await stack.enter_async_context(http_client(settings))
         store = FocusedStore(settings.store_path)
         stack.push_async_callback(store.close)
         yield Runtime(settings, store, http)

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from aleph_mcp.edits.requests import EditArgs, build_request
+from aleph_mcp.edits.intake import Intake
+from aleph_mcp.edits.requests import build_request
 from aleph_mcp.edits.validation import VideoInput
 from aleph_mcp.models import RecordFields
 from aleph_mcp.pricing.budget import asks_first, cost_basis
@@ -24,9 +25,6 @@ from aleph_mcp.providers.base import PreparedCreate, Provider
 from aleph_mcp.records import cost_text
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from aleph_mcp.edits.sending import Progress
     from aleph_mcp.edits.service import EditService
 
 
@@ -55,18 +53,15 @@ class EditVideoResult(RecordFields):
     dry_run: DryRunPreview | None = Field(default=None, description="Only in a dry run: what would happen")
 
 
-async def preview(
-    service: EditService, args: EditArgs, progress: Progress, *, roots: Sequence[Path] = ()
-) -> EditVideoResult:
-    """Validate and probe like a real submit, quote, describe the create; upload, send and store nothing."""
-    checked = await service.check(args, progress, roots=roots)
-    provider = checked.provider
+async def preview(service: EditService, checked: Intake) -> EditVideoResult:
+    """Describe the create a real submit of this intake would send; upload, send and store nothing."""
+    args, provider = checked.args, checked.provider
     reference = as_sent(provider, checked.reference) if checked.reference else None
     request = build_request(args, checked.model, as_sent(provider, checked.video), reference)
     create = provider.describe_create(request)
-    # Asked or not is decided the way the real call decides it: on the quote made without network I/O.
+    # Asked or not is decided the way the real call decides it: on the intake's quote.
     threshold = service.settings.confirm_above_usd
-    asks = threshold is not None and asks_first(await service.quick_quote(args, roots=roots), threshold)
+    asks = threshold is not None and asks_first(checked.estimate, threshold)
     inputs = [item for item in (checked.video, checked.reference) if item is not None]
     return EditVideoResult(
         edit_id=None,

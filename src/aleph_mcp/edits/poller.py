@@ -18,9 +18,9 @@ import httpx2
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.errors import OutputExpired, ProviderError, TransientProviderError
 from aleph_mcp.media import Archive, download, save_thumbnail
-from aleph_mcp.models import Edit, RemoteStatus
+from aleph_mcp.models import Edit, EditStatus, RemoteStatus
 from aleph_mcp.providers.base import Provider
-from aleph_mcp.store.sqlite import EditStore
+from aleph_mcp.store import EditStore
 
 logger = logging.getLogger(__name__)
 
@@ -249,11 +249,10 @@ class Poller:
     def _fail(self, edit: Edit, code: str, message: str) -> None:
         self._finish(edit, "failed", code, message)
 
-    def _finish(self, edit: Edit, status: str, code: str | None = None, message: str | None = None) -> None:
-        edit.status = status  # type: ignore[assignment]
-        edit.error_code, edit.error_message = (code, message) if status != "succeeded" else (None, None)
-        edit.finished_at = self.clock()
-        edit.next_poll_at = None
+    def _finish(
+        self, edit: Edit, status: EditStatus, code: str | None = None, message: str | None = None
+    ) -> None:
+        edit.finish(status, self.clock(), code, message)
         self._expired.pop(edit.edit_id, None)
 
     async def _save(self, edit: Edit, *, changed: bool) -> None:

@@ -15,18 +15,18 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from aleph_mcp.edits.requests import EditArgs, build_request, unknown_outcome
+from aleph_mcp.edits.intake import Intake
+from aleph_mcp.edits.requests import build_request, unknown_outcome
 from aleph_mcp.edits.validation import VideoInput
-from aleph_mcp.errors import AlephError, InvalidInput, ProviderError, RateLimited
+from aleph_mcp.errors import AlephError, ErrorCode, InvalidInput, ProviderError, RateLimited
 from aleph_mcp.models import Edit, EditRequest
 from aleph_mcp.providers.base import Provider
-from aleph_mcp.store.sqlite import EditStore
+from aleph_mcp.retry import create_retry_delay
+from aleph_mcp.store import EditStore
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], Awaitable[None]]
-CREATE_ATTEMPTS = 3  # only for answers proving the job was not created (connection refused, 429)
-MAX_CREATE_WAIT = 5.0  # a tool call must stay well under a minute; a longer Retry-After fails the submit
 
 
 class Sender:
@@ -43,23 +43,16 @@ class Sender:
         self.sleep = sleep  # waits between create attempts
         self.poll_interval = poll_interval
 
-    async def send(
-        self,
-        edit: Edit,
-        provider: Provider,
-        args: EditArgs,
-        video: VideoInput,
-        reference: VideoInput | None,
-        progress: Progress,
-    ) -> None:
+    async def send(self, edit: Edit, intake: Intake, progress: Progress) -> None:
+        provider = intake.provider
         await progress(0.1, f"Sending the edit to {provider.name}")
         try:
-            delivered = await self._deliver(provider, video, progress)
+            delivered = await self._deliver(provider, intake.video, progress)
+            reference = intake.reference
             delivered_ref = (await self._deliver(provider, reference, progress)) if reference else None
-            request = build_request(args, edit.model, delivered, delivered_ref)
-        except ProviderError as exc:
-            exc.not_created = True  # an upload starts no paid job
-            raise await self._fail_submit(edit, exc) from exc
+            request = build_request(intake.args, edit.model, delivered, delivered_ref)
+        except ProviderError as exc:  # an upload starts no paid job, whatever its error says
+            raise await self._fail_submit(edit, exc, not_created=True) from exc
         except AlephError as exc:  # the adapter refused the file before sending it (size, type)
             await self.record_failure(edit, exc.code, exc.message)
             raise
@@ -99,9 +92,8 @@ class Sender:
             try:
                 return await provider.submit(request)
             except ProviderError as exc:
-                wait = exc.retry_after if exc.retry_after is not None else float(attempt)
-                again = exc.not_created and exc.retryable and attempt < CREATE_ATTEMPTS
-                if not again or wait > MAX_CREATE_WAIT:  # never sooner than the provider asked
+                wait = create_retry_delay(exc, attempt)
+                if wait is None:
                     raise await self._fail_submit(edit, exc) from exc
                 await self.sleep(wait)
                 attempt += 1
@@ -117,9 +109,10 @@ class Sender:
                     code="submit_outcome_unknown",
                 ) from exc
 
-    async def _fail_submit(self, edit: Edit, exc: ProviderError) -> AlephError:
+    async def _fail_submit(self, edit: Edit, exc: ProviderError, *, not_created: bool = False) -> AlephError:
         """Record the failed submission; returns the error for the caller to raise."""
-        if exc.not_created:
+        code: ErrorCode
+        if exc.not_created or not_created:
             code, message = exc.code, exc.message
             if isinstance(exc, RateLimited):
                 wait = f"{exc.retry_after:.0f} s" if exc.retry_after else "a minute"
@@ -129,10 +122,8 @@ class Sender:
         await self.record_failure(edit, code, message)
         return AlephError(f"Edit {edit.edit_id} failed at submission: {message}", code=code)
 
-    async def record_failure(self, edit: Edit, code: str, message: str) -> None:
-        edit.status, edit.error_code, edit.error_message = "failed", code, message
-        edit.finished_at = edit.updated_at = self.clock()
-        edit.next_poll_at = None
+    async def record_failure(self, edit: Edit, code: ErrorCode, message: str) -> None:
+        edit.fail(code, message, self.clock())
         await self.store.save(edit)
 
 

@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import anyio
@@ -13,29 +14,16 @@ import anyio.to_thread
 import httpx2
 
 from aleph_mcp.config import Settings
-from aleph_mcp.edits.preflight import inspect_input, probe_file
-from aleph_mcp.edits.requests import (
-    DUPLICATE_WINDOW,
-    Checked,
-    EditArgs,
-    fingerprint,
-    new_edit,
-    same_request,
-    validate_args,
-)
+from aleph_mcp.edits.intake import Intake, take_in
+from aleph_mcp.edits.leases import kept_alive
+from aleph_mcp.edits.requests import DUPLICATE_WINDOW, EditArgs, same_request
 from aleph_mcp.edits.sending import Progress, Sender
-from aleph_mcp.edits.validation import input_limit
-from aleph_mcp.errors import (
-    BudgetExceeded,
-    CannotCancel,
-    EditNotFound,
-    InvalidInput,
-)
+from aleph_mcp.errors import CannotCancel, EditNotFound, IdempotencyConflict
 from aleph_mcp.models import Edit
-from aleph_mcp.pricing.budget import WINDOW, Budget, cost_basis, estimate_cost
+from aleph_mcp.pricing.budget import WINDOW, Budget
 from aleph_mcp.pricing.catalog import Quote
 from aleph_mcp.providers.base import Provider
-from aleph_mcp.store.sqlite import EditStore, Gate
+from aleph_mcp.store import EditStore, Gate
 
 logger = logging.getLogger(__name__)
 
@@ -86,61 +74,48 @@ class EditService:
     async def submit(
         self, args: EditArgs, progress: Progress = _no_progress, *, roots: Sequence[Path] = ()
     ) -> tuple[Edit, bool]:
-        """Validate, probe, record, send one create. Returns (edit, matched_earlier_request).
+        """Check and start one edit: `start(await check(...))`."""
+        return await self.start(await self.check(args, progress, roots=roots), progress)
 
-        `roots` are directories the MCP client declared; local files inside them are allowed too.
-        """
-        c = await self.check(args, progress, roots=roots)
-        edit = new_edit(
-            args, c.name, c.model, c.video, c.reference, now=self.clock(), lease_seconds=self.lease_seconds
+    async def check(
+        self, args: EditArgs, progress: Progress = _no_progress, *, roots: Sequence[Path] = ()
+    ) -> Intake:
+        """The intake: validate, probe, quote; sends and stores nothing."""
+        return await take_in(
+            args, self.providers, self.settings, http=self.http, progress=progress, roots=roots
         )
-        edit.warnings = c.warnings
-        edit.estimated_cost_usd, edit.cost_basis = c.estimate.usd, cost_basis(c.estimate)
+
+    async def start(self, intake: Intake, progress: Progress = _no_progress) -> tuple[Edit, bool]:
+        """Record the edit and send its one create. Returns (edit, matched_earlier_request)."""
+        edit = intake.new_edit(now=self.clock(), lease_seconds=self.lease_seconds)
         # The budget is checked inside the insert: across processes, only edits that fit get stored.
-        gate = self.budget.gate(c.estimate, edit.created_at) if self.budget.active else None
-        existing = await self._record(
-            args, edit, fingerprint(args, c.name, c.model, c.video, c.reference), gate
-        )
+        gate = self.budget.gate(intake.estimate, edit.created_at) if self.budget.active else None
+        existing = await self._record(intake.args, edit, intake.fingerprint, gate)
         if existing is not None:
             return existing, True
         holder = self._holder("submit")
         now = self.clock()
         await self.store.lease(edit.edit_id, holder, now + self.lease_seconds, now)
         try:
-            async with anyio.create_task_group() as tg:
-                # An upload can outlast one lease; a lapsed lease would let a poller declare the
-                # edit's outcome unknown while it is still being sent.
-                tg.start_soon(self._keep_lease, edit.edit_id, holder)
-                await self._sender.send(edit, c.provider, args, c.video, c.reference, progress)
-                tg.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from group.exceptions[0].__cause__
-            raise
+            # An upload can outlast one lease; a lapsed lease would let a poller declare the
+            # edit's outcome unknown while it is still being sent.
+            async with self._kept(edit.edit_id, holder, stop_if_lost=False):
+                await self._sender.send(edit, intake, progress)
         finally:
             await self.store.release(edit.edit_id, holder)
         if self.on_submitted is not None:
             await self.on_submitted(edit)
         return edit, False
 
-    async def check(
-        self, args: EditArgs, progress: Progress = _no_progress, *, roots: Sequence[Path] = ()
-    ) -> Checked:
-        """Everything before sending: validate, probe the input (its length prices per-second models),
-        quote the cost."""
-        name, provider, model, video, reference = validate_args(args, self.providers, self.settings, roots)
-        await progress(0.02, "Checking the input video")
-        limit = input_limit(video, provider.capabilities, name)
-        warnings, seconds = await inspect_input(video, name, model, limit, self.http)
-        estimate = estimate_cost(name, model, seconds, self.settings.prices)
-        return Checked(name, provider, model, video, reference, warnings, estimate)
-
-    async def quick_quote(self, args: EditArgs, *, roots: Sequence[Path] = ()) -> Quote:
-        """The quote without network I/O (for asking before the edit): a local file's length is read,
-        a URL's is not, so per-second models are quoted for the most they process."""
-        name, _, model, video, _ = validate_args(args, self.providers, self.settings, roots)
-        seconds = (await probe_file(Path(video.value))).duration if video.kind == "path" else None
-        return estimate_cost(name, model, seconds, self.settings.prices)
+    def _kept(self, edit_id: str, holder: str, *, stop_if_lost: bool) -> AbstractAsyncContextManager[None]:
+        return kept_alive(
+            self.store,
+            edit_id,
+            holder,
+            lease_seconds=self.lease_seconds,
+            clock=self.clock,
+            stop_if_lost=stop_if_lost,
+        )
 
     async def check_budget(self, estimate: Quote) -> None:
         """Raise BudgetExceeded if an edit quoted `estimate` would not fit now (read-only; submit checks
@@ -171,23 +146,12 @@ class EditService:
         window = 0.0 if key or args.allow_duplicate else DUPLICATE_WINDOW
         try:
             return await self.store.add_unless_duplicate(edit, request_print, window, gate)
-        except BudgetExceeded:
-            raise
-        except InvalidInput:
+        except IdempotencyConflict:
             # A concurrent call with the same key won the race: that one is the request.
             existing = await self.store.get_by_idempotency_key(key) if key else None
             if existing is None:
                 raise
             return same_request(existing, edit)
-
-    async def _keep_lease(self, edit_id: str, holder: str) -> None:
-        while True:
-            await anyio.sleep(self.lease_seconds / 3)
-            now = self.clock()
-            try:
-                await self.store.lease(edit_id, holder, now + self.lease_seconds, now)
-            except Exception:
-                logger.exception("could not renew the lease on %s", edit_id)
 
     # -- read -------------------------------------------------------------------------------------
     async def get(self, edit_id: str) -> Edit:
@@ -254,11 +218,7 @@ class EditService:
                 )
             assert edit.provider_task_id is not None
             await provider.cancel(edit.provider_task_id)
-            now = self.clock()
-            edit.status, edit.error_code = "cancelled", "cancelled"
-            edit.error_message = "Cancelled on request."
-            edit.finished_at = edit.updated_at = now
-            edit.next_poll_at = None
+            edit.cancel(self.clock())
             await self.store.save(edit)
         finally:
             await self.store.release(edit_id, holder)

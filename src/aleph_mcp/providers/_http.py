@@ -3,52 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx2
 
 from aleph_mcp.errors import (
-    AuthFailed,
-    FatalProviderError,
-    ProviderError,
-    RateLimited,
-    RemoteNotFound,
     TransientProviderError,
 )
 from aleph_mcp.providers.base import PreparedCreate
+from aleph_mcp.retry import error_for_status, parse_retry_after
 
-MAX_VENDOR_TEXT = 300
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie"})
-_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}")
-
-
-def scrub(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
-    """Remove secrets and bearer tokens from vendor text and trim it to a readable length."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = _BEARER.sub(r"\1***", text)
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_VENDOR_TEXT else text[: MAX_VENDOR_TEXT - 1] + "…"
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        import time
-
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def vendor_message(body: Any) -> str:
@@ -68,55 +34,6 @@ def vendor_message(body: Any) -> str:
         elif isinstance(value, list) and value:
             return "; ".join(vendor_message(v) if isinstance(v, Mapping) else str(v) for v in value)
     return ""
-
-
-def error_for_status(
-    provider: str,
-    status: int,
-    message: str,
-    *,
-    retry_after: float | None = None,
-    secrets: list[str] | tuple[str, ...] = (),
-) -> ProviderError:
-    """Classify one failed answer (an HTTP status or a vendor envelope code) into our error tree."""
-    text = scrub(message, secrets) or f"HTTP {status}"
-    where = f"{provider} answered {status}: {text}"
-    if status == 429:
-        return RateLimited(
-            f"{where}. The provider is rate limiting.",
-            status_code=status,
-            retry_after=retry_after,
-            not_created=True,
-        )
-    if status == 501:  # kie/crun: "generation failed", a verdict rather than an outage
-        return FatalProviderError(where, code="generation_failed", status_code=status)
-    if status == 505:  # kie/crun: "feature disabled" for this account
-        return FatalProviderError(where, code="feature_disabled", status_code=status, not_created=True)
-    if status == 408 or status >= 500:
-        return TransientProviderError(where, status_code=status, retry_after=retry_after)
-    if status == 455:  # kie/crun: maintenance
-        return TransientProviderError(
-            f"{where} (service under maintenance)",
-            status_code=status,
-            retry_after=retry_after,
-            not_created=True,
-        )
-    if status == 401:
-        return AuthFailed(
-            f"{where}. Check the {provider} API key in the server's configuration.",
-            status_code=status,
-            not_created=True,
-        )
-    if status == 402:
-        return FatalProviderError(
-            f"{where}. The {provider} account is out of credits.",
-            code="insufficient_credits",
-            status_code=status,
-            not_created=True,
-        )
-    if status == 404:
-        return RemoteNotFound(where, status_code=status, not_created=True)
-    return FatalProviderError(where, status_code=status, not_created=True)
 
 
 class ProviderHTTP:

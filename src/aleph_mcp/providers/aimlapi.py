@@ -13,8 +13,9 @@ import httpx2
 
 from aleph_mcp.errors import CannotCancel, FatalProviderError, InvalidInput
 from aleph_mcp.models import AspectRatio, EditRequest, RemoteStatus
-from aleph_mcp.providers._http import ProviderHTTP, scrub
+from aleph_mcp.providers._http import ProviderHTTP
 from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.redact import scrub
 
 MB = 1024 * 1024
 GENERATIONS = "/v2/video/generations"

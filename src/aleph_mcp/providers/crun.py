@@ -10,8 +10,9 @@ import httpx2
 
 from aleph_mcp.errors import CannotCancel, InvalidInput
 from aleph_mcp.models import EditRequest, RemoteStatus
-from aleph_mcp.providers._http import ProviderHTTP, scrub, vendor_message
+from aleph_mcp.providers._http import ProviderHTTP, vendor_message
 from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.redact import scrub
 
 CREATE_PATH = "/api/v1/client/job/CreateTask"
 STATUS_PATH = "/api/v1/client/job/TaskInfo"

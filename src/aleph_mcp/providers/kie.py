@@ -12,8 +12,9 @@ import httpx2
 
 from aleph_mcp.errors import CannotCancel, RemoteNotFound
 from aleph_mcp.models import EditRequest, EditStatus, RemoteStatus
-from aleph_mcp.providers._http import ProviderHTTP, scrub
+from aleph_mcp.providers._http import ProviderHTTP
 from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.redact import scrub
 
 CREATE_PATH = "/api/v1/aleph/generate"
 STATUS_PATH = "/api/v1/aleph/record-info"

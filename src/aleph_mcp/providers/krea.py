@@ -16,8 +16,9 @@ import httpx2
 
 from aleph_mcp.errors import AuthFailed, CannotCancel, FatalProviderError, InvalidInput, RemoteNotFound
 from aleph_mcp.models import AspectRatio, EditRequest, RemoteStatus
-from aleph_mcp.providers._http import ProviderHTTP, scrub
+from aleph_mcp.providers._http import ProviderHTTP
 from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.redact import scrub
 
 MB = 1024 * 1024
 CREATE = "/generate/video/runway/aleph"

@@ -12,8 +12,9 @@ import httpx2
 
 from aleph_mcp import errors
 from aleph_mcp.models import ASPECT_RATIOS, AspectRatio, EditRequest, RemoteStatus
-from aleph_mcp.providers._http import ProviderHTTP, scrub
+from aleph_mcp.providers._http import ProviderHTTP
 from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.redact import scrub
 
 MB = 1024 * 1024
 API_VERSION = "2024-11-06"  # required on every call; Runway refuses requests without it

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
 import mcp.types as types
-from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
 from aleph_mcp.config import ALL_PROVIDERS, PriceOverride, ProviderName
 from aleph_mcp.edits.validation import UPLOAD_MAX_BYTES
 from aleph_mcp.models import ASPECT_RATIOS, AspectRatio
 from aleph_mcp.pricing.catalog import ADAPTERS, Price, facts_of, price_of, price_table, quote
-from aleph_mcp.server.tools import app_state
+from aleph_mcp.server.registration import Registrations
+from aleph_mcp.server.state import Ctx, state_of
 
 
 class ModelInfo(BaseModel):
@@ -107,33 +107,35 @@ def provider_info(
     )
 
 
-def register_catalog_tools(server: MCPServer[Any]) -> None:
-    @server.tool(
-        title="List providers, limits and prices",
-        annotations=types.ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+catalog_tools = Registrations()
+
+
+@catalog_tools.tool(
+    title="List providers, limits and prices",
+    annotations=types.ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+)
+async def list_providers(ctx: Ctx) -> ProviderCatalog:
+    """Every provider this server knows: whether it is configured here, its models, aspect ratios, input
+    limits, what it can do, typical render time, and the price per edit where known (unknown prices
+    are null, never guessed). Use it to choose a provider before edit_video."""
+    state = state_of(ctx)
+    settings = state.settings
+    live = state.service.providers
+    table = price_table()
+    return ProviderCatalog(
+        providers=[
+            provider_info(
+                name,
+                configured=name == "local" or name in live,
+                default=name == settings.resolved_default_provider,
+                overrides=settings.prices,
+            )
+            for name in ALL_PROVIDERS
+        ],
+        default_provider=settings.resolved_default_provider,
+        prices_checked=table.checked,
+        prices_note=table.about,
     )
-    async def list_providers(ctx: Context) -> ProviderCatalog:
-        """Every provider this server knows: whether it is configured here, its models, aspect ratios, input
-        limits, what it can do, typical render time, and the price per edit where known (unknown prices
-        are null, never guessed). Use it to choose a provider before edit_video."""
-        state = app_state(ctx)
-        settings = state.settings
-        live = state.service.providers
-        table = price_table()
-        return ProviderCatalog(
-            providers=[
-                provider_info(
-                    name,
-                    configured=name == "local" or name in live,
-                    default=name == settings.resolved_default_provider,
-                    overrides=settings.prices,
-                )
-                for name in ALL_PROVIDERS
-            ],
-            default_provider=settings.resolved_default_provider,
-            prices_checked=table.checked,
-            prices_note=table.about,
-        )
 
 
-__all__ = ["ProviderCatalog", "register_catalog_tools"]
+__all__ = ["ProviderCatalog", "catalog_tools"]

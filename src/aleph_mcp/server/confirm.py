@@ -1,23 +1,24 @@
 """Asking the person before a costly edit (ALEPH_MCP_CONFIRM_ABOVE_USD), on both protocol eras.
 
-`confirm_spend` is a resolver (`Annotated[..., Resolve(confirm_spend)]` on edit_video): the SDK runs it
-before the tool body and, when it returns `Elicit`, asks the client: mid-call on 2025-era connections, as an
-input_required round trip on 2026-07-28 ones. It asks only when the client declared form elicitation;
-otherwise the body refuses the call unless the caller passed confirm=true. It quotes without network I/O
-(a URL's length is not read, so per-second models are quoted for the most they process).
+Two resolvers run before edit_video's body (`Annotated[..., Resolve(fn)]`): `take_in_call`, the call's one
+intake, and `confirm_spend`, which decides on that intake's quote. When it returns `Elicit`, the SDK asks the
+client: mid-call on 2025-era connections, as an input_required round trip on 2026-07-28 ones. It asks only
+when the client declared form elicitation; otherwise the body refuses the call unless the caller passed
+confirm=true.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, cast
+from typing import Annotated, Literal
 
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resolve import AcceptedElicitation, Elicit, ElicitationResult
-from mcp_types.version import is_version_at_least
+from mcp.types.version import is_version_at_least
 from pydantic import BaseModel, Field
 
 from aleph_mcp.config import ProviderName
+from aleph_mcp.edits.intake import Intake
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.errors import AlephError
 from aleph_mcp.models import AspectRatio
@@ -25,9 +26,7 @@ from aleph_mcp.pricing.budget import asks_first, cost_basis
 from aleph_mcp.pricing.catalog import Quote
 from aleph_mcp.records import cost_text
 from aleph_mcp.server.content import client_roots, looks_local
-
-if TYPE_CHECKING:
-    from aleph_mcp.server.wiring import AppState
+from aleph_mcp.server.state import Ctx, agent_errors, progress_of, state_of
 
 MODERN = "2026-07-28"  # from this version elicitation rides the tool call's input_required result
 PROMPT_SHOWN = 300  # characters of the prompt quoted in the question
@@ -49,8 +48,8 @@ class SpendDecision(BaseModel):
 NOT_NEEDED = SpendDecision(verdict="not_needed")
 
 
-async def confirm_spend(
-    ctx: Context,
+async def take_in_call(
+    ctx: Ctx,
     prompt: str,
     video: str,
     provider: ProviderName | None,
@@ -59,14 +58,14 @@ async def confirm_spend(
     seed: int | None,
     reference_image: str | None,
     watermark: str | None,
-    dry_run: bool,
-    confirm: bool,
-) -> Elicit[SpendConfirmation] | SpendDecision:
-    """Ask before an edit quoted above the threshold or of unknown cost (not for dry runs, confirm=true)."""
-    state = cast("AppState", ctx.request_context.lifespan_context)
-    threshold = state.settings.confirm_above_usd
-    if dry_run or confirm or threshold is None:
-        return NOT_NEEDED
+    idempotency_key: str | None,
+    allow_duplicate: bool,
+) -> Intake:
+    """The edit_video call's intake (resolver): its arguments checked, probed and quoted, once per request.
+
+    The confirmation question, the dry run and the real submit all use what this returns.
+    """
+    state = state_of(ctx)
     args = EditArgs(
         prompt=prompt,
         video=video,
@@ -76,21 +75,38 @@ async def confirm_spend(
         seed=seed,
         reference_image=reference_image,
         watermark=watermark,
+        idempotency_key=idempotency_key,
+        allow_duplicate=allow_duplicate,
     )
+    roots = await client_roots(ctx) if looks_local(video) or looks_local(reference_image) else []
+    with agent_errors():
+        return await state.service.check(args, progress_of(ctx), roots=roots)
+
+
+TakenIn = Annotated[Intake, Resolve(take_in_call)]
+
+
+async def confirm_spend(
+    ctx: Ctx, intake: TakenIn, dry_run: bool, confirm: bool
+) -> Elicit[SpendConfirmation] | SpendDecision:
+    """Ask before an edit quoted above the threshold or of unknown cost (not for dry runs, confirm=true)."""
+    state = state_of(ctx)
+    threshold = state.settings.confirm_above_usd
+    if dry_run or confirm or threshold is None:
+        return NOT_NEEDED
+    estimate = intake.estimate
     try:
-        roots = await client_roots(ctx) if looks_local(video) or looks_local(reference_image) else []
-        estimate = await state.service.quick_quote(args, roots=roots)
         await state.service.check_budget(estimate)  # an edit the budget refuses is not worth asking about
-    except (AlephError, OSError):
+    except AlephError:
         return NOT_NEEDED  # the tool body refuses it with the same message
     if not asks_first(estimate, threshold):
         return NOT_NEEDED
     if can_ask(ctx):
-        return Elicit(question(estimate, threshold, prompt, video), SpendConfirmation)
+        return Elicit(question(estimate, threshold, intake.args.prompt, intake.args.video), SpendConfirmation)
     return SpendDecision(verdict="cannot_ask", message=cannot_ask_message(estimate, threshold))
 
 
-def can_ask(ctx: Context) -> bool:
+def can_ask(ctx: Ctx) -> bool:
     """Whether this client can answer a form elicitation on this connection."""
     caps = ctx.client_capabilities
     elicitation = caps.elicitation if caps is not None else None

@@ -6,6 +6,7 @@ import base64
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import anyio
@@ -60,7 +61,7 @@ def looks_local(value: str | None) -> bool:
     return bool(value) and not str(value).lower().startswith(("https://", "http://", "data:"))
 
 
-async def client_roots(ctx: Context) -> list[Path]:
+async def client_roots(ctx: Context[Any, Any]) -> list[Path]:
     """Directories the client declared as roots (2025-era clients that support roots); else none."""
     caps = ctx.client_capabilities
     if caps is None or caps.roots is None:

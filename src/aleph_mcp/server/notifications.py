@@ -2,8 +2,8 @@
 
 - 2026-07-28 clients listen through `subscriptions/listen`; we publish to the SDK's bus.
 - 2025-era clients (Claude Desktop, Inspector) send `resources/subscribe`; MCPServer has no public hook for
-  it, so we register low-level handlers and keep subscribers keyed by their connection (a new session proxy
-  is built per message, so the connection object is the stable key).
+  it, so we register low-level handlers (`sdk.py`) and keep subscribers keyed by their connection (a new
+  session proxy is built per message, so the connection object is the stable key).
 - Another process sharing the data dir may advance an edit; `watch()` reads the store's recent changes so
   this process's subscribers hear about them too. Each (edit, updated_at) is announced once.
 """
@@ -22,7 +22,8 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChang
 
 from aleph_mcp.models import Edit
 from aleph_mcp.records import edit_uri
-from aleph_mcp.store.sqlite import EditStore
+from aleph_mcp.server.sdk import add_request_handler, connection_of
+from aleph_mcp.store import EditStore
 
 logger = logging.getLogger(__name__)
 SEEN_LIMIT = 4096
@@ -38,13 +39,14 @@ class Notifier:
 
     # -- 2025-era handlers --------------------------------------------------------------------------
     def install(self, server: MCPServer[Any]) -> None:
-        low = server._lowlevel_server  # documented workaround: MCPServer has no public subscribe hook
-        low.add_request_handler("resources/subscribe", types.SubscribeRequestParams, self._on_subscribe)
-        low.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, self._on_unsubscribe)
+        add_request_handler(server, "resources/subscribe", types.SubscribeRequestParams, self._on_subscribe)
+        add_request_handler(
+            server, "resources/unsubscribe", types.UnsubscribeRequestParams, self._on_unsubscribe
+        )
 
     def remember(self, session: Any, protocol_version: str | None) -> Any:
         """Track a 2025-era connection so it hears list_changed; returns its stable key."""
-        connection = getattr(session, "_connection", session)
+        connection = connection_of(session)
         if protocol_version == "2026-07-28":
             return connection
         if connection not in self._sessions:
@@ -69,7 +71,7 @@ class Notifier:
     async def _on_unsubscribe(
         self, ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
-        connection = getattr(ctx.session, "_connection", ctx.session)
+        connection = connection_of(ctx.session)
         self._subscribers.get(str(params.uri), {}).pop(connection, None)
         return types.EmptyResult()
 

@@ -1,4 +1,4 @@
-"""MCP prompts for the common Aleph jobs, and completions for their arguments and for edit ids.
+"""MCP prompts for the common Aleph jobs (completions for their arguments are in completions.py).
 
 Each prompt turns a few arguments into an Aleph prompt written the way the provider docs advise: say what
 changes (not what is already in the shot), name camera moves, say when and how fast things happen. The
@@ -8,59 +8,14 @@ rendered message tells the agent to pass it to edit_video.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from typing import Annotated, Literal
 
-import mcp.types as types
-from mcp.server import ServerRequestContext
-from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
-from aleph_mcp.config import ALL_PROVIDERS, ProviderName
-
-if TYPE_CHECKING:
-    from aleph_mcp.server.wiring import AppState
+from aleph_mcp.config import ProviderName
+from aleph_mcp.server.registration import Registrations
 
 Transition = Literal["from the first frame", "gradually over the shot"]
-
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(word.strip() for word in text.split(","))
-
-
-# Completion suggestions. Every argument also takes free text, except `transition` and `provider`.
-VOCABULARY: dict[str, tuple[str, ...]] = {
-    "style": _words(
-        "watercolor painting, oil painting, pencil sketch, anime, claymation, 3D animated film, film noir, "
-        "1980s VHS footage, cyberpunk neon, pixel art, hand-drawn 2D animation, comic book, stained glass, "
-        "low-poly 3D, vintage 16mm film"
-    ),
-    "lighting": _words(
-        "golden hour sunlight, blue hour twilight, harsh midday sun, soft overcast light, moonlight, "
-        "neon signs, candlelight, studio softbox lighting, dramatic rim light, sunset backlight, "
-        "flickering firelight, cold fluorescent light"
-    ),
-    "camera_move": _words(
-        "slow dolly in, dolly out, orbit around the subject, crane up, crane down, pan left, pan right, "
-        "tilt up, tilt down, tracking shot, handheld shot, low-angle shot, high-angle shot, "
-        "overhead top-down shot, close-up, wide establishing shot, reverse angle"
-    ),
-    "change": _words(
-        "heavy snowfall, light rain, thunderstorm, dense fog, sandstorm, night, sunrise, sunset, "
-        "golden hour, autumn, winter, spring bloom, overcast, clear blue sky"
-    ),
-    "where": _words(
-        "in the foreground, in the background, on the left, on the right, in the sky, on the table, "
-        "in the subject's hand"
-    ),
-    "transition": ("from the first frame", "gradually over the shot"),
-    "provider": ALL_PROVIDERS,
-}
-EDIT_TEMPLATES = (
-    "aleph://edits/{edit_id}",
-    "aleph://edits/{edit_id}/video",
-    "aleph://edits/{edit_id}/thumbnail",
-)
-MAX_COMPLETIONS = 100  # the spec's ceiling for one answer
 
 
 Video = Annotated[
@@ -111,157 +66,131 @@ def render(job: str, aleph_prompt: str, video: str, provider: str | None) -> str
     )
 
 
-def register_prompts(server: MCPServer[Any]) -> None:
-    @server.prompt(title="Restyle a video")
-    async def restyle(
-        video: Video,
-        style: Style,
-        provider: Provider = None,
-    ) -> str:
-        """Turn the whole video into another visual style, keeping its motion and timing."""
-        style = _clean(style)
-        prompt = (
-            f"Transform the entire video into {style} style, applied consistently to every frame. "
-            "Keep the original motion, framing and timing; the new look holds steady from the first frame "
-            "to the last."
-        )
-        return render(f"restyle as {style}", prompt, video, provider)
-
-    @server.prompt(title="Relight a scene")
-    async def relight(
-        video: Video,
-        lighting: Lighting,
-        direction: Direction = "",
-        provider: Provider = None,
-    ) -> str:
-        """Relight the scene (time of light, colour, direction) without changing what happens in it."""
-        lighting = _clean(lighting)
-        source = f", coming {_clean(direction)}" if direction.strip() else ""
-        prompt = (
-            f"Relight the scene with {lighting}{source}. Shadows, highlights, reflections and skin tones "
-            "follow the new light consistently in every frame, and the light stays steady for the whole shot."
-        )
-        return render(f"relight with {lighting}", prompt, video, provider)
-
-    @server.prompt(title="Add an object")
-    async def add_object(
-        video: Video,
-        object: Thing,
-        where: Where,
-        transition: When = "from the first frame",
-        provider: Provider = None,
-    ) -> str:
-        """Add something to the scene, matched to its light, perspective and motion."""
-        thing, place = _clean(object), _clean(where)
-        timing = (
-            "It is there from the first frame"
-            if transition == "from the first frame"
-            else ("It appears gradually over the course of the shot")
-        )
-        prompt = (
-            f"Add {thing} {place}. {timing}, matches the scene's lighting, shadows and perspective, and "
-            "moves naturally with the camera."
-        )
-        return render(f"add {thing} {place}", prompt, video, provider)
-
-    @server.prompt(title="Remove an object")
-    async def remove_object(
-        video: Video,
-        object: Thing,
-        provider: Provider = None,
-    ) -> str:
-        """Remove something from the scene and fill in what would be behind it."""
-        thing = _clean(object)
-        prompt = (
-            f"Remove {thing} from the entire video. Fill the vacated space with the background that would be "
-            "there, consistent in every frame, with no trace, blur or smear left behind."
-        )
-        return render(f"remove {thing}", prompt, video, provider)
-
-    @server.prompt(title="Change the camera")
-    async def change_camera(
-        video: Video,
-        camera_move: CameraMove,
-        subject: Subject = "",
-        provider: Provider = None,
-    ) -> str:
-        """Show the same action from a new camera angle or with a new camera move."""
-        move = _clean(camera_move)
-        on = f" on {_clean(subject)}" if subject.strip() else ""
-        prompt = (
-            f"Show the same action from a new camera: {move}{on}. The camera work is smooth and continuous "
-            "for the whole shot while the action, characters and timing stay as they are."
-        )
-        return render(f"new camera: {move}", prompt, video, provider)
-
-    @server.prompt(title="Change the weather or time of day")
-    async def change_weather_or_time(
-        video: Video,
-        change: Change,
-        transition: When = "from the first frame",
-        provider: Provider = None,
-    ) -> str:
-        """Change the weather, season or time of day of the scene."""
-        change = _clean(change)
-        if transition == "from the first frame":
-            lead = f"Change the scene to {change} from the first frame."
-        else:
-            lead = f"Gradually transform the scene into {change} over the course of the shot."
-        prompt = (
-            f"{lead} Sky, light, ground and surfaces all show it, and the people and objects in the shot "
-            "react to it naturally while their motion stays the same."
-        )
-        return render(f"change to {change}", prompt, video, provider)
-
-    @server.prompt(title="Continue the shot")
-    async def continue_shot(
-        video: Video,
-        next_action: NextAction,
-        camera_move: OptionalMove = "",
-        provider: Provider = None,
-    ) -> str:
-        """Generate the next shot of the story, continuing from where the video ends."""
-        action = _clean(next_action)
-        camera = f" Camera: {_clean(camera_move)}." if camera_move.strip() else ""
-        prompt = (
-            f"Generate the next shot, continuing directly from the end of this clip: {action}.{camera} Keep "
-            "the same characters and visual style, with continuous, natural motion."
-        )
-        return render("continue the shot", prompt, video, provider)
-
-    server._lowlevel_server.add_request_handler("completion/complete", types.CompleteRequestParams, _complete)
+prompts = Registrations()
 
 
-async def _complete(
-    ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
-) -> types.CompleteResult:
-    """Complete prompt arguments from their vocabularies and edit ids from the store, by prefix."""
-    ref, argument = params.ref, params.argument
-    if isinstance(ref, types.PromptReference):
-        values = _matching(VOCABULARY.get(argument.name, ()), argument.value)
-    elif ref.uri in EDIT_TEMPLATES and argument.name == "edit_id":
-        values = await _edit_ids(cast("AppState", ctx.lifespan_context), ref.uri, argument.value)
-    else:
-        values = []
-    return types.CompleteResult(
-        completion=types.Completion(
-            values=values[:MAX_COMPLETIONS], total=len(values), has_more=len(values) > MAX_COMPLETIONS
-        )
+@prompts.prompt(title="Restyle a video")
+async def restyle(
+    video: Video,
+    style: Style,
+    provider: Provider = None,
+) -> str:
+    """Turn the whole video into another visual style, keeping its motion and timing."""
+    style = _clean(style)
+    prompt = (
+        f"Transform the entire video into {style} style, applied consistently to every frame. "
+        "Keep the original motion, framing and timing; the new look holds steady from the first frame "
+        "to the last."
     )
+    return render(f"restyle as {style}", prompt, video, provider)
 
 
-def _matching(words: tuple[str, ...], prefix: str) -> list[str]:
-    """Words starting with the prefix first, then words containing it; case-insensitive."""
-    needle = prefix.strip().lower()
-    starts = [w for w in words if w.lower().startswith(needle)]
-    return starts + [w for w in words if needle in w.lower() and w not in starts]
+@prompts.prompt(title="Relight a scene")
+async def relight(
+    video: Video,
+    lighting: Lighting,
+    direction: Direction = "",
+    provider: Provider = None,
+) -> str:
+    """Relight the scene (time of light, colour, direction) without changing what happens in it."""
+    lighting = _clean(lighting)
+    source = f", coming {_clean(direction)}" if direction.strip() else ""
+    prompt = (
+        f"Relight the scene with {lighting}{source}. Shadows, highlights, reflections and skin tones "
+        "follow the new light consistently in every frame, and the light stays steady for the whole shot."
+    )
+    return render(f"relight with {lighting}", prompt, video, provider)
 
 
-async def _edit_ids(state: AppState, template: str, prefix: str) -> list[str]:
-    """Recent edit ids starting with the prefix; only finished edits for the video and thumbnail."""
-    status = None if template == EDIT_TEMPLATES[0] else "succeeded"
-    edits, _ = await state.store.list_edits(status=status, limit=MAX_COMPLETIONS * 2)
-    return [e.edit_id for e in edits if e.edit_id.startswith(prefix.strip().lower())]
+@prompts.prompt(title="Add an object")
+async def add_object(
+    video: Video,
+    object: Thing,
+    where: Where,
+    transition: When = "from the first frame",
+    provider: Provider = None,
+) -> str:
+    """Add something to the scene, matched to its light, perspective and motion."""
+    thing, place = _clean(object), _clean(where)
+    timing = (
+        "It is there from the first frame"
+        if transition == "from the first frame"
+        else ("It appears gradually over the course of the shot")
+    )
+    prompt = (
+        f"Add {thing} {place}. {timing}, matches the scene's lighting, shadows and perspective, and "
+        "moves naturally with the camera."
+    )
+    return render(f"add {thing} {place}", prompt, video, provider)
 
 
-__all__ = ["VOCABULARY", "register_prompts", "render"]
+@prompts.prompt(title="Remove an object")
+async def remove_object(
+    video: Video,
+    object: Thing,
+    provider: Provider = None,
+) -> str:
+    """Remove something from the scene and fill in what would be behind it."""
+    thing = _clean(object)
+    prompt = (
+        f"Remove {thing} from the entire video. Fill the vacated space with the background that would be "
+        "there, consistent in every frame, with no trace, blur or smear left behind."
+    )
+    return render(f"remove {thing}", prompt, video, provider)
+
+
+@prompts.prompt(title="Change the camera")
+async def change_camera(
+    video: Video,
+    camera_move: CameraMove,
+    subject: Subject = "",
+    provider: Provider = None,
+) -> str:
+    """Show the same action from a new camera angle or with a new camera move."""
+    move = _clean(camera_move)
+    on = f" on {_clean(subject)}" if subject.strip() else ""
+    prompt = (
+        f"Show the same action from a new camera: {move}{on}. The camera work is smooth and continuous "
+        "for the whole shot while the action, characters and timing stay as they are."
+    )
+    return render(f"new camera: {move}", prompt, video, provider)
+
+
+@prompts.prompt(title="Change the weather or time of day")
+async def change_weather_or_time(
+    video: Video,
+    change: Change,
+    transition: When = "from the first frame",
+    provider: Provider = None,
+) -> str:
+    """Change the weather, season or time of day of the scene."""
+    change = _clean(change)
+    if transition == "from the first frame":
+        lead = f"Change the scene to {change} from the first frame."
+    else:
+        lead = f"Gradually transform the scene into {change} over the course of the shot."
+    prompt = (
+        f"{lead} Sky, light, ground and surfaces all show it, and the people and objects in the shot "
+        "react to it naturally while their motion stays the same."
+    )
+    return render(f"change to {change}", prompt, video, provider)
+
+
+@prompts.prompt(title="Continue the shot")
+async def continue_shot(
+    video: Video,
+    next_action: NextAction,
+    camera_move: OptionalMove = "",
+    provider: Provider = None,
+) -> str:
+    """Generate the next shot of the story, continuing from where the video ends."""
+    action = _clean(next_action)
+    camera = f" Camera: {_clean(camera_move)}." if camera_move.strip() else ""
+    prompt = (
+        f"Generate the next shot, continuing directly from the end of this clip: {action}.{camera} Keep "
+        "the same characters and visual style, with continuous, natural motion."
+    )
+    return render("continue the shot", prompt, video, provider)
+
+
+__all__ = ["prompts", "render"]

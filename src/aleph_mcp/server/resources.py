@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import anyio
 import mcp.types as types
 from mcp.server import ServerRequestContext
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from aleph_mcp.models import Edit
 from aleph_mcp.records import to_record, video_uri
-
-if TYPE_CHECKING:
-    from aleph_mcp.server.wiring import AppState
+from aleph_mcp.server.registration import Registrations
+from aleph_mcp.server.sdk import add_request_handler
+from aleph_mcp.server.state import Ctx, ServerState, state_of
 
 _EDIT_ID = re.compile(r"^ed_[0-9a-f]{20}$")
 LIST_PAGE = 100
 
 
-async def _edit(ctx: Context, edit_id: str) -> tuple[AppState, Edit]:
-    state = cast("AppState", ctx.request_context.lifespan_context)
+async def _edit(ctx: Ctx, edit_id: str) -> tuple[ServerState, Edit]:
+    state = state_of(ctx)
     edit = await state.store.get(edit_id) if _EDIT_ID.match(edit_id) else None
     if edit is None:
         raise ResourceNotFoundError(f"No edit {edit_id!r}; list_edits shows the known edits.")
@@ -45,50 +45,57 @@ async def _read_file(path: str | None, what: str, edit: Edit, max_bytes: int | N
     return await anyio.Path(path).read_bytes()
 
 
-def register_resources(server: MCPServer[Any]) -> None:
-    @server.resource(
-        "aleph://edits/{edit_id}",
-        name="edit",
-        mime_type="application/json",
-        description="An edit's status record (JSON). Subscribe for status changes.",
+resources = Registrations()
+
+
+@resources.resource(
+    "aleph://edits/{edit_id}",
+    name="edit",
+    mime_type="application/json",
+    description="An edit's status record (JSON). Subscribe for status changes.",
+)
+async def edit_record(edit_id: str, ctx: Ctx) -> str:
+    state, edit = await _edit(ctx, edit_id)
+    return to_record(edit, poll_interval=state.poll_interval).model_dump_json(indent=2)
+
+
+@resources.resource(
+    "aleph://edits/{edit_id}/video",
+    name="edit-video",
+    mime_type="video/mp4",
+    description="The finished video, from this machine's archive",
+)
+async def edit_video_file(edit_id: str, ctx: Ctx) -> bytes:
+    state, edit = await _edit(ctx, edit_id)
+    return await _read_file(edit.local_path, "video", edit, state.settings.max_resource_bytes)
+
+
+@resources.resource(
+    "aleph://edits/{edit_id}/thumbnail",
+    name="edit-thumbnail",
+    mime_type="image/jpeg",
+    description="A still of the finished video",
+)
+async def edit_thumbnail(edit_id: str, ctx: Ctx) -> bytes:
+    _, edit = await _edit(ctx, edit_id)
+    return await _read_file(edit.thumbnail_path, "thumbnail", edit)
+
+
+async def list_finished(
+    ctx: ServerRequestContext[ServerState], params: types.PaginatedRequestParams
+) -> types.ListResourcesResult:
+    state: ServerState = ctx.lifespan_context
+    edits, next_cursor = await state.store.list_edits(
+        status="succeeded", limit=LIST_PAGE, cursor=params.cursor
     )
-    async def edit_record(edit_id: str, ctx: Context) -> str:
-        state, edit = await _edit(ctx, edit_id)
-        return to_record(edit, poll_interval=state.poll_interval).model_dump_json(indent=2)
-
-    @server.resource(
-        "aleph://edits/{edit_id}/video",
-        name="edit-video",
-        mime_type="video/mp4",
-        description="The finished video, from this machine's archive",
+    return types.ListResourcesResult(
+        resources=[_listing(e) for e in edits if e.local_path], next_cursor=next_cursor
     )
-    async def edit_video_file(edit_id: str, ctx: Context) -> bytes:
-        state, edit = await _edit(ctx, edit_id)
-        return await _read_file(edit.local_path, "video", edit, state.settings.max_resource_bytes)
 
-    @server.resource(
-        "aleph://edits/{edit_id}/thumbnail",
-        name="edit-thumbnail",
-        mime_type="image/jpeg",
-        description="A still of the finished video",
-    )
-    async def edit_thumbnail(edit_id: str, ctx: Context) -> bytes:
-        _, edit = await _edit(ctx, edit_id)
-        return await _read_file(edit.thumbnail_path, "thumbnail", edit)
 
-    async def list_finished(
-        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams
-    ) -> types.ListResourcesResult:
-        state = cast("AppState", ctx.lifespan_context)
-        edits, next_cursor = await state.store.list_edits(
-            status="succeeded", limit=LIST_PAGE, cursor=params.cursor
-        )
-        return types.ListResourcesResult(
-            resources=[_listing(e) for e in edits if e.local_path], next_cursor=next_cursor
-        )
-
-    # MCPServer lists only static resources; finished videos come from the store.
-    server._lowlevel_server.add_request_handler("resources/list", types.PaginatedRequestParams, list_finished)
+def install_listing(server: MCPServer[Any]) -> None:
+    """resources/list from the store: MCPServer lists only static resources (see sdk.py)."""
+    add_request_handler(server, "resources/list", types.PaginatedRequestParams, list_finished)
 
 
 def _listing(edit: Edit) -> types.Resource:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from aleph_mcp.errors import InvalidInput
+from aleph_mcp.errors import IdempotencyConflict, InvalidInput
 from aleph_mcp.models import Edit
-from aleph_mcp.store.sqlite import COLUMNS, Gate, check_limit, decode_cursor, encode_cursor
+from aleph_mcp.store.base import COLUMNS, Gate, check_limit, decode_cursor, encode_cursor
 
 
 class InMemoryEditStore:
@@ -30,7 +30,7 @@ class InMemoryEditStore:
         if edit.edit_id in self._edits:
             raise InvalidInput(f"An edit with id {edit.edit_id!r} exists.")
         if edit.idempotency_key is not None and await self.get_by_idempotency_key(edit.idempotency_key):
-            raise InvalidInput(f"An edit with idempotency key {edit.idempotency_key!r} exists.")
+            raise IdempotencyConflict(f"An edit with idempotency key {edit.idempotency_key!r} exists.")
         self._edits[edit.edit_id] = self._copy(edit)
 
     async def add_unless_duplicate(

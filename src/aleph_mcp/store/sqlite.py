@@ -1,27 +1,33 @@
-"""EditStore: where edits live. SQLite (WAL) by default, safe for several server processes on one data dir.
+"""SQLiteEditStore: the embedded default (WAL), safe for several server processes on one data dir.
 
-One process at a time works on an edit: `lease()` is an atomic compare-and-set on (lease_owner, lease_until),
-so two processes sharing the file never poll, download or submit the same edit at once. Every process sees
-every edit, because all state is in the file. `store_memory.InMemoryEditStore` keeps the same contract in
-memory (tests, throwaway runs).
+Every process sees every edit, because all state is in the file; the lease column keeps two processes from
+working on one edit at once (see `base.EditStore`).
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import math
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from aleph_mcp.errors import InvalidInput
-from aleph_mcp.models import TERMINAL_STATUSES, Edit
+from aleph_mcp.errors import IdempotencyConflict, InvalidInput
+from aleph_mcp.models import Edit
+from aleph_mcp.store.base import (
+    COLUMNS,
+    CREATED_SINCE_SQL,
+    FINDS_REPEATS_SQL,
+    NOT_TERMINAL_SQL,
+    TERMINAL,
+    Gate,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+)
 
 T = TypeVar("T")
 
@@ -73,86 +79,6 @@ MIGRATIONS: list[str] = [
     ALTER TABLE edits ADD COLUMN cost_basis TEXT;
     """,
 ]
-
-COLUMNS = [f.name for f in fields(Edit)]
-_TERMINAL = tuple(sorted(TERMINAL_STATUSES))
-_NOT_TERMINAL = f"status NOT IN ({', '.join('?' for _ in _TERMINAL)})"
-_FINDS_REPEATS = "status NOT IN ('failed', 'cancelled')"  # a request that went nowhere may be asked again
-_CREATED_SINCE = "SELECT * FROM edits WHERE created_at >= ? ORDER BY created_at, edit_id"
-
-
-class Gate(Protocol):
-    """A check run inside the store's insert: `check` sees every edit created at or after `since` and
-    raises to refuse the new one (see `add_unless_duplicate`). The budget is one (budget.py)."""
-
-    @property
-    def since(self) -> float: ...
-
-    def check(self, recent: list[Edit]) -> None: ...
-
-
-class EditStore(Protocol):
-    """Persistence for edits.
-
-    - `add` inserts a new edit (InvalidInput if its idempotency key is taken); `save` writes all fields back.
-    - `list_edits` pages newest first; `cursor` is the opaque `next_cursor` of the previous page.
-    - `list_edits` raises InvalidInput for a limit below 1 or a cursor it did not give out.
-    - `due_for_poll` returns unfinished edits whose `next_poll_at` has passed and whose lease is free,
-      earliest first.
-    - `lease` claims an edit for `owner` until `until` (atomic; True when claimed or already ours);
-      `release` gives it back. A lease that has expired is free again, so a crashed process blocks nobody.
-    - `changed_since` returns edits updated after a time (oldest first), for cross-process notifications.
-    - `add_unless_duplicate` is one atomic step, across processes too: the newest edit with the same request
-      fingerprint created at most `window` seconds before `edit` and not failed or cancelled, else None
-      after adding `edit` with its fingerprint (InvalidInput as `add`). A window of 0 only adds.
-      With a `gate`, a new edit is added only if `gate.check` (given the edits created since `gate.since`)
-      does not raise; the check and the insert are one step too, so two processes cannot both pass it.
-      A repeat found in the window is returned without the gate: it spends nothing.
-    - `created_since` returns the edits created at or after a time, oldest first.
-    """
-
-    async def add(self, edit: Edit) -> None: ...
-    async def add_unless_duplicate(
-        self, edit: Edit, fingerprint: str, window: float, gate: Gate | None = None
-    ) -> Edit | None: ...
-    async def created_since(self, since: float) -> list[Edit]: ...
-    async def get(self, edit_id: str) -> Edit | None: ...
-    async def get_by_idempotency_key(self, key: str) -> Edit | None: ...
-    async def save(self, edit: Edit) -> None: ...
-    async def list_edits(
-        self,
-        *,
-        status: str | None = None,
-        provider: str | None = None,
-        limit: int = 20,
-        cursor: str | None = None,
-    ) -> tuple[list[Edit], str | None]: ...
-    async def due_for_poll(self, now: float, limit: int) -> list[Edit]: ...
-    async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool: ...
-    async def release(self, edit_id: str, owner: str) -> None: ...
-    async def changed_since(self, since: float, limit: int = 200) -> list[Edit]: ...
-    async def unsubmitted(self) -> list[Edit]: ...
-    async def close(self) -> None: ...
-
-
-def encode_cursor(edit: Edit) -> str:
-    return base64.urlsafe_b64encode(f"{edit.created_at!r}|{edit.edit_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        created, sep, edit_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        value = float(created)
-        if sep and edit_id and math.isfinite(value):
-            return value, edit_id
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise InvalidInput("The cursor is not one this server gave out; call list_edits without it.")
-
-
-def check_limit(limit: int) -> None:
-    if limit < 1:
-        raise InvalidInput(f"limit must be at least 1 (got {limit}).")
 
 
 def _row_to_edit(row: sqlite3.Row) -> Edit:
@@ -216,7 +142,9 @@ class SQLiteEditStore:
         except sqlite3.IntegrityError as exc:
             if "edit_id" in str(exc):
                 raise InvalidInput(f"An edit with id {edit.edit_id!r} exists.") from None
-            raise InvalidInput(f"An edit with idempotency key {edit.idempotency_key!r} exists.") from None
+            raise IdempotencyConflict(
+                f"An edit with idempotency key {edit.idempotency_key!r} exists."
+            ) from None
 
     async def add(self, edit: Edit) -> None:
         await self._run(lambda: self._insert(edit))
@@ -225,7 +153,7 @@ class SQLiteEditStore:
         self, edit: Edit, fingerprint: str, window: float, gate: Gate | None = None
     ) -> Edit | None:
         sql = (
-            f"SELECT * FROM edits WHERE fingerprint = ? AND created_at >= ? AND {_FINDS_REPEATS} "
+            f"SELECT * FROM edits WHERE fingerprint = ? AND created_at >= ? AND {FINDS_REPEATS_SQL} "
             "ORDER BY created_at DESC LIMIT 1"
         )
 
@@ -236,7 +164,7 @@ class SQLiteEditStore:
                 found = self._query(sql, (fingerprint, edit.created_at - window)) if window > 0 else []
                 if not found:
                     if gate is not None:
-                        gate.check(self._query(_CREATED_SINCE, (gate.since,)))
+                        gate.check(self._query(CREATED_SINCE_SQL, (gate.since,)))
                     self._insert(edit, fingerprint)
                 self._db.execute("COMMIT")
             except BaseException:
@@ -247,7 +175,7 @@ class SQLiteEditStore:
         return await self._run(find_or_insert)
 
     async def created_since(self, since: float) -> list[Edit]:
-        return await self._run(lambda: self._query(_CREATED_SINCE, (since,)))
+        return await self._run(lambda: self._query(CREATED_SINCE_SQL, (since,)))
 
     async def get(self, edit_id: str) -> Edit | None:
         rows = await self._run(lambda: self._query("SELECT * FROM edits WHERE edit_id = ?", (edit_id,)))
@@ -293,10 +221,10 @@ class SQLiteEditStore:
     async def due_for_poll(self, now: float, limit: int) -> list[Edit]:
         sql = (
             "SELECT * FROM edits WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? "
-            f"AND {_NOT_TERMINAL} "
+            f"AND {NOT_TERMINAL_SQL} "
             "AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_poll_at, edit_id LIMIT ?"
         )
-        return await self._run(lambda: self._query(sql, (now, *_TERMINAL, now, limit)))
+        return await self._run(lambda: self._query(sql, (now, *TERMINAL, now, limit)))
 
     async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool:
         sql = (
@@ -315,8 +243,8 @@ class SQLiteEditStore:
         return await self._run(lambda: self._query(sql, (since, limit)))
 
     async def unsubmitted(self) -> list[Edit]:
-        sql = f"SELECT * FROM edits WHERE provider_task_id IS NULL AND {_NOT_TERMINAL}"
-        return await self._run(lambda: self._query(sql, _TERMINAL))
+        sql = f"SELECT * FROM edits WHERE provider_task_id IS NULL AND {NOT_TERMINAL_SQL}"
+        return await self._run(lambda: self._query(sql, TERMINAL))
 
     async def close(self) -> None:
         await self._run(self._db.close)

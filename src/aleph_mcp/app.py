@@ -1,0 +1,93 @@
+"""The application without any transport: settings, store, providers, service and poller, wired once.
+
+The MCP server (`server/`) and the command line (`cli/`) both build exactly this; neither builds its parts
+any other way. Nothing here imports `mcp`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import httpx2
+
+from aleph_mcp import __version__
+from aleph_mcp.config import Settings
+from aleph_mcp.edits.poll_policy import PollPolicy
+from aleph_mcp.edits.poller import Poller
+from aleph_mcp.edits.service import EditService
+from aleph_mcp.media import Archive
+from aleph_mcp.models import Edit
+from aleph_mcp.providers import build_providers
+from aleph_mcp.providers.base import Provider
+from aleph_mcp.store import EditStore
+
+OnChange = Callable[[Edit], Awaitable[None]]
+
+
+@dataclass
+class AppState:
+    """What the tools, resources and commands reach: one of each part, shared by every request."""
+
+    settings: Settings
+    store: EditStore
+    service: EditService
+    poller: Poller
+    archive: Archive
+
+    @property
+    def poll_interval(self) -> float:
+        return self.settings.poll_interval
+
+
+def owner_id() -> str:
+    """This process's lease-holder name: unique per process start, readable in the store."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def http_client(settings: Settings) -> httpx2.AsyncClient:
+    """The one HTTP client every provider call and download of this process shares."""
+    return httpx2.AsyncClient(
+        timeout=settings.request_timeout, headers={"user-agent": f"aleph-mcp/{__version__}"}
+    )
+
+
+def build_app(
+    settings: Settings,
+    store: EditStore,
+    client: httpx2.AsyncClient,
+    providers: Mapping[str, Provider] | None = None,
+    on_change: OnChange | None = None,
+) -> AppState:
+    """Wire the parts. `on_change` hears every visible change of an edit made in this process."""
+    owner = owner_id()
+    archive = Archive(settings.archive_dir)
+    the_providers = providers if providers is not None else build_providers(settings, client)
+    policy = PollPolicy(
+        interval=settings.poll_interval,
+        max_interval=max(settings.poll_max_interval, settings.poll_interval),
+        edit_timeout=settings.edit_timeout,
+        concurrency=settings.poll_concurrency,
+        lease_seconds=settings.request_timeout * 4,
+    )
+    poller = Poller(store, the_providers, archive, client, owner=owner, policy=policy, on_change=on_change)
+
+    async def submitted(edit: Edit) -> None:
+        poller.wake()
+        if on_change is not None:
+            await on_change(edit)
+
+    service = EditService(
+        store,
+        the_providers,
+        settings,
+        owner=owner,
+        lease_seconds=policy.lease_seconds,
+        poll_interval=settings.poll_interval,
+        on_submitted=submitted,
+        http=client if settings.probe_urls else None,
+    )
+    return AppState(settings=settings, store=store, service=service, poller=poller, archive=archive)

@@ -1,0 +1,49 @@
+"""Every use of a private `mcp` SDK attribute, in one place, with the reason for each (mcp 2.3).
+
+`pyproject.toml` pins `mcp` to the minor versions these were checked against; a newer SDK that offers a
+public way replaces the matching function here, and nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mcp.server import NotificationOptions
+from mcp.server.mcpserver import MCPServer
+from mcp.server.stdio import stdio_server
+from pydantic import BaseModel
+
+Handler = Callable[[Any, Any], Awaitable[Any]]
+
+
+def add_request_handler(
+    server: MCPServer[Any], method: str, params: type[BaseModel], handler: Handler
+) -> None:
+    """A low-level handler for a method MCPServer has no public hook for.
+
+    Used for `resources/list` (MCPServer lists only static resources; finished videos come from the store),
+    `completion/complete` (MCPServer's `completion()` passes no request context, so edit ids could not be
+    looked up) and the 2025-era `resources/subscribe` / `resources/unsubscribe` (no public hook at all).
+    """
+    server._lowlevel_server.add_request_handler(method, params, handler)
+
+
+def connection_of(session: Any) -> Any:
+    """The connection a session proxy belongs to: a stable key for one client.
+
+    The SDK builds a new `ServerSession` per message, and in 2.3 neither it nor `ServerRequestContext` exposes
+    its `Connection` publicly (only the unused `mcp.server.context.Context` does).
+    """
+    return getattr(session, "_connection", session)
+
+
+async def serve_stdio(server: MCPServer[Any]) -> None:
+    """Like `MCPServer.run_stdio_async`, but 2025-era clients are told resource lists change.
+
+    `run_stdio_async` offers no way to set `NotificationOptions(resources_changed=True)`.
+    """
+    low = server._lowlevel_server
+    options = low.create_initialization_options(NotificationOptions(resources_changed=True))
+    async with stdio_server() as (read_stream, write_stream):
+        await low.run(read_stream, write_stream, options)

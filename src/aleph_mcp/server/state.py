@@ -1,0 +1,50 @@
+"""What every tool, resource and prompt handler reaches: the app, its notifier, and the typed context."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+
+from aleph_mcp.app import AppState
+from aleph_mcp.errors import AlephError
+from aleph_mcp.server.notifications import Notifier
+
+
+@dataclass
+class ServerState(AppState):
+    """The app as the MCP server serves it: plus the notifier that tells subscribed clients of changes."""
+
+    notifier: Notifier
+
+
+Ctx = Context[ServerState, Any]
+
+
+def state_of(ctx: Ctx) -> ServerState:
+    """The server state, remembering the caller's connection so it hears list_changed."""
+    state = ctx.request_context.lifespan_context
+    state.notifier.remember(ctx.session, ctx.protocol_version)
+    return state
+
+
+def progress_of(ctx: Ctx) -> Any:
+    """The service's progress callback, reported to the client (when it sent a progress token)."""
+
+    async def progress(fraction: float, message: str) -> None:
+        await ctx.report_progress(fraction, 1.0, message)
+
+    return progress
+
+
+@contextmanager
+def agent_errors() -> Iterator[None]:
+    """Our errors carry messages written for the agent; surface them as tool errors."""
+    try:
+        yield
+    except AlephError as exc:
+        raise ToolError(exc.message) from None

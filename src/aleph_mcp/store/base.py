@@ -1,0 +1,97 @@
+"""The EditStore seam: the contract every store keeps, and the helpers they share.
+
+One process at a time works on an edit: `lease()` is an atomic compare-and-set on (lease_owner, lease_until),
+so processes sharing a store never poll, download or submit the same edit at once. `sqlite.SQLiteEditStore`
+is the embedded default; `memory.InMemoryEditStore` keeps the same contract in memory (tests, throwaway runs).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import fields
+from typing import Protocol
+
+from aleph_mcp.errors import InvalidInput
+from aleph_mcp.models import TERMINAL_STATUSES, Edit
+
+COLUMNS = [f.name for f in fields(Edit)]
+TERMINAL = tuple(sorted(TERMINAL_STATUSES))
+NOT_TERMINAL_SQL = f"status NOT IN ({', '.join('?' for _ in TERMINAL)})"
+FINDS_REPEATS_SQL = "status NOT IN ('failed', 'cancelled')"  # a request that went nowhere may be asked again
+CREATED_SINCE_SQL = "SELECT * FROM edits WHERE created_at >= ? ORDER BY created_at, edit_id"
+
+
+class Gate(Protocol):
+    """A check run inside the store's insert: `check` sees every edit created at or after `since` and
+    raises to refuse the new one (see `add_unless_duplicate`). The budget is one (budget.py)."""
+
+    @property
+    def since(self) -> float: ...
+
+    def check(self, recent: list[Edit]) -> None: ...
+
+
+class EditStore(Protocol):
+    """Persistence for edits.
+
+    - `add` inserts a new edit (IdempotencyConflict if its idempotency key is taken); `save` writes all
+      fields back.
+    - `list_edits` pages newest first; `cursor` is the opaque `next_cursor` of the previous page.
+    - `list_edits` raises InvalidInput for a limit below 1 or a cursor it did not give out.
+    - `due_for_poll` returns unfinished edits whose `next_poll_at` has passed and whose lease is free,
+      earliest first.
+    - `lease` claims an edit for `owner` until `until` (atomic; True when claimed or already ours);
+      `release` gives it back. A lease that has expired is free again, so a crashed process blocks nobody.
+    - `changed_since` returns edits updated after a time (oldest first), for cross-process notifications.
+    - `add_unless_duplicate` is one atomic step, across processes too: the newest edit with the same request
+      fingerprint created at most `window` seconds before `edit` and not failed or cancelled, else None
+      after adding `edit` with its fingerprint (InvalidInput as `add`). A window of 0 only adds.
+      With a `gate`, a new edit is added only if `gate.check` (given the edits created since `gate.since`)
+      does not raise; the check and the insert are one step too, so two processes cannot both pass it.
+      A repeat found in the window is returned without the gate: it spends nothing.
+    - `created_since` returns the edits created at or after a time, oldest first.
+    """
+
+    async def add(self, edit: Edit) -> None: ...
+    async def add_unless_duplicate(
+        self, edit: Edit, fingerprint: str, window: float, gate: Gate | None = None
+    ) -> Edit | None: ...
+    async def created_since(self, since: float) -> list[Edit]: ...
+    async def get(self, edit_id: str) -> Edit | None: ...
+    async def get_by_idempotency_key(self, key: str) -> Edit | None: ...
+    async def save(self, edit: Edit) -> None: ...
+    async def list_edits(
+        self,
+        *,
+        status: str | None = None,
+        provider: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> tuple[list[Edit], str | None]: ...
+    async def due_for_poll(self, now: float, limit: int) -> list[Edit]: ...
+    async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool: ...
+    async def release(self, edit_id: str, owner: str) -> None: ...
+    async def changed_since(self, since: float, limit: int = 200) -> list[Edit]: ...
+    async def unsubmitted(self) -> list[Edit]: ...
+    async def close(self) -> None: ...
+
+
+def encode_cursor(edit: Edit) -> str:
+    return base64.urlsafe_b64encode(f"{edit.created_at!r}|{edit.edit_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        created, sep, edit_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        value = float(created)
+        if sep and edit_id and math.isfinite(value):
+            return value, edit_id
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise InvalidInput("The cursor is not one this server gave out; call list_edits without it.")
+
+
+def check_limit(limit: int) -> None:
+    if limit < 1:
+        raise InvalidInput(f"limit must be at least 1 (got {limit}).")
