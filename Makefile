@@ -19,6 +19,7 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check src tests examples benchmarks
 	$(BIN)/ruff format --check src tests examples benchmarks
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy

@@ -48,6 +48,50 @@ Video = Annotated[
 ]
 
 
+ProviderArg = Annotated[
+    ProviderName | None, Field(description="Which API renders it; default: the server's default provider")
+]
+ModelArg = Annotated[
+    str | None,
+    Field(description="Provider model, e.g. runway: aleph2 or gen4_aleph; default: the provider's default"),
+]
+AspectRatioArg = Annotated[AspectRatio | None, Field(description="Output aspect ratio")]
+SeedArg = Annotated[int | None, Field(ge=0, le=SEED_MAX, description="For reproducible results")]
+ReferenceArg = Annotated[
+    str | None, Field(description="Style/content reference image: https URL, data: URI or allowed local path")
+]
+WatermarkArg = Annotated[str | None, Field(max_length=40, description="Watermark text (kie only)")]
+IdempotencyKeyArg = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="Repeat a call with the same key to get the same edit back instead of a new, billed one",
+    ),
+]
+AllowDuplicateArg = Annotated[
+    bool,
+    Field(
+        description="An identical request within 10 minutes returns the earlier edit (not billed again); "
+        "true starts a new, billed edit anyway"
+    ),
+]
+DryRunArg = Annotated[
+    bool,
+    Field(
+        description="Check everything and return the cost estimate and the exact request that would "
+        "be sent (secrets masked) without uploading, sending or storing anything"
+    ),
+]
+ConfirmArg = Annotated[
+    bool,
+    Field(
+        description="The person has already agreed to this edit's cost; set it only after asking "
+        "them, when the server says it needs confirmation and cannot ask itself"
+    ),
+]
+
+
 @tools.tool(
     title="Edit a video with Runway Aleph",
     annotations=types.ToolAnnotations(
@@ -60,56 +104,16 @@ async def edit_video(
     approval: Approval,
     prompt: Prompt,
     video: Video,
-    provider: Annotated[
-        ProviderName | None,
-        Field(description="Which API renders it; default: the server's default provider"),
-    ] = None,
-    model: Annotated[
-        str | None,
-        Field(
-            description="Provider model, e.g. runway: aleph2 or gen4_aleph; default: the provider's default"
-        ),
-    ] = None,
-    aspect_ratio: Annotated[AspectRatio | None, Field(description="Output aspect ratio")] = None,
-    seed: Annotated[int | None, Field(ge=0, le=SEED_MAX, description="For reproducible results")] = None,
-    reference_image: Annotated[
-        str | None,
-        Field(description="Style/content reference image: https URL, data: URI or allowed local path"),
-    ] = None,
-    watermark: Annotated[str | None, Field(max_length=40, description="Watermark text (kie only)")] = None,
-    idempotency_key: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=200,
-            description=(
-                "Repeat a call with the same key to get the same edit back instead of a new, billed one"
-            ),
-        ),
-    ] = None,
-    allow_duplicate: Annotated[
-        bool,
-        Field(
-            description=(
-                "An identical request within 10 minutes returns the earlier edit (not billed again); "
-                "true starts a new, billed edit anyway"
-            )
-        ),
-    ] = False,
-    dry_run: Annotated[
-        bool,
-        Field(
-            description="Check everything and return the cost estimate and the exact request that would "
-            "be sent (secrets masked) without uploading, sending or storing anything"
-        ),
-    ] = False,
-    confirm: Annotated[
-        bool,
-        Field(
-            description="The person has already agreed to this edit's cost; set it only after asking "
-            "them, when the server says it needs confirmation and cannot ask itself"
-        ),
-    ] = False,
+    provider: ProviderArg = None,
+    model: ModelArg = None,
+    aspect_ratio: AspectRatioArg = None,
+    seed: SeedArg = None,
+    reference_image: ReferenceArg = None,
+    watermark: WatermarkArg = None,
+    idempotency_key: IdempotencyKeyArg = None,
+    allow_duplicate: AllowDuplicateArg = False,
+    dry_run: DryRunArg = False,
+    confirm: ConfirmArg = False,
 ) -> EditVideoResult:
     """Start an Aleph video-to-video edit. Returns at once with an edit id and its estimated cost:
     rendering takes minutes, so check back with get_edit_status (or subscribe to the edit's resource).
