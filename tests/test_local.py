@@ -9,15 +9,17 @@ import time
 from pathlib import Path
 
 import anyio
+import av
 import numpy as np
 import pytest
 
 from aleph_mcp.errors import CannotCancel
 from aleph_mcp.models import EditRequest
 from aleph_mcp.providers.local import LocalProvider
-from aleph_mcp.providers.local_render import crop_for, parse_prompt, render
+from aleph_mcp.providers.local_render import crop_for, render
+from aleph_mcp.providers.local_words import parse_prompt
 
-from .media import LEFT, duration_and_frames, first_frame, make_clip
+from .media import LEFT, duration_and_frames, first_frame, make_clip, played
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,11 +68,12 @@ def test_slow_motion_doubles_the_frames(tmp_path: Path, clip: Path) -> None:
 
 
 def test_instructions_it_cannot_do_are_listed_not_dropped() -> None:
-    """Unknown clauses are reported; known phrases spanning 'and' are kept whole."""
+    """Unknown clauses are reported, refused ones are left out; phrases spanning 'and' are kept whole."""
     recipe = parse_prompt("black and white, add a dragon; not blurry")
     assert recipe.filters == [("hue", "s=0")]
-    assert recipe.not_understood == ["add a dragon", "not blurry"]
-    assert "not understood" in recipe.describe()
+    assert recipe.not_understood == ["add a dragon"]
+    assert recipe.declined == ["blur"]
+    assert "not understood" in recipe.describe() and "left out on request: blur" in recipe.describe()
 
 
 async def wait_done(provider: LocalProvider, task_id: str) -> str:
@@ -117,7 +120,8 @@ async def test_cancel_stops_a_queued_job_and_refuses_a_finished_one(tmp_path: Pa
 
 
 def test_the_readme_main_job_edits_the_sample_offline(tmp_path: Path) -> None:
-    """examples/pipeline.py (what `make demo` runs) produces a grayscale, mirrored MP4 with no key."""
+    """examples/pipeline.py (what `make demo` runs) produces a grayscale, mirrored MP4 with no key that
+    plays as long as the sample, and a thumbnail that is a frame of it."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "pipeline.py"), "--data-dir", str(tmp_path / "demo")],
         capture_output=True,
@@ -135,7 +139,14 @@ def test_the_readme_main_job_edits_the_sample_offline(tmp_path: Path) -> None:
     mirrored = np.corrcoef(gray[:, ::-1].ravel(), source)[0, 1]
     unmirrored = np.corrcoef(gray.ravel(), source)[0, 1]
     assert mirrored > 0.6 and mirrored - unmirrored > 0.5
-    assert "thumbnail: " in result.stdout
+    video_facts, source_facts = played(video), played(ROOT / "examples" / "sample.mp4")
+    assert (video_facts.rate, len(video_facts.times)) == (source_facts.rate, len(source_facts.times))
+    assert video_facts.duration == source_facts.duration and np.all(np.diff(video_facts.times) > 0)
+    thumbnail = Path(next(line for line in result.stdout.splitlines() if line.startswith("thumbnail: "))[11:])
+    still = first_frame(thumbnail).astype(float).mean(axis=2).ravel()
+    with av.open(str(video)) as inp:
+        frames = [f.to_ndarray(format="gray").astype(float).ravel() for f in inp.decode(video=0)]
+    assert still.std() > 30 and max(np.corrcoef(still, f)[0, 1] for f in frames) > 0.95  # one of its frames
 
 
 def exited_process_id() -> int:

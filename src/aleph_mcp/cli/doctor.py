@@ -106,13 +106,13 @@ async def store_check(settings: Settings) -> Check:
 
 def media_checks() -> list[Check]:
     """PyAV with the encoder and filters the local provider uses, and Pillow for watermarks."""
-    from aleph_mcp.providers.local_render import FILTERS
+    from aleph_mcp.providers.local_render import REQUIRED_FILTERS
 
     checks = []
     try:
         import av
 
-        needed = {name for _, name, _ in FILTERS} | {"buffer", "buffersink", "crop", "format"}
+        needed = set(REQUIRED_FILTERS)
         missing = sorted(needed - set(av.filter.filters_available))
         try:
             av.codec.Codec("libx264", "w")

@@ -44,15 +44,30 @@ def probe_bytes_or_file(source: str | io.BytesIO, size: int | None) -> Probe:
             if not container.streams.video:
                 raise InvalidInput("The input has no video stream; pass a video file (MP4, MOV or WebM).")
             stream = container.streams.video[0]
-            duration = container.duration / 1_000_000 if container.duration else None
-            if duration is None and stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
             ctx = stream.codec_context
-            return Probe(duration, ctx.width or None, ctx.height or None, ctx.name, size)
+            return Probe(
+                _video_seconds(container, stream), ctx.width or None, ctx.height or None, ctx.name, size
+            )
     except av.FFmpegError:
         raise InvalidInput(
             "The input is not a video this server can read (unknown container or codec, or a damaged file)."
         ) from None
+
+
+def _video_seconds(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> float | None:
+    """The video's own length from its first frame, which is what a model processes and bills. The
+    container's spans every stream (sound may start earlier), so it is only the fallback, minus the time
+    before the video's first frame."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if not container.duration:
+        return None
+    seconds = container.duration / 1_000_000
+    if stream.start_time is not None and stream.time_base is not None and container.start_time is not None:
+        seconds -= float(stream.start_time * stream.time_base) - container.start_time / 1_000_000
+    return max(0.0, seconds)
 
 
 async def probe_file(path: Path) -> Probe:

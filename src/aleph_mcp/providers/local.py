@@ -21,7 +21,9 @@ import anyio.to_thread
 from aleph_mcp.errors import CannotCancel, InvalidInput, RemoteNotFound
 from aleph_mcp.models import ASPECT_RATIOS, EditRequest, RemoteStatus
 from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
-from aleph_mcp.providers.local_render import parse_prompt, render
+from aleph_mcp.providers.local_render import render
+from aleph_mcp.providers.local_watermark import drawable_text
+from aleph_mcp.providers.local_words import parse_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ CAPABILITIES = Capabilities(
     models=("ffmpeg",),
     aspect_ratios=frozenset(ASPECT_RATIOS),
     max_prompt_chars=2000,
-    watermark=True,  # drawn with Pillow (local_render.Watermark)
+    watermark=True,  # drawn with Pillow (local_watermark.Watermark)
     can_cancel=True,
     needs_key=False,
     max_input_bytes=2 * 1024**3,
@@ -68,6 +70,7 @@ class LocalProvider:
             )
         notes = parse_prompt(request.prompt).describe()
         if request.watermark:
+            drawable_text(request.watermark)  # refuses text no font here can draw, before anything starts
             notes += f"; watermark: {request.watermark!r} (bottom right)"
         spec = {
             "video": str(source),
@@ -164,7 +167,7 @@ class LocalProvider:
 
         partial = job_dir / "output.partial.mp4"
         try:
-            render(
+            sound = render(
                 Path(job["video"]),
                 partial,
                 parse_prompt(job["prompt"]),
@@ -174,7 +177,9 @@ class LocalProvider:
                 cancelled=(job_dir / "cancel").exists,
             )
             os.replace(partial, job_dir / "output.mp4")
-            job.update(status="succeeded", progress=1.0)
+            job.update(
+                status="succeeded", progress=1.0, notes="; ".join(filter(None, [job.get("notes"), *sound]))
+            )
         except InterruptedError:
             job.update(status="cancelled", error="Cancelled on request.")
         except Exception as exc:  # a broken input must end the job, not leave it running forever

@@ -1,106 +1,37 @@
-"""The `local` provider's engine: prompt words -> an FFmpeg filter chain, rendered with PyAV.
+"""The `local` provider's engine: a recipe (local_words) -> an FFmpeg filter graph, rendered with PyAV.
 
 It is not generative AI: it applies real, documented filters and says which words it did not understand.
+The output is what browsers and phones play: H.264 yuv420p MP4 with its index first (+faststart), upright,
+even-sized, with the source's sound. The encoder does not stamp timestamps, so frame n is stamped
+n / source rate here: slow motion and speeding up change the length, never the frame rate.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from av.container import InputContainer, OutputContainer
+from av.video.stream import VideoStream
 
-MAX_SECONDS = 5.0  # the same cap the hosted providers apply
+from .local_audio import AUDIO_FILTERS, add_audio, copy_audio, speed_note
+from .local_watermark import Watermark
+from .local_words import FILTERS, Recipe
 
-# (words that ask for it, filter name, filter args). Order in the prompt is the order applied.
-FILTERS: tuple[tuple[tuple[str, ...], str, str], ...] = (
-    (("black and white", "black-and-white", "grayscale", "greyscale", "monochrome", "b&w"), "hue", "s=0"),
-    (("sepia",), "colorchannelmixer", ".393:.769:.189:0:.349:.686:.168:0:.272:.534:.131"),
-    (("vintage", "old film", "retro"), "curves", "preset=vintage"),
-    (("invert", "negative"), "negate", ""),
-    (("mirror", "flip horizontally", "horizontal flip"), "hflip", ""),
-    (("upside down", "flip vertically", "vertical flip"), "vflip", ""),
-    (("blur", "blurry", "soft focus"), "gblur", "sigma=6"),
-    (("brighten", "brighter", "lighter"), "hue", "b=2"),
-    (("darken", "darker"), "hue", "b=-2"),
-    (("night", "nighttime", "night time"), "colortemperature", "temperature=3000"),
-    (("contrast",), "curves", "preset=increase_contrast"),
-    (("desaturate", "muted", "washed out"), "hue", "s=0.4"),
-    (("saturate", "vivid", "more colorful", "more colourful"), "hue", "s=1.8"),
-    (("warm", "golden hour", "sunset"), "colortemperature", "temperature=9000"),
-    (("cool", "cold", "winter"), "colortemperature", "temperature=4500"),
-    (("vignette",), "vignette", ""),
-)
-SPEED: tuple[tuple[tuple[str, ...], float], ...] = (
-    (("slow motion", "slow-motion", "slow down", "slower"), 0.5),
-    (("speed up", "faster", "fast forward", "timelapse", "time-lapse"), 2.0),
-)
-_CLAUSES = re.compile(r"\s*(?:[,;.]|\band then\b|\bthen\b|\band\b)\s*", re.I)
+MAX_SECONDS = 5.0  # the same cap the hosted providers apply, counted from the first frame
 RATIOS = {"16:9": (16, 9), "9:16": (9, 16), "4:3": (4, 3), "3:4": (3, 4), "1:1": (1, 1), "21:9": (21, 9)}
-
-
-@dataclass
-class Recipe:
-    filters: list[tuple[str, str]] = field(default_factory=list)
-    speed: float = 1.0
-    applied: list[str] = field(default_factory=list)
-    not_understood: list[str] = field(default_factory=list)
-
-    def describe(self) -> str:
-        parts = [f"applied: {', '.join(self.applied) or 'nothing (copied the clip)'}"]
-        if self.not_understood:
-            parts.append(f"not understood (ignored): {'; '.join(self.not_understood)}")
-        return "; ".join(parts)
-
-
-def _is_negated(text: str, start: int) -> bool:
-    # "desaturate" must not also trigger "saturate"; "not blurry" should not blur.
-    return (start > 0 and text[start - 1].isalpha()) or text[max(0, start - 4) : start] == "not "
-
-
-def _find(text: str, words: tuple[str, ...]) -> tuple[int, int] | None:
-    """The first un-negated occurrence of any of `words` in `text`, as a (start, end) span."""
-    hits = [
-        (m.start(), m.end())
-        for word in words
-        for m in re.finditer(re.escape(word), text)
-        if not _is_negated(text, m.start())
-    ]
-    return min(hits) if hits else None
-
-
-def parse_prompt(prompt: str) -> Recipe:
-    """Find every known phrase in the whole prompt (so "black and white" stays one phrase), apply them in
-    the order they appear, and report the clauses that matched nothing."""
-    text = prompt.lower()
-    found: list[tuple[tuple[int, int], str, tuple[str, str] | float]] = []
-    for words, name, args in FILTERS:
-        if (span := _find(text, words)) is not None:
-            found.append((span, f"{words[0]} ({name}{'=' + args if args else ''})", (name, args)))
-    for words, factor in SPEED:
-        if (span := _find(text, words)) is not None:
-            found.append((span, f"{words[0]} (x{factor:g} speed)", factor))
-    recipe = Recipe()
-    for _, label, action in sorted(found, key=lambda item: item[0]):
-        if isinstance(action, float):
-            recipe.speed = action
-        elif action not in recipe.filters:
-            recipe.filters.append(action)
-        recipe.applied.append(label)
-    spans = [span for span, _, _ in found]
-    position = 0
-    for clause in _CLAUSES.split(text):
-        start = text.find(clause, position) if clause else position
-        position = start + len(clause)
-        if clause.strip() and not any(a < position and start < b for a, b in spans):
-            recipe.not_understood.append(clause.strip())
-    return recipe
+# Turning the picture upright, by clockwise degrees the player would rotate it.
+UPRIGHT = {90: [("transpose", "clock")], 180: [("hflip", ""), ("vflip", "")], 270: [("transpose", "cclock")]}
+REQUIRED_FILTERS = frozenset(
+    {name for _, _, name, _ in FILTERS}
+    | {"buffer", "buffersink", "crop", "format", "transpose", "hflip", "vflip"}
+    | AUDIO_FILTERS
+)
+# max_interleave_delta=0: hold the video until the audio (encoded after it) arrives, so the two interleave.
+MP4_OPTIONS = {"movflags": "+faststart", "max_interleave_delta": "0"}
 
 
 def crop_for(width: int, height: int, ratio: str | None) -> tuple[int, int] | None:
@@ -126,56 +57,89 @@ def render(
     watermark: str | None = None,
     on_progress: Callable[[float], None] = lambda _: None,
     cancelled: Callable[[], bool] = lambda: False,
-) -> None:
+) -> list[str]:
     """Decode `source`, run the filter chain on its first MAX_SECONDS, encode H.264 MP4 into `dest`.
 
     `watermark` text is drawn bottom-right, semi-transparent, after the filters (so it is never mirrored).
+    Returns notes on what happened to the sound.
     """
     with av.open(str(source)) as inp:
         if not inp.streams.video:
             raise ValueError("the input has no video stream")
         stream = inp.streams.video[0]
-        rate = stream.average_rate or Fraction(24)
-        graph, size = _graph(stream, recipe, aspect_ratio)
+        rate = stream.average_rate or stream.guessed_rate or Fraction(24)
+        frames = _window(inp, stream, rate, cancelled)
+        first = next(frames, None)
+        if first is None:
+            raise ValueError("the input has no video frames")
+        graph, size = _graph(stream, first[0], recipe, aspect_ratio)
         stamp = Watermark(watermark, *size) if watermark and watermark.strip() else None
-        with av.open(str(dest), "w", format="mp4") as out:
-            encoder = out.add_stream("libx264", rate=rate)
-            encoder.width, encoder.height, encoder.pix_fmt = size[0], size[1], "yuv420p"
-            encoder.options = {"preset": "veryfast", "crf": "23"}
-            for frames_in, frame in enumerate(inp.decode(stream), start=1):
-                if cancelled():
-                    raise InterruptedError("cancelled")
-                if frame.time is not None and frame.time >= MAX_SECONDS:
-                    break
-                graph.push(frame)
-                for filtered in _drain(graph):
-                    marked = stamp.apply(filtered) if stamp is not None else filtered
-                    for copy in _retime(marked, frames_in, recipe.speed):
-                        out.mux(encoder.encode(copy))
-                if frame.time is not None:
-                    on_progress(min(0.99, frame.time / MAX_SECONDS))
-            out.mux(encoder.encode(None))
+        with av.open(str(dest), "w", format="mp4", options=MP4_OPTIONS) as out:
+            video = _VideoOut(out, graph, rate, size, stamp, recipe.speed)
+            sound = add_audio(out, inp.streams.audio[0]) if inp.streams.audio else None
+            for frame, at in itertools.chain([first], frames):
+                video.push(frame)
+                on_progress(min(0.95, at / MAX_SECONDS))
+            video.close()
+            if sound is None:
+                return []
+            window = (first[0].time or 0.0, float(video.taken / rate))
+            copy_audio(source, out, sound, window, recipe.speed, cancelled)
+    return [speed_note(recipe.speed)] if recipe.speed != 1 else []
+
+
+def _window(
+    inp: InputContainer, stream: VideoStream, rate: Fraction, cancelled: Callable[[], bool]
+) -> Iterator[tuple[av.VideoFrame, float]]:
+    """Each decoded frame of the first MAX_SECONDS and its time from the first frame (whatever that
+    frame's own timestamp: clips often start well after 0)."""
+    start: float | None = None
+    for index, frame in enumerate(inp.decode(stream)):
+        if cancelled():
+            raise InterruptedError("cancelled")
+        time = frame.time if frame.time is not None else float(index / rate)
+        start = time if start is None else start
+        if time - start >= MAX_SECONDS - 1e-6:
+            return
+        yield frame, time - start
+
+
+def _upright(frame: av.VideoFrame, stream: VideoStream) -> int:
+    """Clockwise degrees a player turns this picture: the display matrix, else an old `rotate` tag."""
+    if frame.rotation:
+        return round(-frame.rotation / 90) % 4 * 90  # the matrix angle is counterclockwise
+    tag = next((value for key, value in stream.metadata.items() if key.lower() == "rotate"), "0")
+    try:  # Matroska spells it ROTATE
+        return round(float(tag) / 90) % 4 * 90
+    except ValueError:
+        return 0
 
 
 def _graph(
-    stream: av.video.stream.VideoStream, recipe: Recipe, ratio: str | None
+    stream: VideoStream, first: av.VideoFrame, recipe: Recipe, ratio: str | None
 ) -> tuple[av.filter.Graph, tuple[int, int]]:
+    """The filter graph and the output size: upright, then even (yuv420p halves both sides for colour),
+    then cropped to `ratio`, then the recipe's filters."""
+    turn = _upright(first, stream)
+    steps = list(UPRIGHT.get(turn, []))
+    width, height = (first.height, first.width) if turn in (90, 270) else (first.width, first.height)
+    even = (width - width % 2, height - height % 2)
+    size = crop_for(*even, ratio) or even
+    if size != (width, height):
+        steps.append(("crop", f"{size[0]}:{size[1]}"))
+    steps += [*recipe.filters, ("format", "yuv420p")]
     graph = av.filter.Graph()
-    nodes = [graph.add_buffer(template=stream)]
-    width, height = stream.codec_context.width, stream.codec_context.height
-    crop = crop_for(width, height, ratio)
-    steps = list(recipe.filters)
-    if crop is not None:
-        steps.insert(0, ("crop", f"{crop[0]}:{crop[1]}"))
-        width, height = crop
-    steps.append(("format", "yuv420p"))
-    for name, args in steps:
-        nodes.append(graph.add(name, args) if args else graph.add(name))
+    nodes = [
+        graph.add_buffer(
+            width=first.width, height=first.height, format=first.format, time_base=stream.time_base
+        )
+    ]
+    nodes += [graph.add(name, args) if args else graph.add(name) for name, args in steps]
     nodes.append(graph.add("buffersink"))
     for left, right in itertools.pairwise(nodes):
         left.link_to(right)
     graph.configure()
-    return graph, (width - width % 2, height - height % 2)
+    return graph, size
 
 
 def _drain(graph: av.filter.Graph) -> list[av.VideoFrame]:
@@ -189,76 +153,45 @@ def _drain(graph: av.filter.Graph) -> list[av.VideoFrame]:
             return frames
 
 
-class Watermark:
-    """Text drawn with Pillow (PyAV has no drawtext filter): a mask made once, blended into every frame.
+class _VideoOut:
+    """Filters, watermarks, retimes and encodes frames, stamping output frame n at n / rate: slow motion
+    repeats each frame, speeding up keeps every other one."""
 
-    The blend works on the yuv420p planes in place, so every pixel outside the text stays byte for byte.
-    """
+    def __init__(
+        self,
+        out: OutputContainer,
+        graph: av.filter.Graph,
+        rate: Fraction,
+        size: tuple[int, int],
+        stamp: Watermark | None,
+        speed: float,
+    ) -> None:
+        self.out, self.graph, self.stamp = out, graph, stamp
+        self.time_base = 1 / rate
+        self.encoder = out.add_stream("libx264", rate=rate, time_base=self.time_base)
+        self.encoder.width, self.encoder.height, self.encoder.pix_fmt = size[0], size[1], "yuv420p"
+        self.encoder.options = {"preset": "veryfast", "crf": "23"}
+        self.repeat = round(1 / speed) if speed < 1 else 1
+        self.keep_every = round(speed) if speed > 1 else 1
+        self.taken = self.filtered = self.written = 0
 
-    OPACITY = 0.6
-    WHITE_Y, NEUTRAL_UV = 235.0, 128.0
+    def push(self, frame: av.VideoFrame) -> None:
+        self.taken += 1
+        self.graph.push(frame)
+        self._write()
 
-    def __init__(self, text: str, width: int, height: int) -> None:
-        margin = max(2, height // 40)
-        font, (left, top, right, bottom) = _fitting_font(
-            text.strip(), width - 2 * margin, max(8, height // 12)
-        )
-        mask = Image.new("L", (right - left + 2, bottom - top + 2))  # +1 pixel for the shadow
-        ImageDraw.Draw(mask).text((-left, -top), text.strip(), fill=255, font=font)
-        alpha = np.asarray(mask, dtype=np.float64) / 255 * self.OPACITY
-        h, w = min(alpha.shape[0], height) // 2 * 2, min(alpha.shape[1], width) // 2 * 2  # whole chroma cells
-        self.alpha = alpha[:h, :w]
-        # A dark halo one pixel down-right keeps white text readable on light footage.
-        self.shadow = np.zeros_like(self.alpha)
-        self.shadow[1:, 1:] = self.alpha[:-1, :-1] * 0.5
-        self.chroma = self.alpha.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-        self.x = max(0, width - margin - w) // 2 * 2
-        self.y = max(0, height - margin - h) // 2 * 2
+    def close(self) -> None:
+        self.graph.push(None)
+        self._write()
+        self.out.mux(self.encoder.encode(None))
 
-    def apply(self, frame: av.VideoFrame) -> av.VideoFrame:
-        if frame.format.name != "yuv420p":
-            frame = frame.reformat(format="yuv420p")
-        width, height = frame.width, frame.height
-        planes = frame.to_ndarray()  # Y rows, then U and V with two chroma rows per line
-        luma = planes[:height]
-        u = planes[height : height + height // 4].reshape(height // 2, width // 2)
-        v = planes[height + height // 4 :].reshape(height // 2, width // 2)
-        h, w = self.alpha.shape
-        y0, x0 = self.y, self.x
-        region = luma[y0 : y0 + h, x0 : x0 + w] * (1 - self.shadow)
-        luma[y0 : y0 + h, x0 : x0 + w] = (region * (1 - self.alpha) + self.WHITE_Y * self.alpha).round()
-        for plane in (u, v):
-            cell = plane[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2]
-            plane[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2] = (
-                cell * (1 - self.chroma) + self.NEUTRAL_UV * self.chroma
-            ).round()
-        return av.VideoFrame.from_ndarray(planes, format="yuv420p")
-
-
-def _fitting_font(
-    text: str, max_width: int, size: int
-) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, tuple[int, int, int, int]]:
-    """The largest font size (from `size` down to 8 px) at which `text` fits `max_width`."""
-    while True:
-        font = _font(size)
-        left, top, right, bottom = (int(v) for v in font.getbbox(text))
-        if right - left <= max_width or size <= 8:
-            return font, (left, top, right, bottom)
-        size -= max(1, size // 10)
-
-
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError):  # Pillow < 10.1, or a build without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
-
-
-def _retime(frame: av.VideoFrame, index: int, speed: float) -> list[av.VideoFrame]:
-    """Slow motion repeats frames, speeding up drops them; the encoder stamps new timestamps."""
-    frame.pts = None
-    if speed < 1:
-        return [frame] * round(1 / speed)
-    if speed > 1 and index % round(speed):
-        return []
-    return [frame]
+    def _write(self) -> None:
+        for frame in _drain(self.graph):
+            self.filtered += 1
+            if (self.filtered - 1) % self.keep_every:
+                continue
+            marked = self.stamp.apply(frame) if self.stamp is not None else frame
+            for _ in range(self.repeat):
+                marked.pts, marked.time_base = self.written, self.time_base
+                self.written += 1
+                self.out.mux(self.encoder.encode(marked))
