@@ -15,7 +15,7 @@ import av
 import numpy as np
 import pytest
 
-from aleph_mcp.cli.main import main
+from aleph_mcp.cli import main
 from aleph_mcp.providers.local_render import Watermark
 
 from .conftest import TEST_KEY

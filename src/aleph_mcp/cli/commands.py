@@ -1,4 +1,4 @@
-"""The command line's subcommands. Each returns its exit code; errors are raised for `cli.main` to report."""
+"""The command line's subcommands. Each returns its exit code; errors are raised for `cli.entry` to report."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -228,6 +229,14 @@ async def doctor(args: argparse.Namespace, settings: Settings) -> int:
     return OK if summary["ok"] else ERROR
 
 
+async def demo(args: argparse.Namespace, settings: Settings) -> int:
+    """An offline edit end to end through the real server (see server/demo.py); nothing leaves the machine."""
+    from aleph_mcp.server.demo import run_demo  # the MCP surface: it talks to the server as a client does
+
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="aleph-mcp-demo-"))
+    return await run_demo(data_dir.resolve(), sys.stdout)
+
+
 COMMANDS: dict[str, Command] = {
     "edit": edit,
     "status": status,
@@ -235,4 +244,5 @@ COMMANDS: dict[str, Command] = {
     "cancel": cancel,
     "open": open_video,
     "doctor": doctor,
+    "demo": demo,
 }

@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     opener.add_argument("--show", action="store_true", help="open it with the desktop's viewer")
 
     commands.add_parser("doctor", parents=[common], help="check keys, data dir, store and codecs")
+    demo = commands.add_parser("demo", parents=[logs], help="an offline edit end to end (no key, no network)")
+    demo.add_argument("--data-dir", help="where the clip, store and result go (default: a new temp folder)")
     return parser
 
 
