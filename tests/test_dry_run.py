@@ -246,7 +246,7 @@ async def test_edit_video_publishes_nullable_ids_while_other_tools_keep_them_req
         tools = {t.name: t for t in (await client.list_tools()).tools}
     edit_schema, status_schema = tools["edit_video"].output_schema, tools["get_edit_status"].output_schema
     assert edit_schema is not None and status_schema is not None
-    assert {"type": "null"} in edit_schema["properties"]["edit_id"]["anyOf"]
+    assert "null" in edit_schema["properties"]["edit_id"]["type"]  # written as a type list, not an anyOf
     assert "dry_run" in edit_schema["properties"] and "dry_run" not in status_schema["properties"]
     assert status_schema["properties"]["edit_id"]["type"] == "string"
     assert "edit_id" in status_schema["required"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import WithJsonSchema
 
 EditStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
@@ -94,12 +95,49 @@ class Edit:
         self.finish("cancelled", now, "cancelled", "Cancelled on request.")
 
 
-class EditErrorInfo(BaseModel):
-    code: str = Field(description="Stable machine-readable reason, e.g. provider_rejected, timeout")
-    message: str = Field(description="What went wrong, in the provider's words where it gave any")
+_MERGEABLE = {"type", "enum", "minLength", "maxLength", "minimum", "maximum"}
 
 
-class RecordFields(BaseModel):
+def lean_schema(schema: dict[str, Any]) -> None:
+    """Trim a model's JSON schema to what a client needs: clients validate every result against it, so its
+    size is latency. Drops the titles pydantic derives from field names and null defaults, and writes
+    `X | None` as a type list instead of an `anyOf`."""
+    schema.pop("title", None)
+    schema.pop("additionalProperties", None)  # extra="forbid" guards what we read, not what clients get
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+        if "default" in prop and prop["default"] in (None, False, []):  # what absent means anyway
+            del prop["default"]
+        options = prop.get("anyOf")
+        if options and len(options) == 2 and {"type": "null"} in options:
+            other = next(o for o in options if o != {"type": "null"})
+            if isinstance(other.get("type"), str) and set(other) <= _MERGEABLE:
+                del prop["anyOf"]
+                prop.update(other, type=[other["type"], "null"])
+                if "enum" in prop:
+                    prop["enum"] = [*prop["enum"], None]
+
+
+class Lean(BaseModel):
+    """Base of every model a tool returns: the same data with a leaner published schema."""
+
+    model_config = ConfigDict(json_schema_extra=lambda schema, _: lean_schema(schema))
+
+
+class EditErrorInfo(Lean):
+    code: str = Field(description="Stable reason, e.g. provider_rejected, timeout")
+    message: str = Field(description="What went wrong, in the provider's words if any")
+
+
+# Inlined where it is used: a `$defs` entry plus its reference would cost more in every tool's schema.
+ERROR_SCHEMA = {
+    "type": ["object", "null"],
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+    "description": "Why it failed or was cancelled: a stable code and a message",
+}
+
+
+class RecordFields(Lean):
     """The status record's fields. edit_id, status and the times are null only in edit_video's dry run
     (nothing was created); EditRecord, what every tool and resource returns for an edit, requires them."""
 
@@ -112,32 +150,30 @@ class RecordFields(BaseModel):
     created_at: str | None = Field(description="ISO 8601, UTC; null only in a dry run")
     updated_at: str | None = Field(description="ISO 8601, UTC; null only in a dry run")
     finished_at: str | None = None
-    progress: float | None = Field(default=None, description="0..1 where the provider reports it")
-    output_url: str | None = Field(default=None, description="The provider's result URL (it expires)")
-    local_path: str | None = Field(default=None, description="The archived copy on this machine")
-    video_uri: str | None = Field(default=None, description="MCP resource with the archived video")
+    progress: float | None = Field(default=None, description="0..1")
+    output_url: str | None = Field(default=None, description="Expires")
+    local_path: str | None = None
+    video_uri: str | None = None
     thumbnail_uri: str | None = None
-    error: EditErrorInfo | None = None
-    notes: str | None = Field(default=None, description="What the provider applied, changed or ignored")
+    error: Annotated[EditErrorInfo | None, WithJsonSchema(ERROR_SCHEMA)] = None
+    notes: str | None = Field(default=None, description="What the provider applied or ignored")
     warnings: list[str] = Field(
         default_factory=list,
-        description="What the provider will change silently, or what could not be checked",
+        description="What the provider changes silently, or could not be checked",
     )
-    check_again_in_seconds: int | None = Field(
-        default=None, description="When checking again is worthwhile; null once the edit has ended"
-    )
+    check_again_in_seconds: int | None = Field(default=None, description="null once ended")
     duplicate_of_request: bool = Field(
-        default=False, description="True when this call matched an earlier identical request"
+        default=False, description="This call matched an earlier identical request"
     )
     estimated_cost_usd: float | None = Field(
         default=None,
-        description="What the edit was quoted at when submitted (USD); null when the price is unknown",
+        description="The quote when submitted, USD; null: price unknown",
     )
-    cost_basis: str | None = Field(default=None, description="How the estimate was reached, or why none")
+    cost_basis: str | None = None
 
 
 class EditRecord(RecordFields):
-    """The status record every tool and the edit resource return."""
+    """An edit's status record."""
 
     edit_id: str
     status: EditStatus
@@ -145,6 +181,6 @@ class EditRecord(RecordFields):
     updated_at: str
 
 
-class EditList(BaseModel):
+class EditList(Lean):
     edits: list[EditRecord]
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next, older page")

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+from pydantic.json_schema import WithJsonSchema
 
 from aleph_mcp.edits.intake import Intake
 from aleph_mcp.edits.requests import build_request
 from aleph_mcp.edits.validation import VideoInput
-from aleph_mcp.models import RecordFields
+from aleph_mcp.models import Lean, RecordFields
 from aleph_mcp.pricing.budget import asks_first, cost_basis
 from aleph_mcp.pricing.catalog import Quote
 from aleph_mcp.providers.base import PreparedCreate, Provider
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from aleph_mcp.edits.service import EditService
 
 
-class DryRunPreview(BaseModel):
+class DryRunPreview(Lean):
     """What a real edit_video call with the same arguments would do. Nothing was sent anywhere."""
 
     quote: Quote = Field(description="The estimated cost and how it was reached")
@@ -46,11 +47,19 @@ class DryRunPreview(BaseModel):
     )
 
 
-class EditVideoResult(RecordFields):
-    """edit_video's answer: the new edit's status record. With dry_run=true no edit exists: edit_id, status
-    and the times are null, and `dry_run` holds the preview."""
+DRY_RUN_SCHEMA = {
+    "type": ["object", "null"],
+    "description": "Only in a dry run: {quote, request (the exact create, secrets masked), uploads, budget, "
+    "needs_confirmation}; nothing was sent",
+}
 
-    dry_run: DryRunPreview | None = Field(default=None, description="Only in a dry run: what would happen")
+
+class EditVideoResult(RecordFields):
+    """The new edit's record; in a dry run edit_id, status and the times are null and dry_run is set."""
+
+    # Published as a plain object: its parts are described in the text block, and every result of
+    # edit_video is validated against this schema by clients.
+    dry_run: Annotated[DryRunPreview | None, WithJsonSchema(DRY_RUN_SCHEMA)] = None
 
 
 async def preview(service: EditService, checked: Intake) -> EditVideoResult:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aleph_mcp.config import ALL_PROVIDERS, PriceOverride
 from aleph_mcp.errors import InvalidInput
+from aleph_mcp.models import Lean
 from aleph_mcp.providers import aimlapi, crun, kie, krea, local, runway
 from aleph_mcp.providers.base import Capabilities
 
@@ -63,7 +64,7 @@ MODEL_FACTS: dict[str, ModelFacts] = {
 }
 
 
-class ThirdPartyPrice(BaseModel):
+class ThirdPartyPrice(Lean):
     model_config = ConfigDict(extra="forbid")
 
     usd: float | None
@@ -72,24 +73,22 @@ class ThirdPartyPrice(BaseModel):
     as_of: str | None
 
 
-class Price(BaseModel):
-    """A model's price as aleph-mcp quotes it."""
+class Price(Lean):
+    """A model's price, as quoted."""
 
     model_config = ConfigDict(extra="forbid")
 
-    usd: float | None = Field(description="USD per `per`; null when unknown (never guessed)")
+    usd: float | None = Field(description="USD per `per`; null: unknown")
     per: Per
-    origin: Literal["catalog", "user"] = Field(
-        default="catalog", description="catalog: prices.json in the package; user: ALEPH_MCP_PRICES"
-    )
+    origin: Literal["catalog", "user"] = Field(default="catalog", description="user: from ALEPH_MCP_PRICES")
     source: str
-    as_of: str | None = Field(default=None, description="Date of the source (YYYY-MM); null if undated")
-    inferred: str | None = Field(default=None, description="What in this figure is inferred, not stated")
+    as_of: str | None = Field(default=None, description="YYYY-MM of the source")
+    inferred: str | None = Field(default=None, description="What is inferred, not stated")
     note: str | None = None
     third_party: list[ThirdPartyPrice] = Field(
-        default_factory=list, description="Resellers' prices for the same model; shown, never used in quotes"
+        default_factory=list, description="Resellers' prices; never used in quotes"
     )
-    bills_failed: bool | None = Field(default=None, description="Are failed edits billed? null: not stated")
+    bills_failed: bool | None = Field(default=None, description="null: not stated")
     bills_cancelled: bool | None = None
 
 
@@ -103,7 +102,7 @@ class PriceTable(BaseModel):
     prices: dict[str, Price]
 
 
-class Quote(BaseModel):
+class Quote(Lean):
     """What one edit is expected to cost. `usd` is None (and `known` False) when it cannot be told."""
 
     provider: str

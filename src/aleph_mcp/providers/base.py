@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from aleph_mcp.models import AspectRatio, EditRequest, EditStatus, RemoteStatus
+from aleph_mcp.models import AspectRatio, EditRequest, EditStatus, Lean, RemoteStatus
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Capabilities:
         return self.models[0]
 
 
-class PreparedCreate(BaseModel):
+class PreparedCreate(Lean):
     """One create request exactly as an adapter sends it, with its secrets masked.
 
     `submit` sends what `describe_create` returns (same method, URL and body), so a preview cannot drift

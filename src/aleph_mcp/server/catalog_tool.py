@@ -6,61 +6,60 @@ from collections.abc import Mapping
 from typing import Literal
 
 import mcp.types as types
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from aleph_mcp.config import ALL_PROVIDERS, PriceOverride, ProviderName
 from aleph_mcp.edits.validation import UPLOAD_MAX_BYTES
-from aleph_mcp.models import ASPECT_RATIOS, AspectRatio
+from aleph_mcp.models import ASPECT_RATIOS, AspectRatio, Lean
 from aleph_mcp.pricing.catalog import ADAPTERS, Price, facts_of, price_of, price_table, quote
 from aleph_mcp.server.registration import Registrations
 from aleph_mcp.server.state import Ctx, state_of
 
 
-class ModelInfo(BaseModel):
+class ModelInfo(Lean):
     name: str
-    default: bool = Field(description="Used when edit_video names no model")
+    default: bool = Field(description="Used when none is named")
     price: Price
     edit_usd: float | None = Field(
-        description="What one edit costs: the per-edit price, or a per-second price times the most this "
-        "model processes (5 s); null when unknown or when it depends on the input's length"
+        description="One edit's cost (per-second prices times the most it processes); null: unknown"
     )
     reference_image: bool
-    duration: str = Field(description="What the model does with the input's length")
-    max_processed_seconds: float | None = Field(description="Only this much of the input is used; null: all")
+    duration: str = Field(description="How much of the input it edits")
+    max_processed_seconds: float | None = Field(description="Seconds of input used; null: all")
 
 
-class InputLimits(BaseModel):
-    max_prompt_chars: int = Field(description="Counted in UTF-16 code units, as the vendors count")
-    max_url_input_bytes: int | None = Field(description="Video by https URL; null: not documented")
-    data_uri_max_bytes: int | None = Field(description="Video as a data: URI; null: data URIs not accepted")
-    upload_max_bytes: int | None = Field(description="Local file uploaded for you; null: no local files")
+class InputLimits(Lean):
+    max_prompt_chars: int = Field(description="In UTF-16 code units")
+    max_url_input_bytes: int | None = Field(description="By https URL; null: not documented")
+    data_uri_max_bytes: int | None = Field(description="As a data: URI; null: not accepted")
+    upload_max_bytes: int | None = Field(description="A local file; null: not accepted")
 
 
-class ProviderAbilities(BaseModel):
+class ProviderAbilities(Lean):
     cancel: bool
-    upload: bool = Field(description="Takes local files (uploaded, or read in place by local)")
+    upload: bool = Field(description="Takes local files")
     reference_image: bool = Field(description="With at least one of its models")
     watermark: bool
     seed: bool
     data_uri: bool
 
 
-class ProviderInfo(BaseModel):
+class ProviderInfo(Lean):
     name: ProviderName
-    configured: bool = Field(description="Has an API key on this server (never shown); local always")
-    default: bool = Field(description="Used when edit_video names no provider")
+    configured: bool = Field(description="Has an API key here")
+    default: bool = Field(description="Used when none is named")
     models: list[ModelInfo]
-    aspect_ratios: list[AspectRatio] = Field(description="Accepted `aspect_ratio` values; empty: none")
+    aspect_ratios: list[AspectRatio] = Field(description="Accepted `aspect_ratio` values")
     limits: InputLimits
     can: ProviderAbilities
     typical_render: str
 
 
-class ProviderCatalog(BaseModel):
+class ProviderCatalog(Lean):
     providers: list[ProviderInfo]
     default_provider: str
     currency: Literal["USD"] = "USD"
-    prices_checked: str = Field(description="When the catalog's price sources were read (YYYY-MM)")
+    prices_checked: str = Field(description="When prices were read (YYYY-MM)")
     prices_note: str
 
 
@@ -115,9 +114,8 @@ catalog_tools = Registrations()
     annotations=types.ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
 )
 async def list_providers(ctx: Ctx) -> ProviderCatalog:
-    """Every provider this server knows: whether it is configured here, its models, aspect ratios, input
-    limits, what it can do, typical render time, and the price per edit where known (unknown prices
-    are null, never guessed). Use it to choose a provider before edit_video."""
+    """Every provider: configured here or not, models, aspect ratios, input limits, abilities, render time
+    and price per edit where known (unknown: null, never guessed). Use it to choose before edit_video."""
     state = state_of(ctx)
     settings = state.settings
     live = state.service.providers

@@ -1,19 +1,28 @@
 """Tools, resources and prompts are plain module-level functions; a `Registrations` list puts them on a
-server when `create_server` makes one (nothing is registered at import time)."""
+server when `create_server` makes one (nothing is registered at import time).
+
+It also keeps what agents read tidy: descriptions come from docstrings cleaned of their indentation, and
+tool input schemas are trimmed like the output models (`models.lean_schema`): clients read and validate
+them on every session, so their size is latency.
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
+
+from aleph_mcp.models import lean_schema
 
 F = TypeVar("F", bound=Callable[..., Any])
 Kind = Literal["tool", "resource", "prompt"]
 
 
 class Registrations:
-    """Remembers decorated functions with their options, for `register(server)`."""
+    """Remembers decorated functions with their options, for `tools()` and `register(server)`."""
 
     def __init__(self) -> None:
         self._entries: list[tuple[Kind, Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
@@ -29,11 +38,25 @@ class Registrations:
 
     def _mark(self, kind: Kind, args: tuple[Any, ...], options: dict[str, Any]) -> Callable[[F], F]:
         def mark(fn: F) -> F:
+            if "description" not in options and fn.__doc__:
+                options["description"] = inspect.cleandoc(fn.__doc__)
             self._entries.append((kind, fn, args, options))
             return fn
 
         return mark
 
+    def tools(self) -> list[Tool]:
+        """The tools, built for `MCPServer(tools=...)`, with lean input schemas."""
+        built = []
+        for kind, fn, _, options in self._entries:
+            if kind == "tool":
+                tool = Tool.from_function(fn, **options)
+                lean_schema(tool.parameters)
+                built.append(tool)
+        return built
+
     def register(self, server: MCPServer[Any]) -> None:
+        """Put the resources and prompts on `server` (tools go in through `tools()`)."""
         for kind, fn, args, options in self._entries:
-            getattr(server, kind)(*args, **options)(fn)
+            if kind != "tool":
+                getattr(server, kind)(*args, **options)(fn)

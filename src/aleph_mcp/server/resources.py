@@ -51,6 +51,7 @@ resources = Registrations()
 @resources.resource(
     "aleph://edits/{edit_id}",
     name="edit",
+    title="Edit status record",
     mime_type="application/json",
     description="An edit's status record (JSON). Subscribe for status changes.",
 )
@@ -62,6 +63,7 @@ async def edit_record(edit_id: str, ctx: Ctx) -> str:
 @resources.resource(
     "aleph://edits/{edit_id}/video",
     name="edit-video",
+    title="Edited video",
     mime_type="video/mp4",
     description="The finished video, from this machine's archive",
 )
@@ -73,6 +75,7 @@ async def edit_video_file(edit_id: str, ctx: Ctx) -> bytes:
 @resources.resource(
     "aleph://edits/{edit_id}/thumbnail",
     name="edit-thumbnail",
+    title="Edited video thumbnail",
     mime_type="image/jpeg",
     description="A still of the finished video",
 )

@@ -31,64 +31,40 @@ Prompt = Annotated[
     Field(
         min_length=1,
         max_length=10_000,
-        description=(
-            "What to change in the video, e.g. 'make it snow' or 'relight as golden hour'. "
-            "Describe the change, not what is already there."
-        ),
+        description="What to change, e.g. 'make it snow'. Describe the change, not what is already there",
     ),
 ]
 Video = Annotated[
-    str,
-    Field(
-        min_length=1,
-        description=(
-            "The input video: an https URL, a data: URI, or a local file path inside the allowed directories."
-        ),
-    ),
+    str, Field(min_length=1, description="An https URL, a data: URI, or a local path in the allowed folders")
 ]
-
-
+EditId = Annotated[str, Field(min_length=1, max_length=100, description="The edit_id edit_video returned")]
 ProviderArg = Annotated[
-    ProviderName | None, Field(description="Which API renders it; default: the server's default provider")
+    ProviderName | None, Field(description="Which API renders it (list_providers); default: the server's")
 ]
 ModelArg = Annotated[
-    str | None,
-    Field(description="Provider model, e.g. runway: aleph2 or gen4_aleph; default: the provider's default"),
+    str | None, Field(description="e.g. aleph2 or gen4_aleph at runway; default: the provider's")
 ]
 AspectRatioArg = Annotated[AspectRatio | None, Field(description="Output aspect ratio")]
 SeedArg = Annotated[int | None, Field(ge=0, le=SEED_MAX, description="For reproducible results")]
 ReferenceArg = Annotated[
-    str | None, Field(description="Style/content reference image: https URL, data: URI or allowed local path")
+    str | None, Field(description="A reference image: https URL, data: URI or allowed local path")
 ]
-WatermarkArg = Annotated[str | None, Field(max_length=40, description="Watermark text (kie only)")]
+WatermarkArg = Annotated[str | None, Field(max_length=40, description="Text drawn on the video (kie, local)")]
 IdempotencyKeyArg = Annotated[
     str | None,
     Field(
-        min_length=1,
-        max_length=200,
-        description="Repeat a call with the same key to get the same edit back instead of a new, billed one",
+        min_length=1, max_length=200, description="The same key returns the same edit, not a new billed one"
     ),
 ]
 AllowDuplicateArg = Annotated[
-    bool,
-    Field(
-        description="An identical request within 10 minutes returns the earlier edit (not billed again); "
-        "true starts a new, billed edit anyway"
-    ),
+    bool, Field(description="true: a new billed edit even if an identical one started in the last 10 minutes")
 ]
 DryRunArg = Annotated[
-    bool,
-    Field(
-        description="Check everything and return the cost estimate and the exact request that would "
-        "be sent (secrets masked) without uploading, sending or storing anything"
-    ),
+    bool, Field(description="Return the quote and the exact request (secrets masked); send and store nothing")
 ]
 ConfirmArg = Annotated[
     bool,
-    Field(
-        description="The person has already agreed to this edit's cost; set it only after asking "
-        "them, when the server says it needs confirmation and cannot ask itself"
-    ),
+    Field(description="The person agreed to the cost: only after asking them, when the server cannot ask"),
 ]
 
 
@@ -115,10 +91,10 @@ async def edit_video(
     dry_run: DryRunArg = False,
     confirm: ConfirmArg = False,
 ) -> EditVideoResult:
-    """Start an Aleph video-to-video edit. Returns at once with an edit id and its estimated cost:
-    rendering takes minutes, so check back with get_edit_status (or subscribe to the edit's resource).
-    Each edit is billed by the provider; dry_run=true shows the cost and the request without sending it.
-    Above a configured cost the person is asked to confirm first."""
+    """Start an Aleph video-to-video edit; returns at once with the edit id and estimated cost.
+    Rendering takes minutes: check back with get_edit_status or subscribe to the edit's resource.
+    Billed by the provider; dry_run=true shows cost and request without sending. Above a set cost the
+    person is asked first."""
     state = state_of(ctx)
     if dry_run:
         with agent_errors():
@@ -139,14 +115,13 @@ async def edit_video(
 )
 async def get_edit_status(
     ctx: Ctx,
-    edit_id: Annotated[str, Field(min_length=1, max_length=100)],
+    edit_id: EditId,
     wait_seconds: Annotated[
-        float,
-        Field(ge=0, le=50, description=("Wait up to this long for the status to change before answering")),
+        float, Field(ge=0, le=50, description="Wait up to this long for the status to change")
     ] = 0,
 ) -> EditResult:
-    """The edit's current status record, with the finished video's path and resource once it succeeded,
-    and when to check again otherwise."""
+    """An edit's status record: once succeeded, the video's path and resource; until then, when to check
+    again."""
     state = state_of(ctx)
     with agent_errors():
         edit = await state.service.wait_for_change(edit_id, wait_seconds, progress_of(ctx))
@@ -160,10 +135,10 @@ async def get_edit_status(
 )
 async def list_edits(
     ctx: Ctx,
-    status: EditStatus | None = None,
-    provider: ProviderName | None = None,
-    limit: Annotated[int, Field(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Field(description="next_cursor from the previous page")] = None,
+    status: Annotated[EditStatus | None, Field(description="Only edits in this status")] = None,
+    provider: Annotated[ProviderName | None, Field(description="Only this provider's edits")] = None,
+    limit: Annotated[int, Field(ge=1, le=100, description="At most this many")] = 20,
+    cursor: Annotated[str | None, Field(description="next_cursor of the previous page")] = None,
 ) -> EditList:
     """Edits this server knows (all processes sharing its data dir), newest first."""
     state = state_of(ctx)
@@ -182,9 +157,9 @@ async def list_edits(
         read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
     ),
 )
-async def cancel_edit(ctx: Ctx, edit_id: Annotated[str, Field(min_length=1, max_length=100)]) -> EditResult:
-    """Cancel an unfinished edit where the provider allows it (krea, runway, local). kie, aimlapi and
-    crun have no cancel API: their edits run to the end."""
+async def cancel_edit(ctx: Ctx, edit_id: EditId) -> EditResult:
+    """Cancel an unfinished edit where the provider can (krea, runway, local); kie, aimlapi and crun
+    edits run to their end."""
     state = state_of(ctx)
     with agent_errors():
         edit = await state.service.cancel(edit_id)

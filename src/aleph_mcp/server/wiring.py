@@ -5,12 +5,14 @@ Nothing is built at import time; the lifespan builds what was not injected and t
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
 import httpx2
+import mcp.types as types
 from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
@@ -40,6 +42,19 @@ Edits are asynchronous and each one is billed by its provider:
 4. When it has succeeded, the video is archived locally: read aleph://edits/{edit_id}/video or use local_path.
 Do not start the same edit twice to "retry" a slow one: it would be billed twice. Use idempotency_key.
 """
+
+
+# A film frame with a play mark; inline, so a client shows it without fetching anything.
+ICON = types.Icon(
+    src="data:image/svg+xml;base64,"
+    + base64.b64encode(
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" '
+        b'fill="#1c1c28"/><rect x="8" y="16" width="48" height="32" rx="4" fill="#f4f1ea"/>'
+        b'<path d="M28 24v16l13-8z" fill="#e2553a"/></svg>'
+    ).decode(),
+    mime_type="image/svg+xml",
+    sizes=["any"],
+)
 
 
 def create_server(
@@ -78,10 +93,12 @@ def create_server(
         version=__version__,
         instructions=INSTRUCTIONS,
         website_url="https://github.com/aleph-mcp/aleph-mcp",
+        icons=[ICON],
         lifespan=lifespan,
         subscriptions=bus,
+        tools=[*tools.tools(), *catalog_tools.tools()],
     )
-    for registrations in (tools, catalog_tools, resources, prompts):
+    for registrations in (resources, prompts):
         registrations.register(server)
     install_listing(server)
     install_completions(server)
