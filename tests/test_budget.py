@@ -337,16 +337,15 @@ def test_a_free_edit_is_never_refused() -> None:
 def test_an_old_store_gains_the_cost_columns_and_keeps_its_edits(tmp_path: Path) -> None:
     """A data dir from before costs were stored migrates; its edits read back with no estimate."""
     path = tmp_path / "old.sqlite3"
-    db = sqlite3.connect(path)
-    for number, script in enumerate(MIGRATIONS[:3], start=1):
-        db.executescript(script)
-        db.execute(f"PRAGMA user_version={number}")
-    db.execute(
-        "INSERT INTO edits (edit_id, provider, model, prompt, video, status, created_at, updated_at) "
-        "VALUES ('ed_old', 'runway', 'gen4_aleph', 'p', 'v', 'succeeded', 1.0, 1.0)"
-    )
-    db.commit()
-    db.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        for number, script in enumerate(MIGRATIONS[:3], start=1):
+            db.executescript(script)
+            db.execute(f"PRAGMA user_version={number}")
+        db.execute(
+            "INSERT INTO edits (edit_id, provider, model, prompt, video, status, created_at, updated_at) "
+            "VALUES ('ed_old', 'runway', 'gen4_aleph', 'p', 'v', 'succeeded', 1.0, 1.0)"
+        )
+        db.commit()
 
     async def read() -> Edit | None:
         store = SQLiteEditStore(path)
