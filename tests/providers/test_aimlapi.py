@@ -122,7 +122,8 @@ async def test_every_vendor_status_word_maps_to_our_status(state: State, word: s
     fake = FakeAimlapi(api_key=KEY, steps=(state,))
     fake.words[state] = word
     remote = await submit_and_poll(fake)
-    assert (remote.status, remote.vendor_status) == (expected, word)
+    assert remote.status == expected
+    assert word in STATUS.words  # mapped by the table, not by the unknown-word fallback
 
 
 async def test_a_task_runs_from_queued_to_succeeded_with_the_video_url() -> None:

@@ -100,7 +100,6 @@ class LocalProvider:
             output_url=output.as_uri() if status == "succeeded" else None,
             error_code="render_failed" if status == "failed" else None,
             error_message=job.get("error"),
-            vendor_status=job["status"],
             notes=job.get("notes"),
         )
 
