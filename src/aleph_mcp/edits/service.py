@@ -187,7 +187,7 @@ class EditService:
             try:
                 await self.store.lease(edit_id, holder, now + self.lease_seconds, now)
             except Exception:
-                logger.exception("could not renew the lease on %s", edit_id)
+                logger.exception("lease renewal failed edit_id=%s", edit_id)
 
     # -- read -------------------------------------------------------------------------------------
     async def get(self, edit_id: str) -> Edit:
