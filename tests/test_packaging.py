@@ -1,13 +1,15 @@
-"""Registry metadata, README and examples agree with the package."""
+"""Registry metadata, README and examples agree with the package; the wheel carries what it must."""
 
 from __future__ import annotations
 
 import json
 import re
 import tomllib
+import zipfile
 from pathlib import Path
 
 import jsonschema
+from hatchling.builders.wheel import WheelBuilder
 
 import aleph_mcp
 from aleph_mcp.config import Settings
@@ -117,6 +119,16 @@ def test_the_readme_documents_every_configuration_variable() -> None:
         if field.endswith(("_api_key", "_base_url")):
             continue  # documented as the ALEPH_MCP_<P>_... pattern rows
         assert f"ALEPH_MCP_{field.upper()}" in readme, field
+
+
+def test_the_wheel_ships_the_typing_marker_and_the_price_table(tmp_path: Path) -> None:
+    """A wheel built from this tree carries py.typed (PEP 561) and the bundled prices.json."""
+    (wheel,) = WheelBuilder(str(ROOT)).build(directory=str(tmp_path), versions=["standard"])
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert "aleph_mcp/py.typed" in names
+    assert "aleph_mcp/pricing/prices.json" in names
+    assert not any("__pycache__" in name for name in names)
 
 
 def test_the_suite_refuses_to_reach_beyond_loopback() -> None:
