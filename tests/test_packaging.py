@@ -7,6 +7,7 @@ import re
 import tomllib
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 from hatchling.builders.wheel import WheelBuilder
@@ -65,8 +66,8 @@ SERVER_SCHEMA = {
 }
 
 
-def load_server_json() -> dict[str, object]:
-    data: dict[str, object] = json.loads((ROOT / "server.json").read_text())
+def load_server_json() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((ROOT / "server.json").read_text())
     return data
 
 
@@ -79,7 +80,7 @@ def test_versions_and_name_agree_across_pyproject_server_json_readme_and_code() 
     """One version everywhere; the README carries the mcp-name marker that proves PyPI ownership."""
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     server = load_server_json()
-    package = server["packages"][0]  # type: ignore[index]
+    package = server["packages"][0]
     assert server["version"] == package["version"] == pyproject["version"] == aleph_mcp.__version__
     assert package["identifier"] == pyproject["name"]
     marker = re.search(r"mcp-name: (\S+)", (ROOT / "README.md").read_text())
@@ -88,7 +89,7 @@ def test_versions_and_name_agree_across_pyproject_server_json_readme_and_code() 
 
 def test_every_key_variable_is_declared_secret_and_real() -> None:
     """Each API key variable in server.json is marked secret and is one the server really reads."""
-    package = load_server_json()["packages"][0]  # type: ignore[index]
+    package = load_server_json()["packages"][0]
     names = {v["name"]: v for v in package["environmentVariables"]}
     keys = [name for name in names if name.endswith("_API_KEY")]
     assert sorted(keys) == sorted(

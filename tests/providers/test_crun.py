@@ -213,27 +213,6 @@ async def test_http_429_with_retry_after_is_rate_limited() -> None:
     assert (caught.value.retry_after, caught.value.not_created) == (9.0, True)
 
 
-@pytest.mark.parametrize("status", [500, 502])
-async def test_http_5xx_is_transient_and_may_have_created(status: int) -> None:
-    """A 5xx on create is retryable but the task may exist, so not_created stays False."""
-    fake = FakeCrun()
-    fake.inject(Fault(kind="create", status=status, body={"code": status, "message": "Server error"}))
-    async with crun(fake) as provider:
-        with pytest.raises(TransientProviderError) as caught:
-            await provider.submit(edit())
-    assert (caught.value.status_code, caught.value.not_created) == (status, False)
-
-
-async def test_a_refused_connection_is_transient_and_not_created() -> None:
-    """A connect error means the create never left, so it is safe to send again."""
-    fake = FakeCrun()
-    fake.inject(Fault(kind="create", raise_exc=httpx2.ConnectError))
-    async with crun(fake) as provider:
-        with pytest.raises(TransientProviderError) as caught:
-            await provider.submit(edit())
-    assert caught.value.not_created is True
-
-
 async def test_a_create_answer_without_task_id_is_malformed() -> None:
     """code 200 with no data.task_id is a malformed answer whose outcome is unknown."""
     fake = FakeCrun()
