@@ -18,14 +18,14 @@ TEST_KEY = "test-key-0123456789"
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Settings that ignore the developer's environment and .env file."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "data_dir": tmp_path / "data",
         "allowed_dirs": str(tmp_path / "inputs"),
         "poll_interval": 0.05,
         "poll_max_interval": 0.2,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture

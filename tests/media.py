@@ -112,7 +112,7 @@ def played(path: Path) -> Played:
             codec=stream.codec_context.name,
             pix_fmt=stream.codec_context.pix_fmt,
             times=[float(f.time or 0) for f in frames],
-            duration=float((stream.duration or 0) * stream.time_base),
+            duration=float((stream.duration or 0) * (stream.time_base or 0)),
             rotated=any(f.rotation or f.side_data.get("DISPLAYMATRIX") for f in frames),
-            audio=None if audio is None else float((audio.duration or 0) * audio.time_base),
+            audio=None if audio is None else float((audio.duration or 0) * (audio.time_base or 0)),
         )

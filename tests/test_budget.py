@@ -22,7 +22,7 @@ from aleph_mcp.edits.dry_run import preview
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.edits.service import EditService
 from aleph_mcp.errors import BudgetExceeded
-from aleph_mcp.models import Edit
+from aleph_mcp.models import Edit, EditStatus
 from aleph_mcp.pricing.budget import WINDOW, Budget, BudgetGate
 from aleph_mcp.pricing.catalog import quote
 from aleph_mcp.providers.kie import KieProvider
@@ -30,26 +30,18 @@ from aleph_mcp.records import iso
 from aleph_mcp.store import MIGRATIONS, EditStore, InMemoryEditStore, SQLiteEditStore
 
 from .conftest import TEST_KEY, make_settings
+from .fakes.clock import START, FakeClock
 from .fakes.kie import FakeKie
 from .fakes.runway import FakeRunway
 from .fakes.server import serve_fakes
-from .test_e2e import server_env, stdio_server
+from .stdio import server_env, stdio_server
 
-START = 1_800_000_000.0
 VIDEO = "https://cdn.example.com/in/clip.mp4"
 HALF_A_DOLLAR = {"kie": {"usd": 0.5}}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def service_for(
-    store: EditStore, http: httpx2.AsyncClient, tmp_path: Path, clock: Clock, **settings: Any
+    store: EditStore, http: httpx2.AsyncClient, tmp_path: Path, clock: FakeClock, **settings: Any
 ) -> EditService:
     provider = KieProvider(
         http, api_key=TEST_KEY, base_url="http://fake.invalid", upload_base_url="http://x.invalid"
@@ -61,7 +53,7 @@ def service_for(
 @asynccontextmanager
 async def kie(tmp_path: Path, store: EditStore | None = None, **settings: Any) -> AsyncIterator[Any]:
     """(fake, service, store, clock) for kie, priced and capped as `settings` say."""
-    fake, clock = FakeKie(TEST_KEY), Clock()
+    fake, clock = FakeKie(TEST_KEY), FakeClock()
     the_store = store or InMemoryEditStore()
     async with httpx2.AsyncClient(transport=fake.transport()) as http:
         yield fake, service_for(the_store, http, tmp_path, clock, **settings), the_store, clock
@@ -170,7 +162,7 @@ async def test_services_on_one_file_cannot_both_squeeze_under_the_cap(tmp_path: 
     """Twelve simultaneous submits through four stores on one SQLite file with room for three: three start."""
     path = tmp_path / "shared.sqlite3"
     stores = [SQLiteEditStore(path) for _ in range(4)]  # as four server processes would open it
-    fake, clock = FakeKie(TEST_KEY), Clock()
+    fake, clock = FakeKie(TEST_KEY), FakeClock()
     outcomes: list[str] = []
     async with httpx2.AsyncClient(transport=fake.transport()) as http:
         services = [service_for(s, http, tmp_path, clock, budget_edits=3) for s in stores]
@@ -280,10 +272,10 @@ async def test_a_dry_run_says_whether_a_real_call_would_pass_the_budget(tmp_path
 # -- what counts -----------------------------------------------------------------------------------
 
 
-def made(provider: str, model: str, status: str, **fields: Any) -> Edit:
+def made(provider: str, model: str, status: EditStatus, **fields: Any) -> Edit:
     values: dict[str, Any] = {"provider_task_id": "task-1", "estimated_cost_usd": 1.0, "created_at": START}
     values.update(fields)
-    return Edit("ed_x", provider, model, "p", VIDEO, status=status, **values)  # type: ignore[arg-type]
+    return Edit("ed_x", provider, model, "p", VIDEO, status=status, **values)
 
 
 @pytest.mark.parametrize(
@@ -336,16 +328,15 @@ def test_a_free_edit_is_never_refused() -> None:
 def test_an_old_store_gains_the_cost_columns_and_keeps_its_edits(tmp_path: Path) -> None:
     """A data dir from before costs were stored migrates; its edits read back with no estimate."""
     path = tmp_path / "old.sqlite3"
-    db = sqlite3.connect(path)
-    for number, script in enumerate(MIGRATIONS[:3], start=1):
-        db.executescript(script)
-        db.execute(f"PRAGMA user_version={number}")
-    db.execute(
-        "INSERT INTO edits (edit_id, provider, model, prompt, video, status, created_at, updated_at) "
-        "VALUES ('ed_old', 'runway', 'gen4_aleph', 'p', 'v', 'succeeded', 1.0, 1.0)"
-    )
-    db.commit()
-    db.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        for number, script in enumerate(MIGRATIONS[:3], start=1):
+            db.executescript(script)
+            db.execute(f"PRAGMA user_version={number}")
+        db.execute(
+            "INSERT INTO edits (edit_id, provider, model, prompt, video, status, created_at, updated_at) "
+            "VALUES ('ed_old', 'runway', 'gen4_aleph', 'p', 'v', 'succeeded', 1.0, 1.0)"
+        )
+        db.commit()
 
     async def read() -> Edit | None:
         store = SQLiteEditStore(path)

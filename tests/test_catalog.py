@@ -134,7 +134,7 @@ def test_unknown_prices_quote_as_unknown_and_never_use_third_party_figures() -> 
 def test_a_user_price_in_the_environment_changes_quotes(monkeypatch: pytest.MonkeyPatch) -> None:
     """ALEPH_MCP_PRICES sets per-second and per-edit prices; the quote says the figure is the user's."""
     monkeypatch.setenv("ALEPH_MCP_PRICES", '{"runway/aleph2": {"usd": 0.3, "per": "second"}, "kie": 0.6}')
-    prices = Settings(_env_file=None).prices  # type: ignore[call-arg]
+    prices = Settings(_env_file=None).prices
     aleph2 = quote("runway", "aleph2", 7.0, overrides=prices)
     assert (aleph2.usd, aleph2.origin, aleph2.billed_seconds) == (2.1, "user", 7.0)
     assert aleph2.source == "ALEPH_MCP_PRICES['runway/aleph2']"

@@ -39,7 +39,7 @@ class Person:
         self.asked.append(params)
         if self.action == "accept":
             return types.ElicitResult(action="accept", content=self.content)
-        return types.ElicitResult(action=self.action)  # type: ignore[arg-type]
+        return types.ElicitResult(action=self.action)
 
 
 @asynccontextmanager
@@ -53,14 +53,14 @@ async def served(
         config = make_settings(tmp_path, default_provider="runway", runway_api_key=TEST_KEY, **values)
         provider = RunwayProvider(http, api_key=TEST_KEY, base_url="http://fake.invalid")
         server = create_server(config, providers={"runway": provider}, store=InMemoryEditStore(), http=http)
-        extra = {"elicitation_callback": person} if person is not None else {}
-        async with Client(server, mode=mode, **extra) as client:  # type: ignore[arg-type]
+        async with Client(server, mode=mode, elicitation_callback=person) as client:
             yield client, fake
 
 
 async def no_edits(client: Client) -> bool:
     listed = await client.call_tool("list_edits", {})
-    return listed.structured_content == {"edits": [], "next_cursor": None}
+    record = listed.structured_content
+    return isinstance(record, dict) and record == {"edits": [], "next_cursor": None}
 
 
 def text_of(result: types.CallToolResult) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import anyio
 from mcp import Client
 
 from .fakes.base import FAKE_VIDEO, Fault, State
-from .test_e2e import fakes, server_env, server_pids, stdio_server
+from .stdio import kill_servers, served_fakes, server_env, stdio_server
 
 VIDEO = "https://127.0.0.1:9/in/clip.mp4"  # nothing listens: the server's pre-flight probe stays local
 # A slow answer that never times out: one byte every half second, never the last one.
@@ -31,8 +29,9 @@ def steps_for(body: Any) -> tuple[State, ...]:
 async def edit(client: Client, prompt: str) -> dict[str, Any]:
     result = await client.call_tool("edit_video", {"prompt": prompt, "video": VIDEO})
     assert not result.is_error, result.content
-    assert result.structured_content is not None
-    return result.structured_content
+    record = result.structured_content
+    assert isinstance(record, dict), record
+    return record
 
 
 def part_files(data: Path) -> list[str]:
@@ -58,7 +57,7 @@ async def test_a_server_killed_mid_create_mid_poll_and_mid_download_loses_nothin
 ) -> None:
     """One SIGKILL with three edits in flight; after restart: one create each, all ended, no .part left."""
     data = tmp_path / "data"
-    with fakes() as (origin, apis), (tmp_path / "server.log").open("w") as log:
+    with served_fakes() as (origin, apis), (tmp_path / "server.log").open("w") as log:
         runway = apis["runway"]
         runway.steps_for = steps_for
         env = server_env(origin, data, "runway") | {"ALEPH_MCP_REQUEST_TIMEOUT": "1"}  # lease: 4 s
@@ -83,12 +82,7 @@ async def test_a_server_killed_mid_create_mid_poll_and_mid_download_loses_nothin
                                 "status": runway.holding["status"] >= 1,
                                 "download": runway.holding["file"] >= 1 and bool(part_files(data)),
                             }
-                    killed = server_pids()
-                    for pid in killed:
-                        os.kill(pid, signal.SIGKILL)
-                    with anyio.fail_after(10):
-                        while server_pids():
-                            await anyio.sleep(0.05)
+                    killed = await kill_servers()
         assert len(killed) == 1 and all(in_flight.values()), in_flight
         assert part_files(data)  # the killed download left its temp file behind
         runway.faults.clear()

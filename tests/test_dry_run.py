@@ -30,22 +30,13 @@ from aleph_mcp.server import create_server
 from aleph_mcp.store import InMemoryEditStore
 
 from .conftest import TEST_KEY, make_settings
-from .fakes.aimlapi import FakeAimlapi
 from .fakes.base import FakeAPI
-from .fakes.crun import FakeCrun
-from .fakes.kie import FakeKie
-from .fakes.krea import FakeKrea
 from .fakes.runway import FakeRunway
+from .fakes.vendors import FAKES
+from .results import text_of
 
 BASE = "http://fake.invalid"
 VIDEO = "https://cdn.example.com/in/clip.mp4"
-FAKES: dict[str, type[FakeAPI]] = {
-    "kie": FakeKie,
-    "aimlapi": FakeAimlapi,
-    "crun": FakeCrun,
-    "krea": FakeKrea,
-    "runway": FakeRunway,
-}
 # Every option each provider takes, so each body mapping is previewed.
 OPTIONS: dict[str, dict[str, Any]] = {
     "kie": {"aspect_ratio": "9:16", "seed": 7, "watermark": "aleph", "reference_image": VIDEO + ".png"},
@@ -201,7 +192,7 @@ async def served(tmp_path: Path, mode: str, **settings: Any) -> AsyncIterator[tu
         )
         provider = RunwayProvider(http, api_key=TEST_KEY, base_url=BASE)
         server = create_server(config, providers={"runway": provider}, store=InMemoryEditStore(), http=http)
-        async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
+        async with Client(server, mode=mode) as client:
             yield client, fake
 
 
@@ -218,7 +209,7 @@ async def test_the_tool_answers_a_dry_run_within_its_published_schema(tmp_path: 
         assert data["dry_run"]["request"]["headers"]["authorization"] == "Bearer ***"
         assert data["dry_run"]["request"]["url"] == f"{BASE}/v1/video_to_video"
         assert data["estimated_cost_usd"] == 0.75 and data["dry_run"]["budget"] is None
-        text = result.content[0].text  # type: ignore[union-attr]
+        text = text_of(result)
         assert text.startswith("Dry run: nothing was uploaded, sent or stored.") and "$0.75" in text
         listed = await client.call_tool("list_edits", {})
         assert listed.structured_content == {"edits": [], "next_cursor": None}
@@ -234,7 +225,7 @@ async def test_a_real_edit_reports_its_estimated_cost_in_the_result_and_the_reco
         record = started.structured_content
         assert record is not None and record["estimated_cost_usd"] == 0.75
         assert record["cost_basis"].startswith("5 s × $0.15/s") and "dry_run" not in record
-        assert "Estimated $0.75 (5 s × $0.15/s" in started.content[0].text  # type: ignore[union-attr]
+        assert "Estimated $0.75 (5 s × $0.15/s" in text_of(started)
         status = await client.call_tool("get_edit_status", {"edit_id": record["edit_id"]})
         assert status.structured_content is not None
         assert status.structured_content["estimated_cost_usd"] == 0.75

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,29 +18,22 @@ from mcp import Client
 from aleph_mcp.edits.requests import DUPLICATE_WINDOW, EditArgs
 from aleph_mcp.edits.service import EditService
 from aleph_mcp.errors import AlephError
-from aleph_mcp.models import Edit, EditRequest, RemoteStatus
-from aleph_mcp.providers.base import Capabilities, Provider
+from aleph_mcp.models import Edit, EditRequest, EditStatus
+from aleph_mcp.providers.base import Provider
 from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.server import create_server
 from aleph_mcp.store import EditStore, InMemoryEditStore, SQLiteEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.base import Fault
+from .fakes.clock import FakeClock
 from .fakes.runway import FakeRunway
+from .fakes.stub import StubProvider
 from .media import make_clip
 
 VIDEO = "https://cdn.example.com/in/clip.mp4"
 BASE = "http://fake.invalid"
-START = 1_800_000_000.0
 CLIP = base64.b64encode(b"\x00\x00\x00\x18ftypmp42" + bytes(range(200))).decode()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -48,12 +41,12 @@ class Rig:
     fake: FakeRunway
     service: EditService
     store: EditStore
-    clock: Clock
+    clock: FakeClock
 
 
 @asynccontextmanager
 async def rig(tmp_path: Path, store: EditStore | None = None) -> AsyncIterator[Rig]:
-    fake, clock = FakeRunway(TEST_KEY), Clock()
+    fake, clock = FakeRunway(TEST_KEY), FakeClock()
     the_store = store or InMemoryEditStore()
     async with httpx2.AsyncClient(transport=fake.transport()) as client:
         provider = RunwayProvider(client, api_key=TEST_KEY, base_url=BASE)
@@ -153,7 +146,7 @@ async def test_data_uris_match_by_content_and_their_data_is_never_stored(tmp_pat
     assert (changed_dup, changed.edit_id != first.edit_id) == (False, True)
     assert len(r.fake.creates) == 2
     if kind == "sqlite":
-        with sqlite3.connect(tmp_path / "e.sqlite3") as db:
+        with closing(sqlite3.connect(tmp_path / "e.sqlite3")) as db:
             rows = repr(db.execute("SELECT * FROM edits").fetchall())
             prints = {row[0] for row in db.execute("SELECT fingerprint FROM edits")}
         assert CLIP[:40] not in rows and other[:40] not in rows
@@ -178,29 +171,16 @@ async def test_a_local_file_rewritten_in_place_is_a_new_request(tmp_path: Path, 
 
 
 @dataclass
-class HeldProvider:
-    """A provider whose create waits for a gate; counts the creates that reach it."""
+class Held:
+    """A create step that waits for `gate` once it has arrived."""
 
-    name: str = "runway"
-    capabilities: Capabilities = field(default_factory=lambda: Capabilities(models=("aleph2",)))
     gate: anyio.Event = field(default_factory=anyio.Event)
     arrived: anyio.Event = field(default_factory=anyio.Event)
-    creates: list[EditRequest] = field(default_factory=list)
 
     async def submit(self, request: EditRequest) -> str:
-        self.creates.append(request)
         self.arrived.set()
         await self.gate.wait()
-        return f"task-{len(self.creates)}"
-
-    async def poll(self, task_id: str) -> RemoteStatus:
-        raise NotImplementedError
-
-    async def cancel(self, task_id: str) -> None:
-        raise NotImplementedError
-
-    async def upload(self, path: Path, *, on_progress: Any = None) -> str:
-        raise NotImplementedError
+        return "task-1"
 
 
 def two_services(tmp_path: Path, provider: Provider) -> tuple[list[SQLiteEditStore], list[EditService]]:
@@ -215,8 +195,9 @@ def two_services(tmp_path: Path, provider: Provider) -> tuple[list[SQLiteEditSto
 
 async def test_a_repeat_while_the_first_create_is_in_flight_returns_that_edit(tmp_path: Path) -> None:
     """The second service finds the edit still being sent (no task id yet) and sends nothing."""
-    held = HeldProvider()
-    stores, (first, second) = two_services(tmp_path, held)
+    held = Held()
+    stub = StubProvider(name="runway", on_submit=held.submit)
+    stores, (first, second) = two_services(tmp_path, stub)
     results: list[tuple[str, bool]] = []
 
     async def submit(service: EditService) -> None:
@@ -232,7 +213,7 @@ async def test_a_repeat_while_the_first_create_is_in_flight_returns_that_edit(tm
             held.gate.set()
     for store in stores:
         await store.close()
-    assert len(held.creates) == 1
+    assert len(stub.requests) == 1
     assert [r[1] for r in results] == [True, False]
     assert results[0][0] == results[1][0]
 
@@ -288,8 +269,8 @@ async def test_the_store_finds_the_newest_live_repeat_within_the_window_only(
     """add_unless_duplicate: same fingerprint in the window and not failed -> that edit; else it adds."""
     store: EditStore = SQLiteEditStore(tmp_path / "e.sqlite3") if kind == "sqlite" else InMemoryEditStore()
 
-    def edit(n: int, at: float, status: str = "queued") -> Edit:
-        return Edit(f"ed_{n}", "runway", "aleph2", "p", VIDEO, status=status, created_at=at, updated_at=at)  # type: ignore[arg-type]
+    def edit(n: int, at: float, status: EditStatus = "queued") -> Edit:
+        return Edit(f"ed_{n}", "runway", "aleph2", "p", VIDEO, status=status, created_at=at, updated_at=at)
 
     try:
         assert await store.add_unless_duplicate(edit(1, 1000.0), "a", 600) is None

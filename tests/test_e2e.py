@@ -4,90 +4,18 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
-import signal
 import sqlite3
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, TextIO
 
-import anyio
 import mcp.types as types
 import pytest
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client
 
 from .conftest import TEST_KEY
-from .fakes.aimlapi import FakeAimlapi
-from .fakes.base import FakeAPI
-from .fakes.crun import FakeCrun
-from .fakes.kie import FakeKie
-from .fakes.krea import FakeKrea
-from .fakes.runway import FakeRunway
-from .fakes.server import serve_fakes
+from .fakes.base import State
+from .fakes.vendors import FAKES
+from .stdio import REASON, VIDEO, kill_servers, served_fakes, server_env, stdio_server, wait_for
 
-FAKES: dict[str, type[FakeAPI]] = {
-    "kie": FakeKie,
-    "aimlapi": FakeAimlapi,
-    "crun": FakeCrun,
-    "krea": FakeKrea,
-    "runway": FakeRunway,
-}
-VIDEO = "https://cdn.example.com/in/clip.mp4"
-REASON = "Your prompt was caught by our AI moderator"
-
-
-def server_env(origin: str, data_dir: Path, provider: str) -> dict[str, str]:
-    env = {
-        "ALEPH_MCP_DATA_DIR": str(data_dir),
-        "ALEPH_MCP_DEFAULT_PROVIDER": provider,
-        "ALEPH_MCP_POLL_INTERVAL": "0.1",
-        "ALEPH_MCP_POLL_MAX_INTERVAL": "0.3",
-        "ALEPH_MCP_KIE_UPLOAD_BASE_URL": f"{origin}/kie",
-        # The videos' made-up https URLs must not be fetched from here: tests never leave loopback.
-        "ALEPH_MCP_PROBE_URLS": "false",
-        "PYTHONPATH": os.pathsep.join(sys.path),
-    }
-    for name in FAKES:
-        env[f"ALEPH_MCP_{name.upper()}_API_KEY"] = TEST_KEY
-        env[f"ALEPH_MCP_{name.upper()}_BASE_URL"] = f"{origin}/{name}"
-    return env
-
-
-@asynccontextmanager
-async def stdio_server(env: dict[str, str], log: TextIO) -> AsyncIterator[Client]:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "aleph_mcp"], env=env)
-    async with Client(stdio_client(params, errlog=log), mode="legacy") as client:
-        yield client
-
-
-@contextmanager
-def fakes(**steps: tuple[str, ...]) -> Iterator[tuple[str, dict[str, FakeAPI]]]:
-    instances = {
-        name: cls(
-            TEST_KEY,
-            steps=steps.get(name, ("queued", "running", "succeeded")),  # type: ignore[arg-type]
-            failure_message=REASON,
-        )
-        for name, cls in FAKES.items()
-    }
-    with serve_fakes(instances) as origin:
-        yield origin, instances
-
-
-async def wait_for(
-    client: Client, edit_id: str, statuses: tuple[str, ...], seconds: float = 30
-) -> dict[str, Any]:
-    with anyio.fail_after(seconds):
-        while True:
-            result = await client.call_tool("get_edit_status", {"edit_id": edit_id, "wait_seconds": 2})
-            assert not result.is_error, result.content
-            record = result.structured_content
-            assert record is not None
-            if record["status"] in statuses:
-                return record
+FAILS: tuple[State, ...] = ("queued", "running", "failed")
 
 
 @pytest.mark.parametrize("provider", list(FAKES))
@@ -95,7 +23,7 @@ async def test_an_edit_succeeds_through_each_provider_and_the_video_is_readable(
     provider: str, tmp_path: Path
 ) -> None:
     """queued -> running -> succeeded through the real server; the video resource holds the vendor's bytes."""
-    with fakes() as (origin, apis), (tmp_path / "server.log").open("w") as log:
+    with served_fakes() as (origin, apis), (tmp_path / "server.log").open("w") as log:
         async with stdio_server(server_env(origin, tmp_path / "data", provider), log) as client:
             tools = await client.list_tools()
             assert all(tool.output_schema for tool in tools.tools)
@@ -119,30 +47,14 @@ async def test_a_vendor_failure_reaches_the_agent_through_each_provider(
 ) -> None:
     """A failed render ends as `failed` with the vendor's reason in the record."""
     with (
-        fakes(**{provider: ("queued", "running", "failed")}) as (origin, _),
+        served_fakes(**{provider: FAILS}) as (origin, _),
         (tmp_path / "server.log").open("w") as log,
     ):
         async with stdio_server(server_env(origin, tmp_path / "data", provider), log) as client:
             started = await client.call_tool("edit_video", {"prompt": "make it snow", "video": VIDEO})
-            done = await wait_for(client, started.structured_content["edit_id"], ("succeeded", "failed"))  # type: ignore[index]
+            done = await wait_for(client, started.structured_content["edit_id"], ("succeeded", "failed"))
             assert done["status"] == "failed"
             assert REASON in done["error"]["message"]
-
-
-def server_pids() -> list[int]:
-    """Our `python -m aleph_mcp` children (Linux /proc)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if int(stat[1]) == os.getpid() and b"aleph_mcp" in cmdline:
-            pids.append(int(entry.name))
-    return pids
 
 
 async def test_a_server_killed_mid_edit_finishes_it_after_restart_without_a_second_create(
@@ -150,7 +62,7 @@ async def test_a_server_killed_mid_edit_finishes_it_after_restart_without_a_seco
 ) -> None:
     """SIGKILL while the render runs; a new process on the same data dir archives it; one create in all."""
     with (
-        fakes(runway=("queued",) + ("running",) * 1000) as (origin, apis),
+        served_fakes(runway=("queued",) + ("running",) * 1000) as (origin, apis),
         (tmp_path / "server.log").open("w") as log,
     ):
         env = server_env(origin, tmp_path / "data", "runway")
@@ -158,14 +70,9 @@ async def test_a_server_killed_mid_edit_finishes_it_after_restart_without_a_seco
         with contextlib.suppress(Exception):  # the transport breaks when its server dies
             async with stdio_server(env, log) as client:
                 started = await client.call_tool("edit_video", {"prompt": "make it snow", "video": VIDEO})
-                edit_id = started.structured_content["edit_id"]  # type: ignore[index]
+                edit_id = started.structured_content["edit_id"]
                 await wait_for(client, edit_id, ("running",))
-                killed = server_pids()
-                for pid in killed:
-                    os.kill(pid, signal.SIGKILL)
-                with anyio.fail_after(10):
-                    while server_pids():
-                        await anyio.sleep(0.05)
+                killed = await kill_servers()
         assert len(killed) == 1
         assert apis["runway"].tasks and len(apis["runway"].creates) == 1
         task = next(iter(apis["runway"].tasks.values()))
@@ -179,13 +86,13 @@ async def test_a_server_killed_mid_edit_finishes_it_after_restart_without_a_seco
 
 async def test_two_processes_on_one_data_dir_see_the_same_edits(tmp_path: Path) -> None:
     """A second client's server lists and follows an edit the first started; one create."""
-    with fakes() as (origin, apis), (tmp_path / "server.log").open("w") as log:
+    with served_fakes() as (origin, apis), (tmp_path / "server.log").open("w") as log:
         env = server_env(origin, tmp_path / "data", "krea")
         async with stdio_server(env, log) as first, stdio_server(env, log) as second:
             started = await first.call_tool("edit_video", {"prompt": "make it snow", "video": VIDEO})
-            edit_id = started.structured_content["edit_id"]  # type: ignore[index]
+            edit_id = started.structured_content["edit_id"]
             listed = (await second.call_tool("list_edits", {})).structured_content
-            assert [e["edit_id"] for e in listed["edits"]] == [edit_id]  # type: ignore[index]
+            assert [e["edit_id"] for e in listed["edits"]] == [edit_id]
             done = await wait_for(second, edit_id, ("succeeded", "failed"))
             assert done["status"] == "succeeded"
         assert len(apis["krea"].creates) == 1
@@ -195,7 +102,7 @@ async def test_no_api_key_appears_in_results_resources_logs_or_the_database(tmp_
     """Every output channel of a full run is free of the keys, even when a vendor echoes one back."""
     seen: list[str] = []
     with (
-        fakes(krea=("queued", "running", "failed")) as (origin, apis),
+        served_fakes(krea=("queued", "running", "failed")) as (origin, apis),
         (tmp_path / "server.log").open("w") as log,
     ):
         apis["krea"].failure_message = f"bad token {TEST_KEY} rejected"
@@ -207,7 +114,7 @@ async def test_no_api_key_appears_in_results_resources_logs_or_the_database(tmp_
                     "edit_video", {"prompt": "snow", "video": VIDEO, "provider": provider}
                 )
                 seen.append(started.model_dump_json())
-                edit_id = started.structured_content["edit_id"]  # type: ignore[index]
+                edit_id = started.structured_content["edit_id"]
                 done = await wait_for(client, edit_id, ("succeeded", "failed"))
                 seen.append(str(done))
                 seen.append((await client.read_resource(f"aleph://edits/{edit_id}")).model_dump_json())
@@ -219,7 +126,7 @@ async def test_no_api_key_appears_in_results_resources_logs_or_the_database(tmp_
             )
             seen.append((await client.list_resources()).model_dump_json())
     seen.append((tmp_path / "server.log").read_text())
-    with sqlite3.connect(tmp_path / "data" / "edits.sqlite3") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "edits.sqlite3")) as db:
         seen.append(repr(db.execute("SELECT * FROM edits").fetchall()))
     assert "rejected" in "".join(seen)  # the vendor's reason got through, scrubbed
     assert "DEBUG" in seen[-2]  # the log really was verbose

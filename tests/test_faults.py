@@ -32,22 +32,12 @@ from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.store import InMemoryEditStore, SQLiteEditStore
 
 from .conftest import TEST_KEY, make_settings
-from .fakes.aimlapi import FakeAimlapi
 from .fakes.base import FAKE_VIDEO, FakeAPI, Fault, State
 from .fakes.chaos import Chaos
-from .fakes.crun import FakeCrun
-from .fakes.kie import FakeKie
-from .fakes.krea import FakeKrea
 from .fakes.runway import FakeRunway
 from .fakes.server import serve_fakes
+from .fakes.vendors import FAKES
 
-FAKES: dict[str, type[FakeAPI]] = {
-    "kie": FakeKie,
-    "aimlapi": FakeAimlapi,
-    "crun": FakeCrun,
-    "krea": FakeKrea,
-    "runway": FakeRunway,
-}
 REASON = "The render failed: content moderation flagged the prompt"
 FAILS = "render fails"
 TIMEOUT = 1.0  # per request: a hang costs this much (shorter ones time out spuriously on a busy machine)

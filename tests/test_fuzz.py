@@ -260,7 +260,7 @@ def arguments(tool: types.Tool, target: Target) -> st.SearchStrategy[dict[str, A
         )
     )
     dropped = st.one_of(
-        st.just(set()), st.just(set()), st.sets(st.sampled_from(names), min_size=1, max_size=1)
+        st.just(set[str]()), st.just(set[str]()), st.sets(st.sampled_from(names), min_size=1, max_size=1)
     )
     return st.builds(_call, base, changes, dropped)
 

@@ -27,6 +27,7 @@ from .fakes.aimlapi import FakeAimlapi
 from .fakes.base import FakeAPI
 from .fakes.runway import FakeRunway
 from .media import make_clip
+from .results import text_of
 
 CDN = "cdn.test"
 
@@ -75,7 +76,7 @@ async def finish(client: Client, edit_id: str) -> types.CallToolResult:
     with anyio.fail_after(20):
         while True:
             result = await client.call_tool("get_edit_status", {"edit_id": edit_id, "wait_seconds": 1})
-            if result.structured_content["status"] in ("succeeded", "failed"):  # type: ignore[index]
+            if result.structured_content["status"] in ("succeeded", "failed"):
                 return result
 
 
@@ -122,7 +123,7 @@ async def test_refused_local_files_send_nothing_and_store_nothing(tmp_path: Path
             (inputs / "text.mp4", "not a video"),
         ):
             result = await client.call_tool("edit_video", {"prompt": "snow", "video": str(path)})
-            assert result.is_error and expected in result.content[0].text  # type: ignore[union-attr]
+            assert result.is_error and expected in text_of(result)
         listed = await client.call_tool("list_edits", {})
         assert listed.structured_content == {"edits": [], "next_cursor": None}
     assert fake.requests == []
@@ -137,7 +138,7 @@ async def test_a_long_url_video_gets_a_warning_after_a_ranged_probe(tmp_path: Pa
             "edit_video", {"prompt": "snow", "video": f"https://{CDN}/seven.mp4", "model": "gen4_aleph"}
         )
         assert not result.is_error, result.content
-        warnings = result.structured_content["warnings"]  # type: ignore[index]
+        warnings = result.structured_content["warnings"]
         assert len(warnings) == 1 and "first 5 s" in warnings[0]
     assert len(fake.creates) == 1
 
@@ -147,7 +148,7 @@ async def test_an_oversize_url_is_refused_from_its_content_length(tmp_path: Path
     fake = FakeRunway(TEST_KEY)
     async with served(tmp_path, fake, "runway", cdn={"/big.mp4": b"\0" * (40 * 1024 * 1024)}) as client:
         result = await client.call_tool("edit_video", {"prompt": "snow", "video": f"https://{CDN}/big.mp4"})
-        assert result.is_error and "at most 32.0 MB" in result.content[0].text  # type: ignore[union-attr]
+        assert result.is_error and "at most 32.0 MB" in text_of(result)
     assert fake.creates == []
 
 
@@ -157,7 +158,7 @@ async def test_an_unreachable_url_is_not_refused_but_warned_about(tmp_path: Path
     async with served(tmp_path, fake, "runway") as client:
         result = await client.call_tool("edit_video", {"prompt": "snow", "video": f"https://{CDN}/gone.mp4"})
         assert not result.is_error
-        assert "could not be checked" in result.structured_content["warnings"][0]  # type: ignore[index]
+        assert "could not be checked" in result.structured_content["warnings"][0]
     assert len(fake.creates) == 1
 
 
@@ -168,7 +169,7 @@ async def test_a_local_file_reaches_aimlapi_as_a_data_uri(tmp_path: Path, clip: 
     async with served(tmp_path, fake, "aimlapi") as client:
         result = await client.call_tool("edit_video", {"prompt": "snow", "video": str(clip)})
         assert not result.is_error, result.content
-        assert result.structured_content["warnings"] == []  # type: ignore[index]
+        assert result.structured_content["warnings"] == []
     sent = fake.creates[0].json["video_url"]
     assert sent.startswith("data:video/mp4;base64,")
     assert base64.b64decode(sent.split(",", 1)[1]) == clip.read_bytes()
@@ -208,7 +209,7 @@ async def test_files_inside_the_clients_roots_are_allowed_and_others_are_not(tmp
         ok = await client.call_tool("edit_video", {"prompt": "snow", "video": str(inside)})
         assert not ok.is_error, ok.content
         refused = await client.call_tool("edit_video", {"prompt": "snow", "video": str(outside)})
-        assert refused.is_error and "outside the allowed directories" in refused.content[0].text  # type: ignore[union-attr]
+        assert refused.is_error and "outside the allowed directories" in text_of(refused)
     assert len(fake.creates) == 1
 
 
@@ -219,7 +220,7 @@ async def test_without_roots_or_allowed_dirs_local_files_are_refused_with_how_to
     clip = make_clip(tmp_path / "clip.mp4")
     async with served(tmp_path, FakeRunway(TEST_KEY), "runway", settings={"allowed_dirs": ""}) as client:
         result = await client.call_tool("edit_video", {"prompt": "snow", "video": str(clip)})
-        assert result.is_error and "ALEPH_MCP_ALLOWED_DIRS" in result.content[0].text  # type: ignore[union-attr]
+        assert result.is_error and "ALEPH_MCP_ALLOWED_DIRS" in text_of(result)
 
 
 # -- previews out ------------------------------------------------------------------------------------
@@ -239,14 +240,14 @@ async def test_a_finished_edit_shows_an_inline_thumbnail_and_a_link_to_its_video
     fake.video_bytes = make_clip(inputs / "out.mp4").read_bytes()
     async with served(tmp_path, fake, "runway") as client:
         started = await client.call_tool("edit_video", {"prompt": "snow", "video": f"https://{CDN}/x.mp4"})
-        done = await finish(client, started.structured_content["edit_id"])  # type: ignore[index]
+        done = await finish(client, started.structured_content["edit_id"])
         kinds = [block.type for block in done.content]
         assert kinds == ["text", "resource_link", "resource_link", "image"]
         image = done.content[3]
         assert isinstance(image, types.ImageContent) and image.mime_type == "image/jpeg"
         assert len(base64.b64decode(image.data)) < 1024 * 1024
-        assert "succeeded" in done.content[0].text  # type: ignore[union-attr]
-        thumb = await client.read_resource(done.structured_content["thumbnail_uri"])  # type: ignore[index]
+        assert "succeeded" in text_of(done)
+        thumb = await client.read_resource(done.structured_content["thumbnail_uri"])
         assert thumb.contents[0].mime_type == "image/jpeg"
 
 
@@ -255,7 +256,7 @@ async def test_reading_a_video_over_the_cap_gives_the_path_and_url_instead(tmp_p
     fake = FakeRunway(TEST_KEY)
     async with served(tmp_path, fake, "runway", settings={"max_resource_bytes": 100}) as client:
         started = await client.call_tool("edit_video", {"prompt": "snow", "video": f"https://{CDN}/x.mp4"})
-        done = (await finish(client, started.structured_content["edit_id"])).structured_content  # type: ignore[index]
+        done = (await finish(client, started.structured_content["edit_id"])).structured_content
         with pytest.raises(MCPError, match="ALEPH_MCP_MAX_RESOURCE_BYTES") as caught:
-            await client.read_resource(done["video_uri"])  # type: ignore[index]
-        assert done["local_path"] in str(caught.value) and done["output_url"] in str(caught.value)  # type: ignore[index]
+            await client.read_resource(done["video_uri"])
+        assert done["local_path"] in str(caught.value) and done["output_url"] in str(caught.value)

@@ -1,13 +1,16 @@
-"""Registry metadata, README and examples agree with the package."""
+"""Registry metadata, README and examples agree with the package; the wheel carries what it must."""
 
 from __future__ import annotations
 
 import json
 import re
 import tomllib
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import jsonschema
+from hatchling.builders.wheel import WheelBuilder
 
 import aleph_mcp
 from aleph_mcp.config import Settings
@@ -63,8 +66,8 @@ SERVER_SCHEMA = {
 }
 
 
-def load_server_json() -> dict[str, object]:
-    data: dict[str, object] = json.loads((ROOT / "server.json").read_text())
+def load_server_json() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((ROOT / "server.json").read_text())
     return data
 
 
@@ -77,7 +80,7 @@ def test_versions_and_name_agree_across_pyproject_server_json_readme_and_code() 
     """One version everywhere; the README carries the mcp-name marker that proves PyPI ownership."""
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     server = load_server_json()
-    package = server["packages"][0]  # type: ignore[index]
+    package = server["packages"][0]
     assert server["version"] == package["version"] == pyproject["version"] == aleph_mcp.__version__
     assert package["identifier"] == pyproject["name"]
     marker = re.search(r"mcp-name: (\S+)", (ROOT / "README.md").read_text())
@@ -86,7 +89,7 @@ def test_versions_and_name_agree_across_pyproject_server_json_readme_and_code() 
 
 def test_every_key_variable_is_declared_secret_and_real() -> None:
     """Each API key variable in server.json is marked secret and is one the server really reads."""
-    package = load_server_json()["packages"][0]  # type: ignore[index]
+    package = load_server_json()["packages"][0]
     names = {v["name"]: v for v in package["environmentVariables"]}
     keys = [name for name in names if name.endswith("_API_KEY")]
     assert sorted(keys) == sorted(
@@ -117,6 +120,16 @@ def test_the_readme_documents_every_configuration_variable() -> None:
         if field.endswith(("_api_key", "_base_url")):
             continue  # documented as the ALEPH_MCP_<P>_... pattern rows
         assert f"ALEPH_MCP_{field.upper()}" in readme, field
+
+
+def test_the_wheel_ships_the_typing_marker_and_the_price_table(tmp_path: Path) -> None:
+    """A wheel built from this tree carries py.typed (PEP 561) and the bundled prices.json."""
+    (wheel,) = WheelBuilder(str(ROOT)).build(directory=str(tmp_path), versions=["standard"])
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert "aleph_mcp/py.typed" in names
+    assert "aleph_mcp/pricing/prices.json" in names
+    assert not any("__pycache__" in name for name in names)
 
 
 def test_the_suite_refuses_to_reach_beyond_loopback() -> None:

@@ -18,43 +18,19 @@ from aleph_mcp.edits.poller import MAX_EXPIRED_RETRIES, Poller
 from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit, EditRequest, RemoteStatus
 from aleph_mcp.providers.base import Capabilities, Provider
-from aleph_mcp.providers.kie import KieProvider
-from aleph_mcp.providers.krea import KreaProvider
-from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.store import EditStore, InMemoryEditStore, SQLiteEditStore
 from tests.fakes.base import FAKE_VIDEO, FakeAPI, Fault
+from tests.fakes.clock import FakeClock
 from tests.fakes.kie import FakeKie
 from tests.fakes.krea import FakeKrea
 from tests.fakes.runway import FakeRunway
+from tests.fakes.stub import StubProvider
+from tests.fakes.vendors import adapter_for
 from tests.media import make_clip
 
 KEY = "test-key-0123456789"
 BASE = "http://fake.invalid"
-START = 1_800_000_000.0
 POLICY = PollPolicy(interval=1.0, max_interval=8.0, edit_timeout=3600.0, concurrency=4, lease_seconds=60.0)
-
-
-class Clock:
-    """A wall clock the test moves by hand."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def provider_for(fake: FakeAPI, client: httpx2.AsyncClient) -> Provider:
-    if isinstance(fake, FakeRunway):
-        return RunwayProvider(client, api_key=KEY, base_url=BASE)
-    if isinstance(fake, FakeKrea):
-        return KreaProvider(client, api_key=KEY, base_url=BASE)
-    if isinstance(fake, FakeKie):
-        return KieProvider(client, api_key=KEY, base_url=BASE, upload_base_url=BASE)
-    raise AssertionError(f"no adapter for {fake!r}")
 
 
 @dataclass
@@ -62,7 +38,7 @@ class Rig:
     fake: FakeAPI
     store: EditStore
     archive: Archive
-    clock: Clock
+    clock: FakeClock
     poller: Poller
     provider: Provider
     changes: list[tuple[str, str, float | None]] = field(default_factory=list)
@@ -113,12 +89,12 @@ def make_rig(
     policy: PollPolicy = POLICY,
     store: EditStore | None = None,
     providers: dict[str, Provider] | None = None,
-    clock: Clock | None = None,
+    clock: FakeClock | None = None,
 ) -> Rig:
-    clock = clock or Clock()
+    clock = clock or FakeClock()
     the_store = store or InMemoryEditStore()
     archive = Archive(tmp_path / "archive")
-    provider = provider_for(fake, client)
+    provider = adapter_for(fake, client, api_key=KEY, base_url=BASE)
     changes: list[tuple[str, str, float | None]] = []
 
     async def on_change(edit: Edit) -> None:
@@ -402,6 +378,7 @@ async def test_an_expired_output_url_is_read_again_for_a_fresh_one(runway: Rig) 
 
 async def test_an_output_url_that_keeps_expiring_fails_the_edit_as_output_expired(runway: Rig) -> None:
     """After every fresh URL has expired too, the edit fails and the archive stays empty."""
+    assert isinstance(runway.fake, FakeRunway)
     runway.fake.steps = ("succeeded",)
     runway.fake.previews = False
     edit = await runway.submit()
@@ -460,14 +437,11 @@ async def test_a_download_cut_off_midway_leaves_no_partial_file(tmp_path: Path) 
 
 
 @dataclass
-class CountingProvider:
-    """A Provider whose poll records how many reads are in flight at once."""
+class Overlap:
+    """A poll step that records how many reads are in flight at once."""
 
-    name: str = "stub"
-    capabilities: Capabilities = field(default_factory=lambda: Capabilities(models=("m",)))
     in_flight: int = 0
     peak: int = 0
-    polled: list[str] = field(default_factory=list)
     gate: anyio.Event = field(default_factory=anyio.Event)
     opens_at: int = 2
     error: Exception | None = None
@@ -481,21 +455,16 @@ class CountingProvider:
             await self.gate.wait()
             for _ in range(5):  # give every other task the chance to start a read too
                 await anyio.lowlevel.checkpoint()
-            self.polled.append(task_id)
             if self.error is not None:
                 raise self.error
             return RemoteStatus("running", progress=0.5)
         finally:
             self.in_flight -= 1
 
-    async def submit(self, request: EditRequest) -> str:
-        raise NotImplementedError
 
-    async def cancel(self, task_id: str) -> None:
-        raise NotImplementedError
-
-    async def upload(self, path: Path, *, on_progress: Any = None) -> str:
-        raise NotImplementedError
+def counting(overlap: Overlap) -> StubProvider:
+    """A provider named stub (model m) whose polls go through `overlap`."""
+    return StubProvider(name="stub", capabilities=Capabilities(models=("m",)), on_poll=overlap.poll)
 
 
 def stub_edit(n: int, now: float) -> Edit:
@@ -513,7 +482,7 @@ def stub_edit(n: int, now: float) -> Edit:
 
 
 def stub_poller(
-    store: EditStore, providers: dict[str, Provider], tmp_path: Path, clock: Clock, **policy: Any
+    store: EditStore, providers: dict[str, Provider], tmp_path: Path, clock: FakeClock, **policy: Any
 ) -> Poller:
     return Poller(
         store,
@@ -528,22 +497,23 @@ def stub_poller(
 
 async def test_the_poller_never_reads_more_edits_at_once_than_its_concurrency_limit(tmp_path: Path) -> None:
     """Seven due edits with concurrency 2: all are read in one pass, never more than two at a time."""
-    clock, store, stub = Clock(), InMemoryEditStore(), CountingProvider()
+    clock, store, overlap = FakeClock(), InMemoryEditStore(), Overlap()
+    stub = counting(overlap)
     for n in range(7):
         await store.add(stub_edit(n, clock.now))
     poller = stub_poller(store, {"stub": stub}, tmp_path, clock, concurrency=2)
     with anyio.fail_after(5):
         assert await poller.poll_once() == 7
-    assert stub.peak == 2
-    assert sorted(stub.polled) == [f"task-{n}" for n in range(7)]
+    assert overlap.peak == 2
+    assert sorted(stub.polls) == [f"task-{n}" for n in range(7)]
     edits, _ = await store.list_edits()
     assert {(e.status, e.progress) for e in edits} == {("running", 0.5)}
 
 
 async def test_an_unexpected_adapter_error_backs_off_instead_of_reading_every_pass(tmp_path: Path) -> None:
     """A bug-shaped exception counts as a failed read: the edit is rescheduled, not hammered."""
-    clock, store = Clock(), InMemoryEditStore()
-    stub = CountingProvider(opens_at=1, error=KeyError("status"))
+    clock, store = FakeClock(), InMemoryEditStore()
+    stub = counting(Overlap(opens_at=1, error=KeyError("status")))
     await store.add(stub_edit(1, clock.now))
     poller = stub_poller(store, {"stub": stub}, tmp_path, clock)
     with anyio.fail_after(5):
@@ -560,7 +530,7 @@ async def test_an_edit_whose_provider_is_not_configured_here_is_left_for_another
     tmp_path: Path,
 ) -> None:
     """Another server process on the same data dir may hold the key: the edit is skipped, not failed."""
-    clock, store = Clock(), InMemoryEditStore()
+    clock, store = FakeClock(), InMemoryEditStore()
     await store.add(stub_edit(1, clock.now))
     poller = stub_poller(store, {}, tmp_path, clock, edit_timeout=POLICY.edit_timeout)
     await poller.poll_once()

@@ -26,6 +26,7 @@ from .fakes.base import FakeAPI
 from .fakes.kie import FakeKie
 from .fakes.krea import FakeKrea
 from .fakes.runway import FakeRunway
+from .results import text_of
 
 VIDEO = "https://cdn.example.com/in/clip.mp4"
 
@@ -53,9 +54,21 @@ async def wait_until_done(client: Client, edit_id: str) -> dict[str, Any]:
         while True:
             result = await client.call_tool("get_edit_status", {"edit_id": edit_id, "wait_seconds": 1})
             record = result.structured_content
-            assert record is not None
+            assert isinstance(record, dict), record
             if record["status"] in ("succeeded", "failed", "cancelled"):
                 return record
+
+
+def output_schema(tool: types.Tool) -> dict[str, Any]:
+    """The tool's output schema, which every tool of ours publishes."""
+    assert tool.output_schema is not None
+    return tool.output_schema
+
+
+def hints(tool: types.Tool) -> types.ToolAnnotations:
+    """The tool's behaviour hints, which every tool of ours publishes."""
+    assert tool.annotations is not None
+    return tool.annotations
 
 
 async def test_the_four_tools_publish_output_schemas_and_annotations(tmp_path: Path) -> None:
@@ -64,13 +77,13 @@ async def test_the_four_tools_publish_output_schemas_and_annotations(tmp_path: P
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert set(tools) == {"edit_video", "get_edit_status", "list_edits", "cancel_edit", "list_providers"}
         for tool in tools.values():
-            assert tool.output_schema is not None and tool.output_schema["type"] == "object"
+            assert output_schema(tool)["type"] == "object"
             assert tool.annotations is not None
-        assert tools["get_edit_status"].output_schema["properties"]["edit_id"]["type"] == "string"
-        assert "dry_run" in tools["edit_video"].output_schema["properties"]  # its one schema covers dry runs
-        assert tools["get_edit_status"].annotations.read_only_hint is True
-        assert tools["cancel_edit"].annotations.destructive_hint is True
-        assert tools["edit_video"].annotations.open_world_hint is True
+        assert output_schema(tools["get_edit_status"])["properties"]["edit_id"]["type"] == "string"
+        assert "dry_run" in output_schema(tools["edit_video"])["properties"]  # its one schema covers dry runs
+        assert hints(tools["get_edit_status"]).read_only_hint is True
+        assert hints(tools["cancel_edit"]).destructive_hint is True
+        assert hints(tools["edit_video"]).open_world_hint is True
         assert "aspect_ratio" in tools["edit_video"].input_schema["properties"]
 
 
@@ -116,7 +129,7 @@ async def test_a_vendor_failure_reaches_the_agent_with_the_vendors_reason(tmp_pa
     )
     async with served(tmp_path, fake, "runway") as client:
         started = await client.call_tool("edit_video", {"prompt": "make it snow", "video": VIDEO})
-        done = await wait_until_done(client, started.structured_content["edit_id"])  # type: ignore[index]
+        done = await wait_until_done(client, started.structured_content["edit_id"])
         assert done["status"] == "failed"
         assert "Flagged by moderation" in done["error"]["message"]
 
@@ -126,7 +139,7 @@ async def test_invalid_arguments_are_refused_before_any_request(tmp_path: Path) 
     fake = FakeKrea(TEST_KEY)
     async with served(tmp_path, fake, "krea") as client:
         too_long = await client.call_tool("edit_video", {"prompt": "x" * 1001, "video": VIDEO})
-        assert too_long.is_error and "1000" in too_long.content[0].text  # type: ignore[union-attr]
+        assert too_long.is_error and "1000" in text_of(too_long)
         bad_ratio = await client.call_tool(
             "edit_video", {"prompt": "snow", "video": VIDEO, "aspect_ratio": "2:1"}
         )
@@ -136,11 +149,11 @@ async def test_invalid_arguments_are_refused_before_any_request(tmp_path: Path) 
         watermark = await client.call_tool(
             "edit_video", {"prompt": "snow", "video": VIDEO, "watermark": "hi"}
         )
-        assert watermark.is_error and "watermark" in watermark.content[0].text  # type: ignore[union-attr]
+        assert watermark.is_error and "watermark" in text_of(watermark)
         unconfigured = await client.call_tool(
             "edit_video", {"prompt": "snow", "video": VIDEO, "provider": "kie"}
         )
-        assert "ALEPH_MCP_KIE_API_KEY" in unconfigured.content[0].text  # type: ignore[union-attr]
+        assert "ALEPH_MCP_KIE_API_KEY" in text_of(unconfigured)
     assert fake.requests == []
 
 
@@ -150,12 +163,12 @@ async def test_list_edits_pages_newest_first_with_a_cursor(tmp_path: Path) -> No
         ids = []
         for prompt in ("one", "two", "three"):
             result = await client.call_tool("edit_video", {"prompt": prompt, "video": VIDEO})
-            ids.append(result.structured_content["edit_id"])  # type: ignore[index]
+            ids.append(result.structured_content["edit_id"])
         first = (await client.call_tool("list_edits", {"limit": 2})).structured_content
         assert first is not None and [e["edit_id"] for e in first["edits"]] == ids[::-1][:2]
         second = await client.call_tool("list_edits", {"limit": 2, "cursor": first["next_cursor"]})
-        assert [e["edit_id"] for e in second.structured_content["edits"]] == [ids[0]]  # type: ignore[index]
-        assert second.structured_content["next_cursor"] is None  # type: ignore[index]
+        assert [e["edit_id"] for e in second.structured_content["edits"]] == [ids[0]]
+        assert second.structured_content["next_cursor"] is None
         none = (await client.call_tool("list_edits", {"provider": "kie"})).structured_content
         assert none == {"edits": [], "next_cursor": None}
 
@@ -165,8 +178,8 @@ async def test_cancel_is_refused_where_the_provider_cannot_cancel(tmp_path: Path
     fake = FakeKie(TEST_KEY, steps=("running",))
     async with served(tmp_path, fake, "kie") as client:
         started = await client.call_tool("edit_video", {"prompt": "snow", "video": VIDEO})
-        result = await client.call_tool("cancel_edit", {"edit_id": started.structured_content["edit_id"]})  # type: ignore[index]
-        assert result.is_error and "no cancel API" in result.content[0].text  # type: ignore[union-attr]
+        result = await client.call_tool("cancel_edit", {"edit_id": started.structured_content["edit_id"]})
+        assert result.is_error and "no cancel API" in text_of(result)
 
 
 async def test_cancel_stops_a_krea_edit(tmp_path: Path) -> None:
@@ -174,9 +187,9 @@ async def test_cancel_stops_a_krea_edit(tmp_path: Path) -> None:
     fake = FakeKrea(TEST_KEY, steps=("queued",))
     async with served(tmp_path, fake, "krea") as client:
         started = await client.call_tool("edit_video", {"prompt": "snow", "video": VIDEO})
-        edit_id = started.structured_content["edit_id"]  # type: ignore[index]
+        edit_id = started.structured_content["edit_id"]
         result = await client.call_tool("cancel_edit", {"edit_id": edit_id})
-        assert not result.is_error and result.structured_content["status"] == "cancelled"  # type: ignore[index]
+        assert not result.is_error and result.structured_content["status"] == "cancelled"
         assert [r.method for r in fake.requests if r.method == "DELETE"] == ["DELETE"]
 
 
@@ -184,11 +197,11 @@ async def test_unknown_edits_and_unfinished_videos_are_clear_errors(tmp_path: Pa
     """Unknown ids are not-found errors; a video that is not ready says so."""
     async with served(tmp_path, FakeRunway(TEST_KEY, steps=("running",)), "runway") as client:
         missing = await client.call_tool("get_edit_status", {"edit_id": "ed_nope"})
-        assert missing.is_error and "list_edits" in missing.content[0].text  # type: ignore[union-attr]
+        assert missing.is_error and "list_edits" in text_of(missing)
         with pytest.raises(MCPError):
             await client.read_resource("aleph://edits/ed_00000000000000000000")
         started = await client.call_tool("edit_video", {"prompt": "snow", "video": VIDEO})
-        edit_id = started.structured_content["edit_id"]  # type: ignore[index]
+        edit_id = started.structured_content["edit_id"]
         with pytest.raises(MCPError, match="no archived video"):
             await client.read_resource(f"aleph://edits/{edit_id}/video")
 
@@ -198,7 +211,7 @@ async def test_resources_list_shows_only_finished_videos(tmp_path: Path) -> None
     async with served(tmp_path, FakeRunway(TEST_KEY), "runway") as client:
         assert (await client.list_resources()).resources == []
         started = await client.call_tool("edit_video", {"prompt": "snow", "video": VIDEO})
-        done = await wait_until_done(client, started.structured_content["edit_id"])  # type: ignore[index]
+        done = await wait_until_done(client, started.structured_content["edit_id"])
         listed = (await client.list_resources()).resources
         assert [str(r.uri) for r in listed] == [done["video_uri"]]
         assert listed[0].mime_type == "video/mp4"
@@ -210,7 +223,7 @@ async def test_modern_clients_hear_each_status_change_of_a_subscribed_edit(tmp_p
     fake = FakeRunway(TEST_KEY, steps=("queued", "running", "succeeded"))
     async with served(tmp_path, fake, "runway") as client:
         started = await client.call_tool("edit_video", {"prompt": "snow", "video": VIDEO})
-        uri = f"aleph://edits/{started.structured_content['edit_id']}"  # type: ignore[index]
+        uri = f"aleph://edits/{started.structured_content['edit_id']}"
         updates = 0
         async with client.listen(resource_subscriptions=[uri]) as subscription:
             with anyio.fail_after(20):
@@ -218,7 +231,7 @@ async def test_modern_clients_hear_each_status_change_of_a_subscribed_edit(tmp_p
                     assert getattr(event, "uri", uri) == uri
                     updates += 1
                     record = await client.call_tool("get_edit_status", {"edit_id": uri.rsplit("/", 1)[1]})
-                    if record.structured_content["status"] == "succeeded":  # type: ignore[index]
+                    if record.structured_content["status"] == "succeeded":
                         break
         assert updates >= 2
 
@@ -240,7 +253,7 @@ async def test_legacy_clients_get_resource_updated_and_list_changed(tmp_path: Pa
         caps = c.server_capabilities
         assert caps is not None and caps.resources is not None and caps.resources.subscribe is True
         started = await c.call_tool("edit_video", {"prompt": "snow", "video": VIDEO})
-        uri = f"aleph://edits/{started.structured_content['edit_id']}"  # type: ignore[index]
+        uri = f"aleph://edits/{started.structured_content['edit_id']}"
         with warnings.catch_warnings():  # deprecated for 2026-07-28, but it is what 2025-era hosts send
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             await c.subscribe_resource(uri)
@@ -271,8 +284,8 @@ async def test_an_identical_request_returns_the_earlier_edit_unless_a_duplicate_
         call = {"prompt": "make it snow", "video": VIDEO}
         first = (await client.call_tool("edit_video", call)).structured_content
         again = (await client.call_tool("edit_video", call)).structured_content
-        assert again["edit_id"] == first["edit_id"] and again["duplicate_of_request"] is True  # type: ignore[index]
+        assert again["edit_id"] == first["edit_id"] and again["duplicate_of_request"] is True
         assert len(fake.creates) == 1
         forced = (await client.call_tool("edit_video", call | {"allow_duplicate": True})).structured_content
-        assert forced["edit_id"] != first["edit_id"] and forced["duplicate_of_request"] is False  # type: ignore[index]
+        assert forced["edit_id"] != first["edit_id"] and forced["duplicate_of_request"] is False
         assert len(fake.creates) == 2

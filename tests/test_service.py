@@ -19,46 +19,24 @@ from aleph_mcp.config import Settings
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.edits.service import EditService
 from aleph_mcp.errors import AlephError, CannotCancel, EditNotFound, InvalidInput, NotConfigured
-from aleph_mcp.models import Edit, EditRequest, RemoteStatus
+from aleph_mcp.models import Edit, EditRequest
 from aleph_mcp.providers.base import Capabilities, Provider
-from aleph_mcp.providers.crun import CrunProvider
-from aleph_mcp.providers.kie import KieProvider
-from aleph_mcp.providers.krea import KreaProvider
-from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.store import EditStore, InMemoryEditStore
 from tests.conftest import make_settings
 from tests.fakes.base import FakeAPI, Fault
+from tests.fakes.clock import START, FakeClock
 from tests.fakes.crun import FakeCrun
 from tests.fakes.kie import FakeKie
 from tests.fakes.krea import FakeKrea
 from tests.fakes.runway import FakeRunway
+from tests.fakes.stub import StubProvider
+from tests.fakes.vendors import adapter_for
 
 KEY = "test-key-0123456789"
 BASE = "http://fake.invalid"
 VIDEO = "https://cdn.example.com/in/clip.mp4"
-START = 1_800_000_000.0
 LEASE = 60.0
 INTERVAL = 5.0
-
-
-class Clock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def provider_for(fake: FakeAPI, client: httpx2.AsyncClient) -> Provider:
-    if isinstance(fake, FakeRunway):
-        return RunwayProvider(client, api_key=KEY, base_url=BASE)
-    if isinstance(fake, FakeKrea):
-        return KreaProvider(client, api_key=KEY, base_url=BASE)
-    if isinstance(fake, FakeKie):
-        return KieProvider(client, api_key=KEY, base_url=BASE, upload_base_url=BASE)
-    if isinstance(fake, FakeCrun):
-        return CrunProvider(client, api_key=KEY, base_url=BASE)
-    raise AssertionError(f"no adapter for {fake!r}")
 
 
 @dataclass
@@ -66,7 +44,7 @@ class Rig:
     fake: FakeAPI
     store: EditStore
     service: EditService
-    clock: Clock
+    clock: FakeClock
     sleeps: list[float] = field(default_factory=list)
     submitted: list[str] = field(default_factory=list)
 
@@ -78,7 +56,7 @@ def build_service(
     store: EditStore,
     providers: dict[str, Provider],
     settings: Settings,
-    clock: Clock,
+    clock: FakeClock,
     sleeps: list[float],
     submitted: list[str],
 ) -> EditService:
@@ -105,8 +83,8 @@ def build_service(
 async def rig_for(fake: FakeAPI, tmp_path: Path, **settings: Any) -> AsyncIterator[Rig]:
     """A service with one configured provider backed by `fake`."""
     async with httpx2.AsyncClient(transport=fake.transport()) as client:
-        provider = provider_for(fake, client)
-        store, clock = InMemoryEditStore(), Clock()
+        provider = adapter_for(fake, client, api_key=KEY, base_url=BASE)
+        store, clock = InMemoryEditStore(), FakeClock()
         sleeps: list[float] = []
         submitted: list[str] = []
         config = make_settings(tmp_path, **{f"{provider.name}_api_key": KEY, **settings})
@@ -122,44 +100,27 @@ def args(provider: str = "runway", **kwargs: Any) -> EditArgs:
 # -- submit ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class RecordingProvider:
-    """A Provider whose submit looks at the store the way a crash would leave it."""
-
-    store: EditStore
-    name: str = "runway"
-    capabilities: Capabilities = field(default_factory=lambda: Capabilities(models=("aleph2",)))
-    seen: list[Edit] = field(default_factory=list)
-    poller_could_claim: list[bool] = field(default_factory=list)
-
-    async def submit(self, request: EditRequest) -> str:
-        (edit,) = (await self.store.list_edits())[0]
-        self.seen.append(edit)
-        now = edit.created_at
-        self.poller_could_claim.append(await self.store.lease(edit.edit_id, "p1", now + 1, now))
-        return "task-1"
-
-    async def poll(self, task_id: str) -> RemoteStatus:
-        raise NotImplementedError
-
-    async def cancel(self, task_id: str) -> None:
-        raise NotImplementedError
-
-    async def upload(self, path: Path, *, on_progress: Any = None) -> str:
-        raise NotImplementedError
-
-
 async def test_submit_stores_the_edit_before_the_create_and_the_task_id_after(tmp_path: Path) -> None:
     """At create time the edit is already stored without a task id, leased away from this process's poller."""
-    store, clock = InMemoryEditStore(), Clock()
-    stub = RecordingProvider(store)
+    store, clock = InMemoryEditStore(), FakeClock()
+    seen: list[Edit] = []
+    poller_could_claim: list[bool] = []
+
+    async def look_at_the_store(request: EditRequest) -> str:
+        (edit,) = (await store.list_edits())[0]
+        seen.append(edit)
+        now = edit.created_at
+        poller_could_claim.append(await store.lease(edit.edit_id, "p1", now + 1, now))
+        return "task-1"
+
+    stub = StubProvider(name="runway", on_submit=look_at_the_store)
     settings = make_settings(tmp_path, runway_api_key=KEY)
     service = build_service(store, {"runway": stub}, settings, clock, [], [])
     edit, duplicate = await service.submit(args())
-    (during,) = stub.seen
+    (during,) = seen
     assert (during.edit_id, during.status, during.provider_task_id) == (edit.edit_id, "queued", None)
     assert during.next_poll_at == START + LEASE  # found by a poller only if this process dies
-    assert stub.poller_could_claim == [False]
+    assert poller_could_claim == [False]
     stored = await store.get(edit.edit_id)
     assert stored is not None
     assert (stored.provider_task_id, stored.status, stored.next_poll_at) == (
@@ -188,51 +149,33 @@ class RenewalStore(InMemoryEditStore):
         return taken
 
 
-@dataclass
-class SlowUploadProvider:
-    """A Provider whose upload outlasts the submit lease (on the fake clock) before it returns."""
-
-    store: RenewalStore
-    clock: Clock
-    name: str = "krea"
-    capabilities: Capabilities = field(
-        default_factory=lambda: Capabilities(models=("aleph",), can_upload=True)
-    )
-    poller_could_claim: list[bool] = field(default_factory=list)
-
-    async def upload(self, path: Path, *, on_progress: Any = None) -> str:
-        self.clock.now += 10 * LEASE_SHORT  # long past the first lease
-        await self.store.renewed.wait()
-        (edit,) = (await self.store.list_edits())[0]
-        now = self.clock.now
-        self.poller_could_claim.append(await self.store.lease(edit.edit_id, "p1", now + 1, now))
-        return "https://cdn.example.com/uploaded.mp4"
-
-    async def submit(self, request: EditRequest) -> str:
-        return "task-9"
-
-    async def poll(self, task_id: str) -> RemoteStatus:
-        raise NotImplementedError
-
-    async def cancel(self, task_id: str) -> None:
-        raise NotImplementedError
-
-
 LEASE_SHORT = 0.03
 
 
 async def test_a_long_upload_keeps_renewing_the_submit_lease(tmp_path: Path, clip: Path) -> None:
     """While a slow upload runs, the lease is renewed so no poller can declare the outcome unknown."""
-    store, clock = RenewalStore(), Clock()
-    stub = SlowUploadProvider(store, clock)
+    store, clock = RenewalStore(), FakeClock()
+    poller_could_claim: list[bool] = []
+
+    async def outlast_the_lease(path: Path) -> str:
+        clock.now += 10 * LEASE_SHORT  # long past the first lease
+        await store.renewed.wait()
+        (edit,) = (await store.list_edits())[0]
+        now = clock.now
+        poller_could_claim.append(await store.lease(edit.edit_id, "p1", now + 1, now))
+        return "https://cdn.example.com/uploaded.mp4"
+
+    caps = Capabilities(models=("aleph",), can_upload=True)
+    stub = StubProvider(name="krea", capabilities=caps, on_upload=outlast_the_lease)
     settings = make_settings(tmp_path, krea_api_key=KEY)
     service = EditService(store, {"krea": stub}, settings, owner="p1", lease_seconds=LEASE_SHORT, clock=clock)
     with anyio.fail_after(1):
         edit, _ = await service.submit(args("krea", video=str(clip)))
-    assert stub.poller_could_claim == [False]
+    assert poller_could_claim == [False]
     assert store.submit_leases[0] == START + LEASE_SHORT
     assert store.submit_leases[1] == clock.now + LEASE_SHORT
-    assert edit.provider_task_id == "task-9"
+    assert edit.provider_task_id == "task-1"
+    assert stub.requests[0].video == "https://cdn.example.com/uploaded.mp4"
 
 
 async def test_a_successful_submit_sends_exactly_one_create_and_stores_the_task_id(tmp_path: Path) -> None:
@@ -476,31 +419,16 @@ async def test_a_per_model_refusal_happens_before_anything_is_stored_or_sent(tmp
     assert rig.fake.requests == []
 
 
-@dataclass
-class RefusingProvider:
-    """An adapter that refuses in submit, before sending (as adapters may for rules of their own)."""
-
-    name: str = "runway"
-    capabilities: Capabilities = field(default_factory=lambda: Capabilities(models=("aleph2",)))
-
-    async def submit(self, request: EditRequest) -> str:
-        raise InvalidInput("This adapter refuses the request.")
-
-    async def poll(self, task_id: str) -> RemoteStatus:
-        raise NotImplementedError
-
-    async def cancel(self, task_id: str) -> None:
-        raise NotImplementedError
-
-    async def upload(self, path: Path, *, on_progress: Any = None) -> str:
-        raise NotImplementedError
-
-
 async def test_an_adapter_refusal_before_sending_is_recorded_not_left_for_the_poller(tmp_path: Path) -> None:
     """A refusal raised inside submit ends the stored edit as failed invalid_input, not unknown."""
+
+    async def refuse(request: EditRequest) -> str:
+        raise InvalidInput("This adapter refuses the request.")
+
     store = InMemoryEditStore()
+    refusing = StubProvider(name="runway", on_submit=refuse)
     service = EditService(
-        store, {"runway": RefusingProvider()}, make_settings(tmp_path, runway_api_key=KEY), owner="p1"
+        store, {"runway": refusing}, make_settings(tmp_path, runway_api_key=KEY), owner="p1"
     )
     with pytest.raises(InvalidInput, match="refuses"):
         await service.submit(args())
@@ -569,7 +497,7 @@ async def test_a_local_file_is_uploaded_to_krea_and_the_create_uses_the_asset_ur
     async with rig_for(fake, tmp_path) as rig:
         await rig.service.submit(args("krea", video=str(clip)))
     (upload,) = fake.uploads
-    assert upload["file"]["content"] == clip.read_bytes()
+    assert upload["file"].content == clip.read_bytes()
     (create,) = fake.creates
     assert create.json["init_video"].startswith(f"{BASE}/files/assets/")
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -19,7 +20,7 @@ from aleph_mcp.store import MIGRATIONS, EditStore, InMemoryEditStore, SQLiteEdit
 
 def make_edit(n: int, **fields: object) -> Edit:
     """A queued kie edit created at 1000 + n, with an id that sorts like n."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "edit_id": f"ed_{n:04d}",
         "provider": "kie",
         "model": "runway-aleph",
@@ -29,7 +30,7 @@ def make_edit(n: int, **fields: object) -> Edit:
         "updated_at": 1000.0 + n,
     }
     values.update(fields)
-    return Edit(**values)  # type: ignore[arg-type]
+    return Edit(**values)
 
 
 def full_edit() -> Edit:
@@ -207,8 +208,8 @@ async def test_edits_are_filtered_by_status_and_provider(store: EditStore) -> No
     await store.add(make_edit(3, status="succeeded", provider="krea"))
     await store.add(make_edit(4, status="failed", provider="krea"))
 
-    async def ids(**filters: str) -> list[str]:
-        edits, _ = await store.list_edits(**filters)  # type: ignore[arg-type]
+    async def ids(**filters: Any) -> list[str]:
+        edits, _ = await store.list_edits(**filters)
         return [e.edit_id for e in edits]
 
     assert await ids(status="succeeded") == ["ed_0003", "ed_0001"]

@@ -24,7 +24,7 @@ from .conftest import TEST_KEY
 from .fakes.base import FAKE_VIDEO, Exchange, Fault
 from .fakes.runway import FakeRunway
 from .fakes.server import serve_fakes
-from .test_e2e import server_env, stdio_server
+from .stdio import server_env, stdio_server
 
 VIDEO = "https://127.0.0.1:9/in/clip.mp4"  # nothing listens: the server's pre-flight probe stays local
 MOUNTS = ("/runway", "/runway-b")  # one fake, one base URL per process
@@ -155,4 +155,5 @@ async def test_a_download_longer_than_the_lease_is_never_started_twice(tmp_path:
             await store.close()
     assert downloads_during == 1
     assert len(fake.calls("status")) == 1
+    assert done is not None
     assert Path(done.local_path or "").read_bytes() == FAKE_VIDEO

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -177,7 +178,7 @@ def test_a_reference_image_error_names_the_argument(inputs: Path) -> None:
 
 
 def check(caps: Capabilities, prompt: str = "Make it snow", **options: object) -> None:
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "model": caps.default_model,
         "aspect_ratio": None,
         "seed": None,
@@ -185,7 +186,7 @@ def check(caps: Capabilities, prompt: str = "Make it snow", **options: object) -
         "reference_image": None,
         **options,
     }
-    check_against(caps, "p", prompt=prompt, **values)  # type: ignore[arg-type]
+    check_against(caps, "p", prompt=prompt, **values)
 
 
 def test_prompts_are_measured_in_utf16_units_as_the_vendors_count() -> None:

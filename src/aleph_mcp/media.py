@@ -146,14 +146,14 @@ async def save_thumbnail(
             await anyio.to_thread.run_sync(normalize_image, raw, dest)
             return dest
         except AlephError as exc:
-            logger.warning("thumbnail for %s not downloaded: %s", edit_id, exc.message)
+            logger.warning("thumbnail not downloaded edit_id=%s reason=%s", edit_id, exc.message)
         except Exception as exc:  # PyAV raises its own error types for unreadable images
-            logger.warning("thumbnail for %s unreadable: %s", edit_id, exc)
+            logger.warning("thumbnail unreadable edit_id=%s error=%s", edit_id, exc)
         finally:
             raw.unlink(missing_ok=True)
     try:
         await anyio.to_thread.run_sync(extract_poster, video, dest)
         return dest
     except Exception as exc:  # PyAV raises its own error types for unreadable media
-        logger.warning("no poster frame for %s: %s", edit_id, exc)
+        logger.warning("no poster frame edit_id=%s error=%s", edit_id, exc)
         return None

@@ -39,7 +39,6 @@ class RemoteStatus:
     thumbnail_url: str | None = None
     error_code: str | None = None
     error_message: str | None = None
-    vendor_status: str | None = None
     notes: str | None = None  # what the provider did or changed that the agent should know
 
 

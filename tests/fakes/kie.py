@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx2
 
 from .base import FakeAPI, FakeTask, Recorded, State
+from .multipart import FormPart, form_fields
 
 CREATE = "/api/v1/aleph/generate"
 RECORD_INFO = "/api/v1/aleph/record-info"
@@ -18,32 +18,6 @@ UPLOAD = "/api/file-stream-upload"
 RATIOS = ("16:9", "9:16", "4:3", "3:4", "1:1", "21:9")
 REQUIRED = ("prompt", "videoUrl")
 OPTIONAL = ("callBackUrl", "waterMark", "uploadCn", "aspectRatio", "seed", "referenceImage")
-
-
-@dataclass
-class FormPart:
-    filename: str | None
-    content_type: str | None
-    content: bytes
-
-
-def parse_multipart(body: bytes, content_type: str) -> dict[str, FormPart]:
-    """Split a multipart/form-data body into its named parts (enough for what httpx2 sends)."""
-    boundary = content_type.partition("boundary=")[2].strip('"').encode()
-    parts: dict[str, FormPart] = {}
-    for chunk in body.split(b"--" + boundary)[1:]:
-        if chunk.startswith(b"--"):
-            break
-        head, _, content = chunk[2:].partition(b"\r\n\r\n")
-        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n") if ": " in line)
-        disposition = {
-            key.strip(): value.strip('"')
-            for key, _, value in (p.partition("=") for p in headers.get("Content-Disposition", "").split(";"))
-        }
-        parts[disposition.get("name", "")] = FormPart(
-            disposition.get("filename"), headers.get("Content-Type"), content[:-2]
-        )
-    return parts
 
 
 class FakeKie(FakeAPI):
@@ -135,8 +109,7 @@ class FakeKie(FakeAPI):
         return data
 
     def upload(self, recorded: Recorded) -> httpx2.Response:
-        body = recorded.body if isinstance(recorded.body, bytes) else b""
-        form = parse_multipart(body, recorded.headers.get("content-type", ""))
+        form = form_fields(recorded.headers.get("content-type", ""), recorded.body)
         if "file" not in form or "uploadPath" not in form:
             return self.error(400, "file and uploadPath are required")
         self.uploads.append(form)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from email import message_from_bytes
-from email.message import Message
 from typing import Any, Literal
 
 import httpx2
 
 from .base import FakeAPI, FakeTask, Recorded
+from .multipart import FormPart, form_fields
 
 CREATE = "/generate/video/runway/aleph"
 ALLOWED_KEYS = frozenset(
@@ -58,7 +57,7 @@ class FakeKrea(FakeAPI):
         self.words = dict(type(self).words)
         # The docs disagree on where failure details live: top-level `error` or `result.error`.
         self.error_location: Literal["error", "result"] = "error"
-        self.uploads: list[dict[str, Any]] = []
+        self.uploads: list[dict[str, FormPart]] = []
 
     def kind_of(self, recorded: Recorded) -> str:
         path, method = recorded.path, recorded.method
@@ -128,21 +127,21 @@ class FakeKrea(FakeAPI):
         return self.respond(200, self.job(task, "cancelled"))
 
     def upload(self, recorded: Recorded) -> httpx2.Response:
-        parts = parse_multipart(recorded.headers.get("content-type", ""), recorded.body)
+        parts = form_fields(recorded.headers.get("content-type", ""), recorded.body)
         if "file" not in parts:
             return self.respond(400, {"error": "Missing file"})
         asset_id = str(uuid.uuid4())
         self.uploads.append(parts)
-        file = parts["file"]
-        body = {
+        file, description = parts["file"], parts.get("description")
+        body: dict[str, Any] = {
             "id": asset_id,
             "image_url": self.url(f"/files/assets/{asset_id}.mp4"),
             "uploaded_at": "2025-01-15T10:29:00.000Z",
             "width": None,
             "height": None,
-            "size_bytes": len(file["content"]),
-            "mime_type": file["content_type"],
-            "description": parts.get("description", {}).get("content", b"").decode() or None,
+            "size_bytes": len(file.content),
+            "mime_type": file.content_type,
+            "description": (description.content.decode() or None) if description else None,
             "metadata": {},
         }
         return self.respond(200, body)
@@ -169,21 +168,3 @@ def validate(body: Any) -> str | None:
         if not isinstance(ref, dict) or set(ref) != {"type", "uri"} or ref["type"] != "image":
             return "The request body is invalid: a reference is {type: 'image', uri}"
     return None
-
-
-def parse_multipart(content_type: str, body: Any) -> dict[str, dict[str, Any]]:
-    """multipart/form-data parts by field name: {filename, content_type, content}."""
-    if not content_type.startswith("multipart/form-data") or not isinstance(body, bytes):
-        return {}
-    message = message_from_bytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
-    parts: dict[str, dict[str, Any]] = {}
-    for part in message.get_payload() if message.is_multipart() else []:
-        if isinstance(part, Message):
-            name = part.get_param("name", header="content-disposition")
-            payload = part.get_payload(decode=True)
-            parts[str(name)] = {
-                "filename": part.get_filename(),
-                "content_type": part.get_content_type(),
-                "content": payload if isinstance(payload, bytes) else b"",
-            }
-    return parts

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import httpx2
 
 from .base import FakeAPI, Recorded, State
+from .multipart import parse_multipart
 
 API_VERSION = "2024-11-06"
 ALEPH2_RATIOS = ("16:9", "4:3", "3:2", "1:1", "2:3", "3:4", "9:16", "21:9")
@@ -180,16 +181,18 @@ class FakeRunway(FakeAPI):
         )
 
     def bucket(self, recorded: Recorded) -> httpx2.Response:
-        parts = parse_multipart(recorded.body, recorded.headers.get("content-type", ""))
-        names = [name for name, _, _ in parts]
-        form = {name: value.decode() for name, _, value in parts if name != "file"}
+        parts = parse_multipart(recorded.headers.get("content-type", ""), recorded.body)
+        names = [part.name for part in parts]
+        form = {part.name: part.content.decode() for part in parts if part.name != "file"}
         issued = self.slots.get(form.get("key", ""))
         if issued is None or any(form.get(k) != v for k, v in issued.items()):
             return self.respond(403, s3_error("AccessDenied", "Invalid according to Policy"))
         if names[-1:] != ["file"] or names.count("file") != 1:
             return self.respond(400, s3_error("InvalidArgument", "The file must be the last field"))
-        _, filename, content = parts[-1]
-        self.uploads.append({"fields": form, "order": names, "filename": filename, "content": content})
+        file = parts[-1]
+        self.uploads.append(
+            {"fields": form, "order": names, "filename": file.filename, "content": file.content}
+        )
         return self.respond(204, None)
 
 
@@ -211,24 +214,3 @@ def _valid_references(refs: Any) -> bool:
         return isinstance(ref, dict) and ref.get("type") == "image" and isinstance(ref.get("uri"), str)
 
     return isinstance(refs, list) and len(refs) <= 1 and all(one(r) for r in refs)
-
-
-def parse_multipart(body: Any, content_type: str) -> list[tuple[str, str | None, bytes]]:
-    """(name, filename, content) for each part of a multipart/form-data body, in order."""
-    if not isinstance(body, bytes) or "boundary=" not in content_type:
-        return []
-    boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip('"')
-    parts: list[tuple[str, str | None, bytes]] = []
-    for chunk in body.split(b"--" + boundary.encode())[1:-1]:
-        head, _, content = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
-        params = _disposition(head.decode("latin-1"))
-        parts.append((params.get("name", ""), params.get("filename"), content.removesuffix(b"\r\n")))
-    return parts
-
-
-def _disposition(head: str) -> dict[str, str]:
-    for line in head.split("\r\n"):
-        if line.lower().startswith("content-disposition:"):
-            items = (p.strip().partition("=") for p in line.split(";")[1:])
-            return {k: v.strip('"') for k, _, v in items}
-    return {}

@@ -14,21 +14,19 @@ from aleph_mcp.errors import (
     CannotCancel,
     FatalProviderError,
     InvalidInput,
-    ProviderError,
     RateLimited,
     RemoteNotFound,
     TransientProviderError,
 )
-from aleph_mcp.models import ASPECT_RATIOS, AspectRatio, EditRequest, RemoteStatus
+from aleph_mcp.models import ASPECT_RATIOS, AspectRatio, EditRequest
 from aleph_mcp.providers.aimlapi import STATUS, AimlapiProvider
 from tests.fakes.aimlapi import FakeAimlapi
 from tests.fakes.base import Fault, State
 from tests.fakes.server import serve_fakes
+from tests.providers.adapters import RUNWAY_PIXELS, STYLE, VIDEO, submit_and_poll, submit_error
 
 KEY = "aiml-secret-key-0123456789abcdef"
 BASE = "https://api.aimlapi.test"
-VIDEO = "https://cdn.example.com/in/clip.mp4"
-STYLE = "https://cdn.example.com/in/style.png"
 FULL = EditRequest(
     prompt="Make it snow",
     video=VIDEO,
@@ -37,30 +35,11 @@ FULL = EditRequest(
     seed=42,
     reference_image=STYLE,
 )
-# Our ratios in ASPECT_RATIOS order, as Runway pixel sizes.
-PIXELS = dict(
-    zip(ASPECT_RATIOS, ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672"), strict=True)
-)
 MINIMAL = EditRequest(prompt="Make it snow", video=VIDEO, model="gen4_aleph")
 
 
 def make(client: httpx2.AsyncClient, key: str = KEY, base_url: str = BASE) -> AimlapiProvider:
     return AimlapiProvider(client, api_key=key, base_url=base_url)
-
-
-async def submit_error(fake: FakeAimlapi, request: EditRequest = MINIMAL, key: str = KEY) -> ProviderError:
-    """One submit that must fail; returns the error it raised."""
-    async with httpx2.AsyncClient(transport=fake.transport()) as client:
-        with pytest.raises(ProviderError) as caught:
-            await make(client, key=key).submit(request)
-    return caught.value
-
-
-async def submit_and_poll(fake: FakeAimlapi) -> RemoteStatus:
-    """Submit MINIMAL and read its status once."""
-    async with httpx2.AsyncClient(transport=fake.transport()) as client:
-        provider = make(client)
-        return await provider.poll(await provider.submit(MINIMAL))
 
 
 async def test_submit_sends_the_documented_body_with_bearer_auth() -> None:
@@ -94,7 +73,7 @@ async def test_submit_omits_optional_fields_that_are_not_set() -> None:
     }
 
 
-@pytest.mark.parametrize(("ratio", "frame_size"), PIXELS.items())
+@pytest.mark.parametrize(("ratio", "frame_size"), RUNWAY_PIXELS.items())
 async def test_each_aspect_ratio_maps_to_its_frame_size(ratio: AspectRatio, frame_size: str) -> None:
     """Our six ratios become Runway's pixel frame sizes."""
     fake = FakeAimlapi(api_key=KEY)
@@ -121,8 +100,9 @@ async def test_every_vendor_status_word_maps_to_our_status(state: State, word: s
     """Each word AI/ML API has used (current and legacy) lands on the right one of our statuses."""
     fake = FakeAimlapi(api_key=KEY, steps=(state,))
     fake.words[state] = word
-    remote = await submit_and_poll(fake)
-    assert (remote.status, remote.vendor_status) == (expected, word)
+    remote = await submit_and_poll(fake, make, MINIMAL)
+    assert remote.status == expected
+    assert word in STATUS.words  # mapped by the table, not by the unknown-word fallback
 
 
 async def test_a_task_runs_from_queued_to_succeeded_with_the_video_url() -> None:
@@ -156,7 +136,7 @@ async def test_the_vendor_failure_reason_reaches_error_message(
     """`error` as `{name, message}` or as a bare string becomes error_code and error_message."""
     fake = FakeAimlapi(api_key=KEY, steps=("failed",), failure_message="Prompt flagged by moderation")
     fake.error_shape = shape
-    remote = await submit_and_poll(fake)
+    remote = await submit_and_poll(fake, make, MINIMAL)
     assert (remote.status, remote.error_code) == ("failed", code)
     assert remote.error_message == "Prompt flagged by moderation"
 
@@ -187,7 +167,7 @@ async def test_a_create_answer_without_an_id_is_malformed_and_may_have_created()
     """A 2xx create without `id` is an unknown outcome: transient, not_created False."""
     fake = FakeAimlapi(api_key=KEY)
     fake.inject(Fault(kind="create", status=200, body={"status": "queued"}))
-    error = await submit_error(fake)
+    error = await submit_error(fake, make, MINIMAL)
     assert isinstance(error, TransientProviderError)
     assert error.code == "malformed_response"
     assert error.not_created is False
@@ -196,7 +176,7 @@ async def test_a_create_answer_without_an_id_is_malformed_and_may_have_created()
 async def test_a_wrong_api_key_raises_auth_failed() -> None:
     """A 401 becomes AuthFailed; nothing was created and the key is not echoed."""
     fake = FakeAimlapi(api_key=KEY)
-    error = await submit_error(fake, key="wrong-key-0123456789")
+    error = await submit_error(fake, make, MINIMAL, "wrong-key-0123456789")
     assert isinstance(error, AuthFailed)
     assert error.not_created is True
     assert "invalid or missing API key" in error.message
@@ -206,7 +186,7 @@ async def test_a_wrong_api_key_raises_auth_failed() -> None:
 async def test_a_body_validation_error_is_fatal_with_the_vendor_text() -> None:
     """A 400 "Body validation error" is a FatalProviderError carrying AI/ML API's explanation."""
     fake = FakeAimlapi(api_key=KEY)
-    error = await submit_error(fake, EditRequest(prompt="x" * 1001, video=VIDEO, model="gen4_aleph"))
+    error = await submit_error(fake, make, EditRequest(prompt="x" * 1001, video=VIDEO, model="gen4_aleph"))
     assert isinstance(error, FatalProviderError)
     assert error.status_code == 400
     assert error.not_created is True
@@ -217,7 +197,7 @@ async def test_a_403_says_the_account_is_out_of_credits() -> None:
     """AI/ML API's 403 is reported as out of credits, fatal, and safe to resend later."""
     fake = FakeAimlapi(api_key=KEY)
     fake.out_of_credits = True
-    error = await submit_error(fake)
+    error = await submit_error(fake, make, MINIMAL)
     assert isinstance(error, FatalProviderError)
     assert (error.code, error.status_code) == ("insufficient_credits", 403)
     assert error.not_created is True
@@ -230,29 +210,9 @@ async def test_a_429_with_retry_after_raises_rate_limited() -> None:
     fake = FakeAimlapi(api_key=KEY)
     body = {"message": "Too many requests", "statusCode": 429}
     fake.inject(Fault(kind="create", status=429, body=body, headers={"Retry-After": "7"}))
-    error = await submit_error(fake)
+    error = await submit_error(fake, make, MINIMAL)
     assert isinstance(error, RateLimited)
     assert error.retry_after == 7.0
-    assert error.not_created is True
-
-
-async def test_a_5xx_on_create_is_transient_and_not_retried() -> None:
-    """A 502 is transient with not_created False, and submit sends exactly one request."""
-    fake = FakeAimlapi(api_key=KEY)
-    fake.inject(Fault(kind="create", status=502, body={"message": "Bad gateway", "statusCode": 502}))
-    error = await submit_error(fake)
-    assert isinstance(error, TransientProviderError)
-    assert not isinstance(error, RateLimited)
-    assert error.not_created is False
-    assert len(fake.creates) == 1
-
-
-async def test_a_connection_error_is_transient_and_created_nothing() -> None:
-    """A refused connection is transient and cannot have started a task."""
-    fake = FakeAimlapi(api_key=KEY)
-    fake.inject(Fault(kind="create", raise_exc=httpx2.ConnectError))
-    error = await submit_error(fake)
-    assert isinstance(error, TransientProviderError)
     assert error.not_created is True
 
 

@@ -79,12 +79,13 @@ async def test_submit_sends_no_field_crun_does_not_confirm() -> None:
     ],
 )
 async def test_poll_maps_each_crun_status_word(state: State, word: str, expected: str) -> None:
-    """Each of crun's status words maps to our vocabulary and is kept as vendor_status."""
+    """Each of crun's status words maps to our vocabulary through the status table."""
     fake = FakeCrun(steps=(state,))
     assert fake.words[state] == word
     async with crun(fake) as provider:
         remote = await provider.poll(await provider.submit(edit()))
-    assert (remote.status, remote.vendor_status) == (expected, word)
+    assert remote.status == expected
+    assert word in STATUS.words  # mapped by the table, not by the unknown-word fallback
 
 
 async def test_an_unknown_word_keeps_the_edit_running() -> None:
@@ -93,7 +94,8 @@ async def test_an_unknown_word_keeps_the_edit_running() -> None:
     fake.words = {**FakeCrun.words, "running": "processing"}
     async with crun(fake) as provider:
         remote = await provider.poll(await provider.submit(edit()))
-    assert (remote.status, remote.vendor_status) == ("running", "processing")
+    assert remote.status == "running"
+    assert "processing" not in STATUS.words  # it really was an unknown word
 
 
 async def test_a_finished_task_reports_the_first_media_url() -> None:
@@ -209,27 +211,6 @@ async def test_http_429_with_retry_after_is_rate_limited() -> None:
         with pytest.raises(RateLimited, match="Rate limited") as caught:
             await provider.submit(edit())
     assert (caught.value.retry_after, caught.value.not_created) == (9.0, True)
-
-
-@pytest.mark.parametrize("status", [500, 502])
-async def test_http_5xx_is_transient_and_may_have_created(status: int) -> None:
-    """A 5xx on create is retryable but the task may exist, so not_created stays False."""
-    fake = FakeCrun()
-    fake.inject(Fault(kind="create", status=status, body={"code": status, "message": "Server error"}))
-    async with crun(fake) as provider:
-        with pytest.raises(TransientProviderError) as caught:
-            await provider.submit(edit())
-    assert (caught.value.status_code, caught.value.not_created) == (status, False)
-
-
-async def test_a_refused_connection_is_transient_and_not_created() -> None:
-    """A connect error means the create never left, so it is safe to send again."""
-    fake = FakeCrun()
-    fake.inject(Fault(kind="create", raise_exc=httpx2.ConnectError))
-    async with crun(fake) as provider:
-        with pytest.raises(TransientProviderError) as caught:
-            await provider.submit(edit())
-    assert caught.value.not_created is True
 
 
 async def test_a_create_answer_without_task_id_is_malformed() -> None:

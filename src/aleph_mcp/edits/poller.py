@@ -78,7 +78,7 @@ class Poller:
         try:
             await self._guarded(edit_id)
         except Exception:  # a store error while leasing must not end run() for every other edit
-            logger.exception("polling edit %s failed", edit_id)
+            logger.exception("poll failed edit_id=%s", edit_id)
         finally:
             self._busy.discard(edit_id)
 
@@ -104,7 +104,7 @@ class Poller:
                         await self._advance(edit)
                     tg.cancel_scope.cancel()
             except Exception:
-                logger.exception("polling edit %s failed", edit_id)
+                logger.exception("poll failed edit_id=%s", edit_id)
                 await self._defer(edit_id)
             finally:
                 await self.store.release(edit_id, self.owner)
@@ -123,10 +123,10 @@ class Poller:
             try:
                 kept = await self.store.lease(edit_id, self.owner, now + self.policy.lease_seconds, now)
             except Exception:
-                logger.exception("could not renew the lease on %s", edit_id)
+                logger.exception("lease renewal failed edit_id=%s", edit_id)
                 continue
             if not kept:
-                logger.warning("lost the lease on %s to another process; leaving it to that one", edit_id)
+                logger.warning("lease lost to another process edit_id=%s", edit_id)
                 work.cancel()
                 return
 
@@ -139,7 +139,7 @@ class Poller:
                 edit.next_poll_at = self.clock() + self.policy.backoff(edit.poll_failures, None)
                 await self.store.save(edit)
         except Exception:
-            logger.exception("could not reschedule edit %s", edit_id)
+            logger.exception("reschedule failed edit_id=%s", edit_id)
 
     async def _advance(self, edit: Edit) -> None:
         before = _visible(edit)
@@ -243,7 +243,10 @@ class Poller:
         edit.poll_failures += 1
         edit.next_poll_at = self.clock() + self.policy.backoff(edit.poll_failures, exc.retry_after)
         logger.info(
-            "edit %s: %s; next try in %.0f s", edit.edit_id, exc.message, edit.next_poll_at - self.clock()
+            "poll retry edit_id=%s next_in=%.0fs reason=%s",
+            edit.edit_id,
+            edit.next_poll_at - self.clock(),
+            exc.message,
         )
 
     def _fail(self, edit: Edit, code: str, message: str) -> None:
@@ -264,7 +267,7 @@ class Poller:
             try:
                 await self.on_change(edit)
             except Exception:
-                logger.exception("change hook failed for %s", edit.edit_id)
+                logger.exception("change hook failed edit_id=%s", edit.edit_id)
 
 
 def _visible(edit: Edit) -> tuple[object, ...]:

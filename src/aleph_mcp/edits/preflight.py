@@ -126,13 +126,6 @@ def check_probe(probe: Probe, provider: str, model: str, limit: int | None, what
     return warnings
 
 
-async def preflight(
-    video: VideoInput, provider: str, model: str, limit: int | None, http: httpx2.AsyncClient | None
-) -> list[str]:
-    """Check one input; returns warnings for the record."""
-    return (await inspect_input(video, provider, model, limit, http))[0]
-
-
 async def inspect_input(
     video: VideoInput, provider: str, model: str, limit: int | None, http: httpx2.AsyncClient | None
 ) -> tuple[list[str], float | None]:

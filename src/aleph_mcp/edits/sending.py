@@ -102,7 +102,7 @@ class Sender:
                 raise
             except Exception as exc:
                 # An adapter bug or an unexpected error: whether the create went out is unknown.
-                logger.exception("create for %s failed unexpectedly", edit.edit_id)
+                logger.exception("create failed unexpectedly edit_id=%s", edit.edit_id)
                 await self.record_failure(edit, "submit_outcome_unknown", unknown_outcome(edit, str(exc)))
                 raise AlephError(
                     f"Edit {edit.edit_id} failed at submission: {edit.error_message}",

@@ -108,16 +108,15 @@ class AimlapiProvider:
             url = video_url(body.get("video"))
             if url is None:
                 raise self.http.malformed("a finished task without an output URL")
-            return RemoteStatus(status=status, output_url=url, vendor_status=word)
+            return RemoteStatus(status=status, output_url=url)
         if status == "failed":
             code, message = failure(body.get("error"))
             return RemoteStatus(
                 status=status,
                 error_code=scrub(code, self.http.secrets),
                 error_message=scrub(message, self.http.secrets),
-                vendor_status=word,
             )
-        return RemoteStatus(status=status, vendor_status=word)
+        return RemoteStatus(status=status)
 
     async def cancel(self, task_id: str) -> None:
         raise CannotCancel("aimlapi has no cancel API; the edit will run to its end and may be billed.")

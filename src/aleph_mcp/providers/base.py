@@ -96,7 +96,7 @@ class StatusTable:
         key = str(word).strip().lower()
         status = self._table.get(key)
         if status is None:
-            logger.warning("%s reported an unknown status %r; treating it as running", self.vendor, word)
+            logger.warning("unknown status provider=%s word=%r treated_as=running", self.vendor, word)
             return "running"
         return status
 

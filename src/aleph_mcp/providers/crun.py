@@ -85,10 +85,10 @@ class CrunProvider:
             url = _first_media_url(data.get("result"))
             if url is None:
                 raise self.http.malformed("a finished task without an output URL")
-            return RemoteStatus(status="succeeded", progress=1.0, output_url=url, vendor_status=word)
+            return RemoteStatus(status="succeeded", progress=1.0, output_url=url)
         if status == "failed":
-            return self._failed(data, body, word)
-        return RemoteStatus(status=status, vendor_status=word)
+            return self._failed(data, body)
+        return RemoteStatus(status=status)
 
     async def cancel(self, task_id: str) -> None:
         raise CannotCancel("crun has no cancel API; the edit will run to its end and may be billed.")
@@ -104,7 +104,7 @@ class CrunProvider:
         # crun's envelope says `message` (kie's says `msg`); codes 401..505 become our errors there.
         return self.http.check_envelope(body, message_keys=("message", "msg"))
 
-    def _failed(self, data: Mapping[str, Any], body: Mapping[str, Any], word: str) -> RemoteStatus:
+    def _failed(self, data: Mapping[str, Any], body: Mapping[str, Any]) -> RemoteStatus:
         result = data.get("result")
         result = result if isinstance(result, Mapping) else {}
         error = vendor_message({"error": data.get("error")})
@@ -115,7 +115,6 @@ class CrunProvider:
             status="failed",
             error_code=f"crun_{code}" if code and code != "200" else "generation_failed",
             error_message=scrub(message, self.http.secrets),
-            vendor_status=word,
         )
 
 

@@ -85,10 +85,10 @@ class KieProvider:
             raise self.http.malformed("a status answer without data")
         status, word = self._status_of(data)
         if status == "succeeded":
-            return self._succeeded(data, word)
+            return self._succeeded(data)
         if status == "failed":
             return self._failed(data, word)
-        return RemoteStatus(status=status, vendor_status=word)
+        return RemoteStatus(status=status)
 
     async def cancel(self, task_id: str) -> None:
         raise CannotCancel("kie has no cancel API; the edit will run to its end and may be billed.")
@@ -143,7 +143,7 @@ class KieProvider:
             status = "failed"  # successFlag 0 covers "failed" too; the error fields tell them apart
         return status, word
 
-    def _succeeded(self, data: Mapping[str, Any], word: str) -> RemoteStatus:
+    def _succeeded(self, data: Mapping[str, Any]) -> RemoteStatus:
         response = data.get("response")
         response = response if isinstance(response, Mapping) else {}
         video = response.get("resultVideoUrl")
@@ -155,7 +155,6 @@ class KieProvider:
             progress=1.0,
             output_url=video,
             thumbnail_url=image if isinstance(image, str) and image else None,
-            vendor_status=word,
         )
 
     def _failed(self, data: Mapping[str, Any], word: str) -> RemoteStatus:
@@ -166,7 +165,6 @@ class KieProvider:
             status="failed",
             error_code=f"kie_{code}" if code else "generation_failed",
             error_message=scrub(message, self.http.secrets),
-            vendor_status=word,
         )
 
 

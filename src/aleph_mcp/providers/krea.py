@@ -109,7 +109,7 @@ class KreaProvider:
             url = first_url(body.get("result"))
             if url is None:
                 raise self.http.malformed("a finished task without an output URL")
-            return RemoteStatus(status=status, output_url=url, vendor_status=word)
+            return RemoteStatus(status=status, output_url=url)
         reason = failure(body)
         if status == "failed" or (status == "cancelled" and reason is not None):
             code, message = reason or ("generation_failed", "Krea reported the job failed without a reason.")
@@ -117,9 +117,8 @@ class KreaProvider:
                 status=status,
                 error_code=scrub(code, self.http.secrets),
                 error_message=scrub(message, self.http.secrets),
-                vendor_status=word,
             )
-        return RemoteStatus(status=status, vendor_status=word)
+        return RemoteStatus(status=status)
 
     async def cancel(self, task_id: str) -> None:
         try:

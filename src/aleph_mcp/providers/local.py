@@ -93,7 +93,7 @@ class LocalProvider:
     async def poll(self, task_id: str) -> RemoteStatus:
         job = await anyio.to_thread.run_sync(self._read, task_id)
         if job["status"] in ("queued", "running") and self._stale(task_id, job):
-            logger.info("local job %s lost its renderer; rendering it again", task_id)
+            logger.info("local render restarted task_id=%s reason=renderer_lost", task_id)
             self._start(task_id)
         status = STATUS(job["status"])
         output = self._job_dir(task_id) / "output.mp4"
@@ -103,7 +103,6 @@ class LocalProvider:
             output_url=output.as_uri() if status == "succeeded" else None,
             error_code="render_failed" if status == "failed" else None,
             error_message=job.get("error"),
-            vendor_status=job["status"],
             notes=job.get("notes"),
         )
 
@@ -183,7 +182,7 @@ class LocalProvider:
         except InterruptedError:
             job.update(status="cancelled", error="Cancelled on request.")
         except Exception as exc:  # a broken input must end the job, not leave it running forever
-            logger.warning("local render %s failed: %s", task_id, exc)
+            logger.warning("local render failed task_id=%s error=%s", task_id, exc)
             job.update(status="failed", error=f"The local render failed: {exc}")
         job["heartbeat"] = time.time()
         self._write(task_id, job)

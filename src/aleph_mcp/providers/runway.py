@@ -114,7 +114,7 @@ class RunwayProvider:
                 raise self._http.malformed("a finished task without an output URL")
             # `previewUrls` is undocumented (seen in Runway's own MCP server); absent is fine.
             thumbnail = _first_url(task.get("previewUrls"))
-            return RemoteStatus("succeeded", 1.0, output, thumbnail, vendor_status=word)
+            return RemoteStatus("succeeded", 1.0, output, thumbnail)
         if status == "failed":
             reason = task.get("failure")
             code = task.get("failureCode")
@@ -122,9 +122,8 @@ class RunwayProvider:
                 "failed",
                 error_code=str(code) if code else "provider_failed",
                 error_message=scrub(str(reason), self._secrets) if reason else "Runway gave no reason.",
-                vendor_status=word,
             )
-        return RemoteStatus(status, progress=_progress(task.get("progress")), vendor_status=word)
+        return RemoteStatus(status, progress=_progress(task.get("progress")))
 
     async def _read(self, task_id: str) -> Mapping[str, Any]:
         task = await self._http.request("GET", f"/v1/tasks/{quote(task_id, safe='')}")

@@ -72,7 +72,7 @@ async def client_roots(ctx: Context[Any, Any]) -> list[Path]:
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             result = await ctx.session.list_roots()
     except Exception as exc:  # a client that cannot answer gives no roots, not a failed edit
-        logger.info("could not list the client's roots: %s", exc)
+        logger.info("roots unavailable error=%s", exc)
         return []
     return [
         Path(unquote(urlparse(str(root.uri)).path))
