@@ -1,7 +1,8 @@
 """Provider catalog: what each provider takes and can do, and what an edit costs (see catalog_tool.py).
 
-Capabilities come from each adapter's CAPABILITIES, prices from `prices.json` (each with its source and date)
-or the user's ALEPH_MCP_PRICES. An unknown price stays unknown (None): a quote never guesses.
+Capabilities come from the provider registry (each adapter's CAPABILITIES), prices from `prices.json`
+(each with its source and date) or the user's ALEPH_MCP_PRICES. An unknown price stays unknown (None):
+a quote never guesses.
 """
 
 from __future__ import annotations
@@ -15,19 +16,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aleph_mcp.config import ALL_PROVIDERS, PriceOverride
+from aleph_mcp.config import PriceOverride
 from aleph_mcp.errors import InvalidInput
-from aleph_mcp.providers import aimlapi, crun, kie, krea, local, runway
 from aleph_mcp.providers.base import Capabilities
+from aleph_mcp.providers.registry import ALL_PROVIDERS, PROVIDERS
 
-ADAPTERS: dict[str, Capabilities] = {
-    "kie": kie.CAPABILITIES,
-    "aimlapi": aimlapi.CAPABILITIES,
-    "crun": crun.CAPABILITIES,
-    "krea": krea.CAPABILITIES,
-    "runway": runway.CAPABILITIES,
-    "local": local.CAPABILITIES,
-}
+ADAPTERS: dict[str, Capabilities] = {spec.name: spec.capabilities for spec in PROVIDERS}
 Per = Literal["edit", "second"]
 
 
@@ -128,15 +122,6 @@ def price_table() -> PriceTable:
 def model_names(provider: str) -> tuple[str, ...]:
     caps = ADAPTERS.get(provider)
     return caps.models if caps is not None else ()
-
-
-def check_price_key(key: str) -> None:
-    """A price override key is "provider" or "provider/model" naming a real one (raises ValueError)."""
-    provider, _, model = key.partition("/")
-    if provider not in ADAPTERS:
-        raise ValueError(f"price key {key!r}: unknown provider; use one of {', '.join(ALL_PROVIDERS)}")
-    if model and model not in model_names(provider):
-        raise ValueError(f"price key {key!r}: {provider} has the models {', '.join(model_names(provider))}")
 
 
 def _resolve_model(provider: str, model: str | None) -> str:
