@@ -11,7 +11,7 @@ from typing import Any
 
 from aleph_mcp.errors import CannotCancel, FatalProviderError, InvalidInput
 from aleph_mcp.models import EditRequest, RemoteStatus
-from aleph_mcp.providers.base import Capabilities, ProgressCallback, StatusTable
+from aleph_mcp.providers.base import Capabilities, ModelFacts, ProgressCallback, StatusTable
 from aleph_mcp.providers.hosted import RUNWAY_PIXELS, HostedAdapter, runway_options, text_id
 from aleph_mcp.redact import scrub
 
@@ -49,6 +49,9 @@ CAPABILITIES = Capabilities(
     data_uri_max_bytes=16 * MB,  # local files travel this way too (no upload route)
     typical_render="about 3-4 minutes (AI/ML API's example took 3 min 30 s)",
 )
+MODEL_FACTS = {
+    "gen4_aleph": ModelFacts("The output is 5 s (`duration` takes only 5); first 5 s used (inferred).", 5),
+}
 
 
 class AimlapiProvider(HostedAdapter):

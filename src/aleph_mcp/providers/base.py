@@ -48,6 +48,18 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class ModelFacts:
+    """What a model does with the input's length (not in Capabilities: it differs per model)."""
+
+    duration: str
+    max_processed_seconds: float | None = None  # only this much of the input is used (and billed)
+    # False where that ceiling is a third-party figure: it caps a known length, never replaces an unknown one
+    quote_unknown_length: bool = True
+    reference_image: bool | None = None  # None: as the provider's Capabilities say
+    min_seconds: float | None = None  # shorter inputs are refused by the provider (figure may be third-party)
+
+
+@dataclass(frozen=True)
 class ProviderConfig:
     """What a factory builds an adapter from: read from the settings by config.py, so adapters never
     see the settings themselves."""

@@ -9,7 +9,7 @@ from typing import Any
 from aleph_mcp.errors import CannotCancel, InvalidInput
 from aleph_mcp.models import EditRequest, RemoteStatus
 from aleph_mcp.providers._http import vendor_message
-from aleph_mcp.providers.base import Capabilities, ProgressCallback, StatusTable
+from aleph_mcp.providers.base import Capabilities, ModelFacts, ProgressCallback, StatusTable
 from aleph_mcp.providers.hosted import HostedAdapter, text_id
 from aleph_mcp.redact import scrub
 
@@ -30,6 +30,11 @@ CAPABILITIES = Capabilities(
     data_uri_max_bytes=None,
     typical_render="2-15 minutes",
 )
+MODEL_FACTS = {
+    "gen-4-aleph": ModelFacts(
+        "crun states no limit; Gen-4 Aleph processes only the first 5 s elsewhere (inferred).", 5
+    ),
+}
 
 # `running` is in crun's docs; the full set comes from 3rd-party clients (providers.md §3, inferred).
 STATUS = StatusTable(

@@ -12,7 +12,7 @@ import httpx2
 
 from aleph_mcp.errors import CannotCancel, RemoteNotFound
 from aleph_mcp.models import EditRequest, EditStatus, RemoteStatus
-from aleph_mcp.providers.base import Capabilities, ProgressCallback, ProviderConfig, StatusTable
+from aleph_mcp.providers.base import Capabilities, ModelFacts, ProgressCallback, ProviderConfig, StatusTable
 from aleph_mcp.providers.hosted import HostedAdapter, text_id
 from aleph_mcp.redact import scrub
 
@@ -37,6 +37,9 @@ CAPABILITIES = Capabilities(
     upload_max_bytes=10 * 1024 * 1024,  # kie states one input limit, for URLs and uploads alike
     typical_render="2-15 minutes",
 )
+MODEL_FACTS = {
+    "aleph": ModelFacts("Only the first 5 s of the input are processed; output ≤ 5 s (kie docs).", 5),
+}
 
 # kie reports an int successFlag: 1 done, 0 "failed or in progress" (the error fields decide, in
 # `_status_of`), 2/3 failures in kie's other APIs. Any other flag is treated as failed in code.

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from aleph_mcp.errors import AuthFailed, CannotCancel, FatalProviderError, RemoteNotFound
 from aleph_mcp.models import EditRequest, RemoteStatus
-from aleph_mcp.providers.base import Capabilities, ProgressCallback, StatusTable
+from aleph_mcp.providers.base import Capabilities, ModelFacts, ProgressCallback, StatusTable
 from aleph_mcp.providers.hosted import RUNWAY_PIXELS, HostedAdapter, file_size, runway_options, text_id
 from aleph_mcp.redact import scrub
 
@@ -52,6 +52,11 @@ CAPABILITIES = Capabilities(
     upload_max_bytes=75 * MB,  # POST /assets
     typical_render="a few minutes (Krea does not state it; jobs are failed after 2 hours)",
 )
+MODEL_FACTS = {
+    "aleph": ModelFacts(
+        "Krea states no limit; Gen-4 Aleph processes only the first 5 s elsewhere (inferred).", 5
+    ),
+}
 
 
 class KreaProvider(HostedAdapter):

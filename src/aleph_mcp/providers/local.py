@@ -23,6 +23,7 @@ from aleph_mcp.errors import CannotCancel, InvalidInput, RemoteNotFound
 from aleph_mcp.models import ASPECT_RATIOS, EditRequest, RemoteStatus
 from aleph_mcp.providers.base import (
     Capabilities,
+    ModelFacts,
     PreparedCreate,
     ProgressCallback,
     ProviderConfig,
@@ -56,6 +57,9 @@ CAPABILITIES = Capabilities(
     renders_in_process=True,
     typical_render="seconds",
 )
+MODEL_FACTS = {
+    "ffmpeg": ModelFacts("Only the first 5 s are filtered (the same cap as the hosted providers).", 5),
+}
 STALE_AFTER = 15.0  # seconds without a heartbeat: the rendering process is gone
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import httpx2
 
 from aleph_mcp.providers import aimlapi, crun, kie, krea, local, runway
-from aleph_mcp.providers.base import Capabilities, Provider, ProviderConfig
+from aleph_mcp.providers.base import Capabilities, ModelFacts, Provider, ProviderConfig
 from aleph_mcp.providers.hosted import HostedAdapter
 
 Factory = Callable[[httpx2.AsyncClient, ProviderConfig], Provider]
@@ -33,6 +33,7 @@ class ProviderSpec:
 
     name: str
     capabilities: Capabilities
+    model_facts: Mapping[str, ModelFacts]  # one per model in capabilities.models
     factory: Factory  # builds the adapter from the config the settings give it
     about: str  # one line for people (doctor)
     key_env: tuple[str, ...] = ()  # variables holding its key: ALEPH_MCP_<P>_API_KEY, then the vendor's
@@ -49,7 +50,12 @@ class ProviderSpec:
 
 
 def _hosted(
-    adapter: type[HostedAdapter], about: str, conventional_key: str, base_url: str, **more_urls: str
+    adapter: type[HostedAdapter],
+    facts: Mapping[str, ModelFacts],
+    about: str,
+    conventional_key: str,
+    base_url: str,
+    **more_urls: str,
 ) -> ProviderSpec:
     """A hosted provider's entry: name, capabilities and factory from its adapter class, its key read
     from ALEPH_MCP_<NAME>_API_KEY or the vendor's conventional variable, and its URL settings."""
@@ -59,13 +65,14 @@ def _hosted(
         *(UrlSetting(f"{name}_{role}_base_url", url) for role, url in more_urls.items()),
     )
     key_env = (f"ALEPH_MCP_{name.upper()}_API_KEY", conventional_key)
-    return ProviderSpec(name, adapter.capabilities, adapter.from_config, about, key_env, urls)
+    return ProviderSpec(name, adapter.capabilities, facts, adapter.from_config, about, key_env, urls)
 
 
 # The order matters: without ALEPH_MCP_DEFAULT_PROVIDER, the first provider with a key is the default.
 PROVIDERS: tuple[ProviderSpec, ...] = (
     _hosted(
         kie.KieProvider,
+        kie.MODEL_FACTS,
         "Runway Aleph through kie.ai",
         "KIE_API_KEY",
         "https://api.kie.ai",
@@ -73,16 +80,36 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
     ),
     _hosted(
         aimlapi.AimlapiProvider,
+        aimlapi.MODEL_FACTS,
         "Runway gen4_aleph through AI/ML API",
         "AIMLAPI_API_KEY",
         "https://api.aimlapi.com",
     ),
-    _hosted(crun.CrunProvider, "Runway Gen-4 Aleph through crun.ai", "CRUN_API_KEY", "https://api.crun.ai"),
-    _hosted(krea.KreaProvider, "Runway Aleph through Krea", "KREA_API_KEY", "https://api.krea.ai"),
-    _hosted(runway.RunwayProvider, "Runway's own API", "RUNWAYML_API_SECRET", "https://api.dev.runwayml.com"),
+    _hosted(
+        crun.CrunProvider,
+        crun.MODEL_FACTS,
+        "Runway Gen-4 Aleph through crun.ai",
+        "CRUN_API_KEY",
+        "https://api.crun.ai",
+    ),
+    _hosted(
+        krea.KreaProvider,
+        krea.MODEL_FACTS,
+        "Runway Aleph through Krea",
+        "KREA_API_KEY",
+        "https://api.krea.ai",
+    ),
+    _hosted(
+        runway.RunwayProvider,
+        runway.MODEL_FACTS,
+        "Runway's own API",
+        "RUNWAYML_API_SECRET",
+        "https://api.dev.runwayml.com",
+    ),
     ProviderSpec(
         local.LocalProvider.name,
         local.CAPABILITIES,
+        local.MODEL_FACTS,
         local.LocalProvider.from_config,
         "offline FFmpeg filters",
     ),
@@ -107,6 +134,8 @@ def _check(specs: tuple[ProviderSpec, ...]) -> None:
     for spec in specs:
         if spec.capabilities.needs_key != bool(spec.key_env):
             problems.append(f"{spec.name}: key_env must be given exactly when needs_key is set")
+        if set(spec.model_facts) != set(spec.capabilities.models):
+            problems.append(f"{spec.name}: model_facts must cover exactly its models")
         if spec.capabilities.needs_key and not spec.urls:
             problems.append(f"{spec.name}: a hosted provider needs a base URL setting")
         bad = [u.field for u in spec.urls if not u.field.startswith(f"{spec.name}_")]

@@ -13,7 +13,7 @@ import httpx2
 from aleph_mcp import errors
 from aleph_mcp.models import ASPECT_RATIOS, EditRequest, RemoteStatus
 from aleph_mcp.providers._http import ProviderHTTP
-from aleph_mcp.providers.base import Capabilities, ProgressCallback, StatusTable
+from aleph_mcp.providers.base import Capabilities, ModelFacts, ProgressCallback, StatusTable
 from aleph_mcp.providers.hosted import HostedAdapter, file_size, runway_options, text_id
 from aleph_mcp.redact import scrub
 
@@ -39,7 +39,7 @@ CAPABILITIES = Capabilities(
     max_prompt_chars=1000,  # Runway counts UTF-16 code units, as edits.validation.prompt_length does
     seed=True,
     watermark=False,
-    reference_image=True,  # gen4_aleph only (`references`); the catalog's ModelFacts say so for aleph2
+    reference_image=True,  # gen4_aleph only (`references`); MODEL_FACTS say so for aleph2
     can_cancel=True,
     can_upload=True,
     data_uri_max_bytes=16 * MB,
@@ -47,6 +47,16 @@ CAPABILITIES = Capabilities(
     upload_max_bytes=200 * MB,
     typical_render="1-10 minutes",  # Runway states no processing time
 )
+MODEL_FACTS = {
+    "aleph2": ModelFacts(
+        "The whole input is edited: 2-30 s, up to 30 fps (third-party figures); output as long as input.",
+        30,
+        quote_unknown_length=False,
+        reference_image=False,
+        min_seconds=2,
+    ),
+    "gen4_aleph": ModelFacts("Only the first 5 s of the input are processed (resellers, kie).", 5),
+}
 
 
 class RunwayProvider(HostedAdapter):
