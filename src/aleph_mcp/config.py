@@ -1,18 +1,24 @@
-"""Settings: the only place that reads the environment (and an optional `.env` file)."""
+"""Settings: the only place that reads the environment (and an optional `.env` file).
+
+Each provider's key and base-URL fields come from the provider registry, so a new provider brings its
+settings with it; `api_key(name)`, `base_url(name)` and `provider_config(name)` read them by name.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import platformdirs
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ProviderName = Literal["kie", "aimlapi", "crun", "krea", "runway", "local"]
-HOSTED_PROVIDERS: tuple[ProviderName, ...] = ("kie", "aimlapi", "crun", "krea", "runway")
-ALL_PROVIDERS: tuple[ProviderName, ...] = (*HOSTED_PROVIDERS, "local")
+from aleph_mcp.providers.base import ProviderConfig
+from aleph_mcp.providers.registry import ALL_PROVIDERS as ALL_PROVIDERS
+from aleph_mcp.providers.registry import HOSTED_PROVIDERS as HOSTED_PROVIDERS
+from aleph_mcp.providers.registry import KEYLESS_DEFAULT, PROVIDERS, REGISTRY, check_price_key
+from aleph_mcp.providers.registry import ProviderName as ProviderName
 
 
 class PriceOverride(BaseModel):
@@ -24,14 +30,26 @@ class PriceOverride(BaseModel):
     per: Literal["edit", "second"] = "edit"
 
 
-def _key(provider: str, conventional: str) -> SecretStr | None:
-    return Field(
-        default=None,
-        validation_alias=AliasChoices(f"ALEPH_MCP_{provider}_API_KEY", conventional),
-    )
+def _provider_fields() -> dict[str, Any]:
+    """`<p>_api_key` (read from each of the registry's variable names) and every URL setting."""
+    fields: dict[str, Any] = {}
+    for spec in PROVIDERS:
+        if spec.key_env:
+            alias = AliasChoices(*spec.key_env)
+            fields[spec.key_field] = (SecretStr | None, Field(default=None, validation_alias=alias))
+        fields.update({url.field: (str, url.default) for url in spec.urls})
+    return fields
 
 
-class Settings(BaseSettings):
+KEY_FIELDS = tuple(REGISTRY[name].key_field for name in HOSTED_PROVIDERS)
+
+if TYPE_CHECKING:
+    _ProviderFields = BaseSettings  # the generated fields are read by name, never as attributes
+else:
+    _ProviderFields = create_model("_ProviderFields", __base__=BaseSettings, **_provider_fields())
+
+
+class Settings(_ProviderFields):
     """Server configuration; every field maps to an `ALEPH_MCP_*` variable (see README)."""
 
     # env_ignore_empty: a blank line like `ALEPH_MCP_KIE_API_KEY=` in a .env template or client config means
@@ -47,19 +65,6 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("aleph-mcp")))
     default_provider: ProviderName | None = None
-
-    kie_api_key: SecretStr | None = _key("KIE", "KIE_API_KEY")
-    aimlapi_api_key: SecretStr | None = _key("AIMLAPI", "AIMLAPI_API_KEY")
-    crun_api_key: SecretStr | None = _key("CRUN", "CRUN_API_KEY")
-    krea_api_key: SecretStr | None = _key("KREA", "KREA_API_KEY")
-    runway_api_key: SecretStr | None = _key("RUNWAY", "RUNWAYML_API_SECRET")
-
-    kie_base_url: str = "https://api.kie.ai"
-    kie_upload_base_url: str = "https://kieai.redpandaai.co"
-    aimlapi_base_url: str = "https://api.aimlapi.com"
-    crun_base_url: str = "https://api.crun.ai"
-    krea_base_url: str = "https://api.krea.ai"
-    runway_base_url: str = "https://api.dev.runwayml.com"
 
     # Renders take 2-15 minutes: start at 5 s (Runway's floor), back off to 60 s.
     poll_interval: float = Field(default=5.0, gt=0)
@@ -109,13 +114,11 @@ class Settings(BaseSettings):
     @field_validator("prices")
     @classmethod
     def _known_price_keys(cls, value: dict[str, PriceOverride]) -> dict[str, PriceOverride]:
-        from aleph_mcp.pricing.catalog import check_price_key  # lazy: the catalog imports the adapters
-
         for key in value:
             check_price_key(key)
         return value
 
-    @field_validator("kie_api_key", "aimlapi_api_key", "crun_api_key", "krea_api_key", "runway_api_key")
+    @field_validator(*KEY_FIELDS)
     @classmethod
     def _blank_key_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value is not None and value.get_secret_value().strip() else None
@@ -125,8 +128,19 @@ class Settings(BaseSettings):
         return secret.get_secret_value().strip() if secret is not None else None
 
     def base_url(self, provider: str) -> str:
+        """The base URL setting `<provider>_base_url` (also `kie_upload`), slash trimmed."""
         url: str = getattr(self, f"{provider}_base_url")
         return url.rstrip("/")
+
+    def provider_config(self, name: str) -> ProviderConfig | None:
+        """What the registry's factory builds `name` from; None for a provider that lacks its key."""
+        spec = REGISTRY[name]
+        key = self.api_key(name) or ""
+        if spec.capabilities.needs_key and not key:
+            return None
+        urls = {url.field: str(getattr(self, url.field)).rstrip("/") for url in spec.urls}
+        base = urls[spec.urls[0].field] if spec.urls else ""
+        return ProviderConfig(self.data_dir, self.request_timeout, key, base, urls)
 
     def secrets(self) -> list[str]:
         """Every configured key, for scrubbing text that might echo one."""
@@ -140,7 +154,7 @@ class Settings(BaseSettings):
     def resolved_default_provider(self) -> ProviderName:
         if self.default_provider is not None:
             return self.default_provider
-        return next((p for p in HOSTED_PROVIDERS if self.api_key(p)), "local")
+        return next((p for p in HOSTED_PROVIDERS if self.api_key(p)), KEYLESS_DEFAULT)
 
     @property
     def store_path(self) -> Path:

@@ -329,7 +329,8 @@ def test_capabilities_match_kie_documented_limits() -> None:
     """One model, all six ratios, 10 MB input, uploads but no cancel and no data URIs."""
     assert CAPABILITIES.default_model == "aleph"
     assert CAPABILITIES.aspect_ratios == frozenset(ASPECT_RATIOS)
-    assert (CAPABILITIES.max_input_bytes, CAPABILITIES.data_uri_max_bytes) == (10 * 1024 * 1024, None)
+    assert (CAPABILITIES.url_max_bytes, CAPABILITIES.data_uri_max_bytes) == (10 * 1024 * 1024, None)
+    assert CAPABILITIES.upload_max_bytes == 10 * 1024 * 1024
     assert (CAPABILITIES.can_upload, CAPABILITIES.can_cancel) == (True, False)
 
 

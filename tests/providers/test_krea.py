@@ -9,6 +9,8 @@ import anyio
 import httpx2
 import pytest
 
+from aleph_mcp.edits.intake import validate_args
+from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.errors import (
     AuthFailed,
     CannotCancel,
@@ -20,6 +22,7 @@ from aleph_mcp.errors import (
 )
 from aleph_mcp.models import ASPECT_RATIOS, AspectRatio, EditRequest
 from aleph_mcp.providers.krea import STATUS, KreaProvider
+from tests.conftest import make_settings
 from tests.fakes.base import Fault, State
 from tests.fakes.krea import FakeKrea
 from tests.fakes.multipart import FormPart
@@ -270,15 +273,17 @@ async def test_upload_streams_the_file_as_multipart_and_returns_image_url(tmp_pa
     assert progress == [(0, len(content)), (len(content), len(content))]
 
 
-async def test_upload_refuses_a_file_over_75_mb_before_sending(tmp_path: Path) -> None:
-    """A file above Krea's 75 MB limit is refused locally with its size."""
-    clip = tmp_path / "big.mp4"
+async def test_a_file_over_75_mb_is_refused_before_any_upload(tmp_path: Path) -> None:
+    """A file above Krea's 75 MB limit is refused by the intake with its size, before any request."""
+    (tmp_path / "inputs").mkdir()
+    clip = tmp_path / "inputs" / "big.mp4"
     with clip.open("wb") as handle:
         handle.truncate(75 * 1024 * 1024 + 1)  # sparse: no real 75 MB written
     fake = FakeKrea(api_key=KEY)
+    args = EditArgs(prompt="Make it snow", video=str(clip), provider="krea")
     async with httpx2.AsyncClient(transport=fake.transport()) as client:
-        with pytest.raises(InvalidInput, match="up to 78643200 bytes"):
-            await make(client).upload(clip)
+        with pytest.raises(InvalidInput, match="78643201 bytes; krea accepts at most 78643200"):
+            validate_args(args, {"krea": make(client)}, make_settings(tmp_path, krea_api_key=KEY))
     assert fake.requests == []
 
 
@@ -315,7 +320,8 @@ def test_capabilities_match_what_the_adapter_sends() -> None:
     caps = KreaProvider.capabilities
     assert caps.aspect_ratios == frozenset(ASPECT_RATIOS)
     assert (caps.default_model, caps.can_cancel, caps.can_upload) == ("aleph", True, True)
-    assert (caps.max_input_bytes, caps.data_uri_max_bytes) == (75 * 1024 * 1024, None)
+    assert (caps.url_max_bytes, caps.data_uri_max_bytes) == (75 * 1024 * 1024, None)
+    assert caps.upload_max_bytes == 75 * 1024 * 1024
 
 
 async def test_upload_and_a_whole_edit_work_against_the_fake_on_loopback(tmp_path: Path) -> None:

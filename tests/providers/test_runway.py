@@ -9,8 +9,11 @@ import httpx2
 import pytest
 
 from aleph_mcp import errors
+from aleph_mcp.edits.intake import validate_args
+from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.models import ASPECT_RATIOS, AspectRatio, EditRequest
 from aleph_mcp.providers.runway import CAPABILITIES, STATUS, RunwayProvider
+from tests.conftest import make_settings
 from tests.fakes.base import Fault, State
 from tests.fakes.runway import FakeRunway
 from tests.fakes.server import serve_fakes
@@ -97,24 +100,31 @@ async def test_gen4_aleph_maps_ratios_to_pixels_and_sends_the_reference(ratio: A
     }
 
 
+async def intake(tmp_path: Path, fake: FakeRunway, **args: Any) -> None:
+    """The intake's checks (validate_args) for one Runway request; the adapter itself checks nothing."""
+    values: dict[str, Any] = {"prompt": "Make it winter", "video": VIDEO, "provider": "runway", **args}
+    async with httpx2.AsyncClient(transport=fake.transport()) as client:
+        providers = {"runway": provider(client, fake)}
+        validate_args(EditArgs(**values), providers, make_settings(tmp_path, runway_api_key=fake.api_key))
+
+
 @pytest.mark.parametrize(
-    ("request_", "words"),
+    ("args", "words"),
     [
-        (edit(reference_image=STYLE), "model='gen4_aleph'"),
-        (edit(model="gen3a_turbo"), "aleph2 or gen4_aleph"),
-        (edit(watermark="mine"), "watermark"),
-        (edit(prompt="🎬" * 600), "UTF-16"),
+        ({"reference_image": STYLE}, "model='gen4_aleph'"),
+        ({"model": "gen3a_turbo"}, "aleph2, gen4_aleph"),
+        ({"watermark": "mine"}, "watermark"),
+        ({"prompt": "🎬" * 600}, "1200 characters; runway accepts at most 1000"),  # UTF-16 units
     ],
     ids=["reference-on-aleph2", "unknown-model", "watermark", "prompt-too-long"],
 )
-async def test_submit_refuses_what_runway_cannot_take_before_sending(
-    request_: EditRequest, words: str
+async def test_the_intake_refuses_what_runway_cannot_take_before_sending(
+    tmp_path: Path, args: dict[str, Any], words: str
 ) -> None:
     """Reference images on aleph2, unknown models, watermarks and long prompts never leave the process."""
     fake = FakeRunway()
-    async with httpx2.AsyncClient(transport=fake.transport()) as client:
-        with pytest.raises(errors.InvalidInput, match=words.replace("(", r"\(")):
-            await provider(client, fake).submit(request_)
+    with pytest.raises(errors.InvalidInput, match=words.replace("(", r"\(")):
+        await intake(tmp_path, fake, **args)
     assert fake.requests == []
 
 
@@ -377,15 +387,18 @@ async def test_a_storage_refusal_is_a_fatal_error(tmp_path: Path) -> None:
     assert caught.value.status_code == 403
 
 
-async def test_upload_refuses_files_over_200_mb_before_sending(tmp_path: Path) -> None:
-    """Runway uploads stop at 200 MB; a bigger (sparse) file is refused with no request."""
-    clip = tmp_path / "big.mp4"
+async def test_files_over_200_mb_are_refused_before_any_upload(tmp_path: Path) -> None:
+    """Runway uploads stop at 200 MB; a bigger (sparse) file is refused by the intake with no request."""
+    (tmp_path / "inputs").mkdir()
+    clip = tmp_path / "inputs" / "big.mp4"
     with clip.open("wb") as handle:
-        handle.truncate(200 * 1024 * 1024 + 1)
+        handle.truncate(200 * 1024 * 1024)
     fake = FakeRunway()
-    async with httpx2.AsyncClient(transport=fake.transport()) as client:
-        with pytest.raises(errors.InvalidInput, match="200 MB"):
-            await provider(client, fake).upload(clip)
+    await intake(tmp_path, fake, video=str(clip))  # exactly 200 MB is fine
+    with clip.open("r+b") as handle:
+        handle.truncate(200 * 1024 * 1024 + 1)
+    with pytest.raises(errors.InvalidInput, match=r"at most 209715200.*200 MB"):
+        await intake(tmp_path, fake, video=str(clip))
     assert fake.requests == []
 
 

@@ -33,6 +33,7 @@ from aleph_mcp.cli.runtime import allow_video_dir, follow, local_video, runtime
 from aleph_mcp.config import Settings
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.models import Edit, EditList
+from aleph_mcp.providers.registry import capabilities_of
 from aleph_mcp.records import to_record
 
 Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
@@ -103,10 +104,11 @@ def _started(edit: Edit, settings: Settings, args: argparse.Namespace) -> int:
     else:
         print(edit.edit_id)
     hint(f"Started edit {edit.edit_id} with {edit.provider}. {follow_hint(edit.edit_id)}")
-    if edit.provider == "local":
+    caps = capabilities_of(edit.provider)
+    if caps is not None and caps.renders_in_process:
         hint(
-            "The local provider renders in the process that follows the edit. This one is exiting, so "
-            "`status --wait` (or a server on this data dir) picks the render up again shortly."
+            f"The {edit.provider} provider renders in the process that follows the edit. This one is "
+            "exiting, so `status --wait` (or a server on this data dir) picks the render up again shortly."
         )
     return RUNNING
 

@@ -7,16 +7,9 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from aleph_mcp.config import HOSTED_PROVIDERS, Settings
+from aleph_mcp.config import Settings
+from aleph_mcp.providers.registry import PROVIDERS, REGISTRY, ProviderSpec
 from aleph_mcp.store import SQLiteEditStore
-
-KEY_NAMES = {
-    "kie": "KIE_API_KEY",
-    "aimlapi": "AIMLAPI_API_KEY",
-    "crun": "CRUN_API_KEY",
-    "krea": "KREA_API_KEY",
-    "runway": "RUNWAYML_API_SECRET",
-}
 
 
 @dataclass
@@ -34,37 +27,33 @@ def mask_key(key: str) -> str:
 
 
 def provider_checks(settings: Settings) -> list[Check]:
-    checks = []
-    for name in HOSTED_PROVIDERS:
-        key = settings.api_key(name)
-        base = settings.base_url(name)
-        default = str(Settings.model_fields[f"{name}_base_url"].default).rstrip("/")
-        where = "" if base == default else f", base URL {base}"
-        if key:
-            checks.append(Check(f"provider {name}", "ok", f"{mask_key(key)}{where}"))
-        else:
-            checks.append(
-                Check(
-                    f"provider {name}",
-                    "off",
-                    f"no key{where}",
-                    f"to use {name}, set ALEPH_MCP_{name.upper()}_API_KEY (or {KEY_NAMES[name]})",
-                )
-            )
-    checks.append(Check("provider local", "ok", "offline FFmpeg filters, no key needed"))
-    default = settings.resolved_default_provider
-    if default == "local" or settings.api_key(default):
-        checks.append(Check("default provider", "ok", default))
+    checks = [_provider_check(settings, spec) for spec in PROVIDERS]
+    default = REGISTRY[settings.resolved_default_provider]
+    if not default.capabilities.needs_key or settings.api_key(default.name):
+        checks.append(Check("default provider", "ok", default.name))
     else:
         checks.append(
             Check(
                 "default provider",
                 "fail",
-                f"{default} has no key",
-                f"set ALEPH_MCP_{default.upper()}_API_KEY, or change ALEPH_MCP_DEFAULT_PROVIDER",
+                f"{default.name} has no key",
+                f"set {default.key_env[0]}, or change ALEPH_MCP_DEFAULT_PROVIDER",
             )
         )
     return checks
+
+
+def _provider_check(settings: Settings, spec: ProviderSpec) -> Check:
+    name = f"provider {spec.name}"
+    if not spec.capabilities.needs_key:
+        return Check(name, "ok", f"{spec.about}, no key needed")
+    base = settings.base_url(spec.name)
+    where = "" if base == spec.urls[0].default.rstrip("/") else f", base URL {base}"
+    if key := settings.api_key(spec.name):
+        return Check(name, "ok", f"{mask_key(key)}{where}")
+    first, *others = spec.key_env
+    variables = first + (f" (or {', '.join(others)})" if others else "")
+    return Check(name, "off", f"no key{where}", f"to use {spec.name}, set {variables}")
 
 
 def data_dir_check(settings: Settings) -> Check:
@@ -170,11 +159,11 @@ async def run_checks(settings: Settings) -> list[Check]:
 
 def report(checks: list[Check], settings: Settings) -> dict[str, Any]:
     """The doctor's JSON: every check, plus a summary per provider (keys masked)."""
-    providers = {
-        name: {"configured": bool(key := settings.api_key(name)), "key": mask_key(key) if key else None}
-        for name in HOSTED_PROVIDERS
-    }
-    providers["local"] = {"configured": True, "key": None}
+    providers: dict[str, dict[str, Any]] = {}
+    for spec in PROVIDERS:
+        key = settings.api_key(spec.name)
+        configured = bool(key) or not spec.capabilities.needs_key
+        providers[spec.name] = {"configured": configured, "key": mask_key(key) if key else None}
     return {
         "ok": not any(c.status == "fail" for c in checks),
         "default_provider": settings.resolved_default_provider,

@@ -21,11 +21,9 @@ from aleph_mcp.app import AppState, build_app, http_client
 from aleph_mcp.cli.output import ProgressLine
 from aleph_mcp.config import Settings
 from aleph_mcp.models import Edit
+from aleph_mcp.providers.registry import capabilities_of
 from aleph_mcp.store import SQLiteEditStore
 
-# Polling a local job reads a small JSON file: check it often so a two-second render is not a 5 s wait.
-LOCAL_POLL_INTERVAL = 0.25
-LOCAL_POLL_MAX_INTERVAL = 1.0
 WATCH_EVERY = 0.2  # how often the waiting loop reads the store
 
 
@@ -51,10 +49,11 @@ class Runtime:
     def state(self, provider: str | None = None) -> AppState:
         """Service, poller and providers built exactly as the server builds them."""
         settings = self.settings
-        if provider == "local" and "poll_interval" not in settings.model_fields_set:
-            settings = settings.model_copy(
-                update={"poll_interval": LOCAL_POLL_INTERVAL, "poll_max_interval": LOCAL_POLL_MAX_INTERVAL}
-            )
+        caps = capabilities_of(provider)
+        # Where a poll costs nothing (Capabilities.quick_poll), poll fast unless the user chose a pace.
+        if caps is not None and caps.quick_poll and "poll_interval" not in settings.model_fields_set:
+            first, longest = caps.quick_poll
+            settings = settings.model_copy(update={"poll_interval": first, "poll_max_interval": longest})
         return build_app(settings, self.store, self.http)
 
 

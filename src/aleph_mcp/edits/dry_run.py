@@ -97,7 +97,7 @@ def as_sent(provider: Provider, item: VideoInput) -> str:
     """How an input appears in the create request, without uploading or reading it."""
     if item.kind == "data":
         return item.display
-    if item.kind != "path" or provider.name == "local":
+    if item.kind != "path" or provider.capabilities.reads_files_in_place:
         return item.value
     name = Path(item.value).name
     if provider.capabilities.can_upload:
@@ -107,7 +107,7 @@ def as_sent(provider: Provider, item: VideoInput) -> str:
 
 
 def upload_note(provider: Provider, item: VideoInput) -> str | None:
-    if item.kind != "path" or provider.name == "local":
+    if item.kind != "path" or provider.capabilities.reads_files_in_place:
         return None
     name = Path(item.value).name
     if provider.capabilities.can_upload:

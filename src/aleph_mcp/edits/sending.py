@@ -66,7 +66,7 @@ class Sender:
     async def _deliver(self, provider: Provider, item: VideoInput, progress: Progress) -> str:
         """What the provider's create request names: the URL or data URI as given, or a local file
         uploaded through the provider's own route (or inlined as a data URI where that is its route)."""
-        if item.kind != "path" or provider.name == "local":
+        if item.kind != "path" or provider.capabilities.reads_files_in_place:
             return item.value
         path = Path(item.value)
         if not provider.capabilities.can_upload:  # validation allowed it, so data URIs are the route

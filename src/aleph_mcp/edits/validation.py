@@ -21,10 +21,6 @@ from aleph_mcp.providers.base import Capabilities
 
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*);base64,", re.I)
 MAX_URL_CHARS = 2048
-MB = 1024 * 1024
-# Local files reach these providers through an upload route whose limit differs from the URL limit in
-# their Capabilities (Runway: 32 MB by URL, 200 MB as an upload). Elsewhere max_input_bytes applies.
-UPLOAD_MAX_BYTES = {"runway": 200 * MB}
 
 
 @dataclass(frozen=True)
@@ -172,14 +168,14 @@ def check_video_route(video: VideoInput, caps: Capabilities, provider: str, *, w
                 f"The `{what}` data: URI holds {video.size} bytes; {provider} accepts at most "
                 f"{caps.data_uri_max_bytes} that way. Pass an https URL or a local file instead."
             )
-    if provider == "local" and video.kind != "path":
+    if video.kind == "url" and not caps.accepts_urls:
         raise InvalidInput(
-            "The local provider edits files on this machine: pass a local path inside the "
+            f"The {provider} provider edits files on this machine: pass a local path inside the "
             "allowed directories (ALEPH_MCP_ALLOWED_DIRS)."
         )
     if (
         video.kind == "path"
-        and provider != "local"
+        and not caps.reads_files_in_place
         and not caps.can_upload
         and caps.data_uri_max_bytes is None
     ):
@@ -200,8 +196,8 @@ def input_limit(video: VideoInput, caps: Capabilities, provider: str) -> int | N
     """The largest input (bytes) this provider takes in the form given; None when not documented."""
     if video.kind == "data":
         return caps.data_uri_max_bytes
-    if video.kind == "path" and provider != "local":
-        if not caps.can_upload:  # sent as a data URI (aimlapi)
+    if video.kind == "path":
+        if not caps.can_upload and not caps.reads_files_in_place:  # sent as a data URI (aimlapi)
             return caps.data_uri_max_bytes
-        return UPLOAD_MAX_BYTES.get(provider, caps.max_input_bytes)
-    return caps.max_input_bytes
+        return caps.upload_max_bytes
+    return caps.url_max_bytes

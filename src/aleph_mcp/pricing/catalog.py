@@ -1,66 +1,33 @@
 """Provider catalog: what each provider takes and can do, and what an edit costs (see catalog_tool.py).
 
-Capabilities come from each adapter's CAPABILITIES, prices from `prices.json` (each with its source and date)
-or the user's ALEPH_MCP_PRICES. An unknown price stays unknown (None): a quote never guesses.
+Capabilities come from the provider registry (each adapter's CAPABILITIES), prices from `prices.json`
+(each with its source and date) or the user's ALEPH_MCP_PRICES. An unknown price stays unknown (None):
+a quote never guesses.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aleph_mcp.config import ALL_PROVIDERS, PriceOverride
+from aleph_mcp.config import PriceOverride
 from aleph_mcp.errors import InvalidInput
 from aleph_mcp.models import Lean
-from aleph_mcp.providers import aimlapi, crun, kie, krea, local, runway
-from aleph_mcp.providers.base import Capabilities
+from aleph_mcp.providers.base import Capabilities, ModelFacts
+from aleph_mcp.providers.registry import ALL_PROVIDERS, PROVIDERS
 
-ADAPTERS: dict[str, Capabilities] = {
-    "kie": kie.CAPABILITIES,
-    "aimlapi": aimlapi.CAPABILITIES,
-    "crun": crun.CAPABILITIES,
-    "krea": krea.CAPABILITIES,
-    "runway": runway.CAPABILITIES,
-    "local": local.CAPABILITIES,
-}
+ADAPTERS: dict[str, Capabilities] = {spec.name: spec.capabilities for spec in PROVIDERS}
 Per = Literal["edit", "second"]
 
 
-@dataclass(frozen=True)
-class ModelFacts:
-    """What a model does with the input's length (not in Capabilities: it differs per model)."""
-
-    duration: str
-    max_processed_seconds: float | None = None  # only this much of the input is used (and billed)
-    # False where that ceiling is a third-party figure: it caps a known length, never replaces an unknown one
-    quote_unknown_length: bool = True
-    reference_image: bool | None = None  # None: as the provider's Capabilities say
-    min_seconds: float | None = None  # shorter inputs are refused by the provider (figure may be third-party)
-
-
-_GEN4_ELSEWHERE = "states no limit; Gen-4 Aleph processes only the first 5 s elsewhere (inferred)."
+# Per-model facts live next to each adapter's Capabilities; keyed "provider/model" here like prices.json.
 MODEL_FACTS: dict[str, ModelFacts] = {
-    "kie/aleph": ModelFacts("Only the first 5 s of the input are processed; output ≤ 5 s (kie docs).", 5),
-    "aimlapi/gen4_aleph": ModelFacts(
-        "The output is 5 s (`duration` takes only 5); first 5 s used (inferred).", 5
-    ),
-    "crun/gen-4-aleph": ModelFacts(f"crun {_GEN4_ELSEWHERE}", 5),
-    "krea/aleph": ModelFacts(f"Krea {_GEN4_ELSEWHERE}", 5),
-    "runway/aleph2": ModelFacts(
-        "The whole input is edited: 2-30 s, up to 30 fps (third-party figures); output as long as input.",
-        30,
-        quote_unknown_length=False,
-        reference_image=False,
-        min_seconds=2,
-    ),
-    "runway/gen4_aleph": ModelFacts("Only the first 5 s of the input are processed (resellers, kie).", 5),
-    "local/ffmpeg": ModelFacts("Only the first 5 s are filtered (the same cap as the hosted providers).", 5),
+    f"{spec.name}/{model}": facts for spec in PROVIDERS for model, facts in spec.model_facts.items()
 }
 
 
@@ -127,15 +94,6 @@ def price_table() -> PriceTable:
 def model_names(provider: str) -> tuple[str, ...]:
     caps = ADAPTERS.get(provider)
     return caps.models if caps is not None else ()
-
-
-def check_price_key(key: str) -> None:
-    """A price override key is "provider" or "provider/model" naming a real one (raises ValueError)."""
-    provider, _, model = key.partition("/")
-    if provider not in ADAPTERS:
-        raise ValueError(f"price key {key!r}: unknown provider; use one of {', '.join(ALL_PROVIDERS)}")
-    if model and model not in model_names(provider):
-        raise ValueError(f"price key {key!r}: {provider} has the models {', '.join(model_names(provider))}")
 
 
 def _resolve_model(provider: str, model: str | None) -> str:

@@ -5,30 +5,18 @@ AI/ML API has no cancel and no upload route; `video_url` takes an https URL or a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx2
-
 from aleph_mcp.errors import CannotCancel, FatalProviderError, InvalidInput
-from aleph_mcp.models import AspectRatio, EditRequest, RemoteStatus
-from aleph_mcp.providers._http import ProviderHTTP
-from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.models import EditRequest, RemoteStatus
+from aleph_mcp.providers.base import Capabilities, ModelFacts, ProgressCallback, StatusTable
+from aleph_mcp.providers.hosted import RUNWAY_PIXELS, HostedAdapter, runway_options, text_id
 from aleph_mcp.redact import scrub
 
 MB = 1024 * 1024
 GENERATIONS = "/v2/video/generations"
-
-# Our aspect ratios as AI/ML API's `frame_size` (Runway's pixel sizes).
-FRAME_SIZES: dict[AspectRatio, str] = {
-    "16:9": "1280:720",
-    "9:16": "720:1280",
-    "4:3": "1104:832",
-    "3:4": "832:1104",
-    "1:1": "960:960",
-    "21:9": "1584:672",
-}
 
 # Our model names as AI/ML API's model ids.
 VENDOR_MODELS: dict[str, str] = {"gen4_aleph": "runway/gen4_aleph"}
@@ -50,7 +38,7 @@ STATUS = StatusTable(
 
 CAPABILITIES = Capabilities(
     models=("gen4_aleph",),
-    aspect_ratios=frozenset(FRAME_SIZES),
+    aspect_ratios=frozenset(RUNWAY_PIXELS),  # sent as `frame_size`
     max_prompt_chars=1000,
     seed=True,
     watermark=False,
@@ -58,48 +46,48 @@ CAPABILITIES = Capabilities(
     can_cancel=False,
     can_upload=False,
     # Inferred: AI/ML API states no data URI limit; Runway's own 16 MB data URI limit applies.
-    data_uri_max_bytes=16 * MB,
-    max_input_bytes=None,
+    data_uri_max_bytes=16 * MB,  # local files travel this way too (no upload route)
     typical_render="about 3-4 minutes (AI/ML API's example took 3 min 30 s)",
 )
+MODEL_FACTS = {
+    "gen4_aleph": ModelFacts("The output is 5 s (`duration` takes only 5); first 5 s used (inferred).", 5),
+}
 
 
-class AimlapiProvider:
+class AimlapiProvider(HostedAdapter):
     """Runway Aleph via AI/ML API (https://api.aimlapi.com)."""
 
     name = "aimlapi"
     capabilities = CAPABILITIES
+    create_path = GENERATIONS
+    missing_id = "a create answer without a generation id"
 
-    def __init__(
-        self,
-        client: httpx2.AsyncClient,
-        *,
-        api_key: str,
-        base_url: str,
-        timeout: float = 30.0,
-        **extra: Any,
-    ) -> None:
-        self.http = ProviderHTTP(
-            client,
-            provider=self.name,
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-            secrets=(api_key,),
-            timeout=timeout,
+    def create_body(self, request: EditRequest) -> dict[str, Any]:
+        """The create JSON: required fields always, optional ones only when set."""
+        return {
+            "model": VENDOR_MODELS.get(request.model, request.model),
+            "prompt": request.prompt,
+            "video_url": request.video,
+            **runway_options(request, ratio="frame_size", reference="url"),
+        }
+
+    def task_id(self, answer: Any) -> str | None:
+        return text_id(answer.get("id"), numeric=True) if isinstance(answer, Mapping) else None
+
+    def explain_refusal(self, exc: FatalProviderError, request: EditRequest | None) -> FatalProviderError:
+        """AI/ML API answers 403 (not 402) when the account is out of credits."""
+        if exc.status_code != 403:
+            return exc
+        return FatalProviderError(
+            f"{exc.message}. AI/ML API answers 403 when the account is out of credits: top up the "
+            "AI/ML API balance or choose another provider.",
+            code="insufficient_credits",
+            status_code=403,
+            not_created=True,
         )
 
-    def describe_create(self, request: EditRequest) -> PreparedCreate:
-        return self.http.prepare("POST", GENERATIONS, create_body(request))
-
-    async def submit(self, request: EditRequest) -> str:
-        body = await self._credits_explained(self.http.send(self.describe_create(request)))
-        task_id = body.get("id") if isinstance(body, Mapping) else None
-        if not isinstance(task_id, str | int) or not str(task_id):
-            raise self.http.malformed("a create answer without a generation id")
-        return str(task_id)
-
     async def poll(self, task_id: str) -> RemoteStatus:
-        body = await self._request("GET", GENERATIONS, params={"generation_id": task_id})
+        body = await self.explained(self.http.request("GET", GENERATIONS, params={"generation_id": task_id}))
         if not isinstance(body, Mapping) or not isinstance(body.get("status"), str):
             raise self.http.malformed("a status answer without a status")
         word: str = body["status"]
@@ -126,40 +114,6 @@ class AimlapiProvider:
             "aimlapi has no upload route for local files; use an https URL, or pass the video as a "
             f"data: URI (AI/ML API accepts data URIs up to {CAPABILITIES.data_uri_max_bytes} bytes)."
         )
-
-    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        return await self._credits_explained(self.http.request(method, path, **kwargs))
-
-    async def _credits_explained(self, call: Awaitable[Any]) -> Any:
-        """One call; AI/ML API answers 403 (not 402) when the account is out of credits."""
-        try:
-            return await call
-        except FatalProviderError as exc:
-            if exc.status_code != 403:
-                raise
-            raise FatalProviderError(
-                f"{exc.message}. AI/ML API answers 403 when the account is out of credits: top up the "
-                "AI/ML API balance or choose another provider.",
-                code="insufficient_credits",
-                status_code=403,
-                not_created=True,
-            ) from None
-
-
-def create_body(request: EditRequest) -> dict[str, Any]:
-    """The create JSON: required fields always, optional ones only when set."""
-    body: dict[str, Any] = {
-        "model": VENDOR_MODELS.get(request.model, request.model),
-        "prompt": request.prompt,
-        "video_url": request.video,
-    }
-    if request.aspect_ratio is not None:
-        body["frame_size"] = FRAME_SIZES[request.aspect_ratio]
-    if request.seed is not None:
-        body["seed"] = request.seed
-    if request.reference_image is not None:
-        body["references"] = [{"type": "image", "url": request.reference_image}]
-    return body
 
 
 def video_url(video: Any) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,24 +19,56 @@ ProgressCallback = Callable[[int, int | None], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a provider accepts. The service validates every call against this before any request."""
+    """What a provider accepts. The intake checks every call against this before any request."""
 
     models: tuple[str, ...]  # the first one is the default
     aspect_ratios: frozenset[AspectRatio] = frozenset()  # empty: the provider takes no ratio
-    max_prompt_chars: int = 1000
+    max_prompt_chars: int = 1000  # in UTF-16 code units (edits.validation.prompt_length)
     seed: bool = False
     watermark: bool = False
     reference_image: bool = False
     can_cancel: bool = False
     can_upload: bool = False
+    accepts_urls: bool = True  # https URLs as `video`; data URIs are governed by data_uri_max_bytes
+    reads_files_in_place: bool = False  # local files are read where they are, never uploaded
     data_uri_max_bytes: int | None = None  # None: data URIs are not accepted
-    max_input_bytes: int | None = None  # None: not documented
+    url_max_bytes: int | None = None  # a video by https URL; None: not documented
+    # A local file, uploaded for you or read in place; it may differ from the URL limit (Runway: 32 MB
+    # by URL, 200 MB uploaded). None: no limit documented.
+    upload_max_bytes: int | None = None
     needs_key: bool = True
+    # (first, longest) poll interval for a command line following one edit, where a poll costs nothing.
+    quick_poll: tuple[float, float] | None = None
+    renders_in_process: bool = False  # the render runs in whichever process follows the edit
     typical_render: str = "2-15 minutes"
 
     @property
     def default_model(self) -> str:
         return self.models[0]
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a model does with the input's length (not in Capabilities: it differs per model)."""
+
+    duration: str
+    max_processed_seconds: float | None = None  # only this much of the input is used (and billed)
+    # False where that ceiling is a third-party figure: it caps a known length, never replaces an unknown one
+    quote_unknown_length: bool = True
+    reference_image: bool | None = None  # None: as the provider's Capabilities say
+    min_seconds: float | None = None  # shorter inputs are refused by the provider (figure may be third-party)
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """What a factory builds an adapter from: read from the settings by config.py, so adapters never
+    see the settings themselves."""
+
+    data_dir: Path
+    timeout: float = 30.0
+    api_key: str = field(default="", repr=False)  # empty for a provider that needs none; never printed
+    base_url: str = ""
+    urls: Mapping[str, str] = field(default_factory=dict)  # each URL setting by field name, slash trimmed
 
 
 class PreparedCreate(Lean):

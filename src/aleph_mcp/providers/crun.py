@@ -6,12 +6,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx2
-
 from aleph_mcp.errors import CannotCancel, InvalidInput
 from aleph_mcp.models import EditRequest, RemoteStatus
-from aleph_mcp.providers._http import ProviderHTTP, vendor_message
-from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.providers._http import vendor_message
+from aleph_mcp.providers.base import Capabilities, ModelFacts, ProgressCallback, StatusTable
+from aleph_mcp.providers.hosted import HostedAdapter, text_id
 from aleph_mcp.redact import scrub
 
 CREATE_PATH = "/api/v1/client/job/CreateTask"
@@ -29,9 +28,13 @@ CAPABILITIES = Capabilities(
     can_cancel=False,
     can_upload=False,
     data_uri_max_bytes=None,
-    max_input_bytes=None,
     typical_render="2-15 minutes",
 )
+MODEL_FACTS = {
+    "gen-4-aleph": ModelFacts(
+        "crun states no limit; Gen-4 Aleph processes only the first 5 s elsewhere (inferred).", 5
+    ),
+}
 
 # `running` is in crun's docs; the full set comes from 3rd-party clients (providers.md §3, inferred).
 STATUS = StatusTable(
@@ -39,40 +42,26 @@ STATUS = StatusTable(
 )
 
 
-class CrunProvider:
+class CrunProvider(HostedAdapter):
     """Runway Gen-4 Aleph through crun.ai (https://docs.crun.ai/models/runway/gen-4-aleph)."""
 
     name = "crun"
     capabilities = CAPABILITIES
+    create_path = CREATE_PATH
+    missing_id = "a create answer without a task_id"
 
-    def __init__(
-        self,
-        client: httpx2.AsyncClient,
-        *,
-        api_key: str,
-        base_url: str,
-        timeout: float = 30.0,
-        **extra: Any,
-    ) -> None:
-        self.http = ProviderHTTP(
-            client,
-            provider=self.name,
-            base_url=base_url,
-            headers={"x-api-key": api_key, "Accept": "application/json"},
-            secrets=(api_key,),
-            timeout=timeout,
-        )
+    def headers(self, api_key: str) -> dict[str, str]:
+        return {"x-api-key": api_key, "Accept": "application/json"}
 
-    def describe_create(self, request: EditRequest) -> PreparedCreate:
-        return self.http.prepare("POST", CREATE_PATH, create_body(request))
+    def create_body(self, request: EditRequest) -> dict[str, Any]:
+        """crun's CreateTask body. No callback_url: we poll."""
+        model = request.model if "/" in request.model else VENDOR_PREFIX + request.model
+        # The `input` names are inferred from crun's happyhorse video-edit model; the Aleph page lost them.
+        return {"model": model, "input": {"prompt": request.prompt, "video_url": request.video}}
 
-    async def submit(self, request: EditRequest) -> str:
-        body = await self.http.send(self.describe_create(request))
-        data = self._envelope(body)
-        task_id = data.get("task_id") if isinstance(data, Mapping) else None
-        if not isinstance(task_id, str | int) or isinstance(task_id, bool) or not str(task_id):
-            raise self.http.malformed("a create answer without a task_id")
-        return str(task_id)
+    def task_id(self, answer: Any) -> str | None:
+        data = self._envelope(answer)
+        return text_id(data.get("task_id"), numeric=True) if isinstance(data, Mapping) else None
 
     async def poll(self, task_id: str) -> RemoteStatus:
         body = await self.http.request("GET", STATUS_PATH, params={"task_id": task_id})
@@ -116,13 +105,6 @@ class CrunProvider:
             error_code=f"crun_{code}" if code and code != "200" else "generation_failed",
             error_message=scrub(message, self.http.secrets),
         )
-
-
-def create_body(request: EditRequest) -> dict[str, Any]:
-    """crun's CreateTask body. No callback_url: we poll."""
-    model = request.model if "/" in request.model else VENDOR_PREFIX + request.model
-    # The `input` names are inferred from crun's happyhorse video-edit model; the Aleph page lost them.
-    return {"model": model, "input": {"prompt": request.prompt, "video_url": request.video}}
 
 
 def _first_media_url(result: Any) -> str | None:

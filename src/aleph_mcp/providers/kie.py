@@ -5,15 +5,15 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Self
 
 import anyio
 import httpx2
 
 from aleph_mcp.errors import CannotCancel, RemoteNotFound
 from aleph_mcp.models import EditRequest, EditStatus, RemoteStatus
-from aleph_mcp.providers._http import ProviderHTTP
-from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.providers.base import Capabilities, ModelFacts, ProgressCallback, ProviderConfig, StatusTable
+from aleph_mcp.providers.hosted import HostedAdapter, text_id
 from aleph_mcp.redact import scrub
 
 CREATE_PATH = "/api/v1/aleph/generate"
@@ -33,20 +33,26 @@ CAPABILITIES = Capabilities(
     can_cancel=False,
     can_upload=True,
     data_uri_max_bytes=None,
-    max_input_bytes=10 * 1024 * 1024,
+    url_max_bytes=10 * 1024 * 1024,
+    upload_max_bytes=10 * 1024 * 1024,  # kie states one input limit, for URLs and uploads alike
     typical_render="2-15 minutes",
 )
+MODEL_FACTS = {
+    "aleph": ModelFacts("Only the first 5 s of the input are processed; output ≤ 5 s (kie docs).", 5),
+}
 
 # kie reports an int successFlag: 1 done, 0 "failed or in progress" (the error fields decide, in
 # `_status_of`), 2/3 failures in kie's other APIs. Any other flag is treated as failed in code.
 STATUS = StatusTable("kie", {"0": "running", "1": "succeeded", "2": "failed", "3": "failed"})
 
 
-class KieProvider:
+class KieProvider(HostedAdapter):
     """Runway Aleph through kie.ai (https://docs.kie.ai/runway-api/generate-aleph-video)."""
 
     name = "kie"
     capabilities = CAPABILITIES
+    create_path = CREATE_PATH
+    missing_id = "a create answer without a taskId"
 
     def __init__(
         self,
@@ -56,28 +62,35 @@ class KieProvider:
         base_url: str,
         upload_base_url: str,
         timeout: float = 30.0,
-        **extra: Any,
     ) -> None:
-        self.http = ProviderHTTP(
-            client,
-            provider=self.name,
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-            secrets=(api_key,),
-            timeout=timeout,
-        )
+        super().__init__(client, api_key=api_key, base_url=base_url, timeout=timeout)
         self.upload_base_url = upload_base_url.rstrip("/")
 
-    def describe_create(self, request: EditRequest) -> PreparedCreate:
-        return self.http.prepare("POST", CREATE_PATH, create_body(request))
+    @classmethod
+    def from_config(cls, client: httpx2.AsyncClient, config: ProviderConfig) -> Self:
+        return cls(
+            client,
+            api_key=config.api_key,
+            base_url=config.base_url,
+            upload_base_url=config.urls["kie_upload_base_url"],
+            timeout=config.timeout,
+        )
 
-    async def submit(self, request: EditRequest) -> str:
-        body = await self.http.send(self.describe_create(request))
-        data = self.http.check_envelope(body)
-        task_id = data.get("taskId") if isinstance(data, Mapping) else None
-        if not isinstance(task_id, str) or not task_id:
-            raise self.http.malformed("a create answer without a taskId")
-        return task_id
+    def create_body(self, request: EditRequest) -> dict[str, Any]:
+        """kie's camelCase create body; optional fields left out when unset (callBackUrl never: we poll)."""
+        body: dict[str, Any] = {"prompt": request.prompt, "videoUrl": request.video}
+        optional = {
+            "aspectRatio": request.aspect_ratio,  # kie takes our six ratios as they are
+            "seed": request.seed,
+            "referenceImage": request.reference_image,
+            "waterMark": request.watermark,
+        }
+        body.update({key: value for key, value in optional.items() if value is not None})
+        return body
+
+    def task_id(self, answer: Any) -> str | None:
+        data = self.http.check_envelope(answer)
+        return text_id(data.get("taskId")) if isinstance(data, Mapping) else None
 
     async def poll(self, task_id: str) -> RemoteStatus:
         data = await self._read_status(task_id)
@@ -166,19 +179,6 @@ class KieProvider:
             error_code=f"kie_{code}" if code else "generation_failed",
             error_message=scrub(message, self.http.secrets),
         )
-
-
-def create_body(request: EditRequest) -> dict[str, Any]:
-    """kie's camelCase create body; optional fields are left out when unset (callBackUrl never: we poll)."""
-    body: dict[str, Any] = {"prompt": request.prompt, "videoUrl": request.video}
-    optional = {
-        "aspectRatio": request.aspect_ratio,  # kie takes our six ratios as they are
-        "seed": request.seed,
-        "referenceImage": request.reference_image,
-        "waterMark": request.watermark,
-    }
-    body.update({key: value for key, value in optional.items() if value is not None})
-    return body
 
 
 def _error_code(data: Mapping[str, Any]) -> int:

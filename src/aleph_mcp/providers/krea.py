@@ -12,27 +12,15 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
-import httpx2
-
-from aleph_mcp.errors import AuthFailed, CannotCancel, FatalProviderError, InvalidInput, RemoteNotFound
-from aleph_mcp.models import AspectRatio, EditRequest, RemoteStatus
-from aleph_mcp.providers._http import ProviderHTTP
-from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.errors import AuthFailed, CannotCancel, FatalProviderError, RemoteNotFound
+from aleph_mcp.models import EditRequest, RemoteStatus
+from aleph_mcp.providers.base import Capabilities, ModelFacts, ProgressCallback, StatusTable
+from aleph_mcp.providers.hosted import RUNWAY_PIXELS, HostedAdapter, file_size, runway_options, text_id
 from aleph_mcp.redact import scrub
 
 MB = 1024 * 1024
 CREATE = "/generate/video/runway/aleph"
 CANCEL_REFUSED = frozenset({400, 409, 422})  # Krea's answer to a DELETE on a job past processing
-
-# Our aspect ratios as Krea's `ratio` (Runway's pixel sizes).
-RATIOS: dict[AspectRatio, str] = {
-    "16:9": "1280:720",
-    "9:16": "720:1280",
-    "4:3": "1104:832",
-    "3:4": "832:1104",
-    "1:1": "960:960",
-    "21:9": "1584:672",
-}
 
 # "intermediate-complete" means a preview exists; the job is not finished yet.
 STATUS = StatusTable(
@@ -52,7 +40,7 @@ STATUS = StatusTable(
 
 CAPABILITIES = Capabilities(
     models=("aleph",),
-    aspect_ratios=frozenset(RATIOS),
+    aspect_ratios=frozenset(RUNWAY_PIXELS),  # sent as `ratio`
     max_prompt_chars=1000,
     seed=True,
     watermark=False,
@@ -60,44 +48,32 @@ CAPABILITIES = Capabilities(
     can_cancel=True,
     can_upload=True,
     data_uri_max_bytes=None,
-    max_input_bytes=75 * MB,
+    url_max_bytes=75 * MB,
+    upload_max_bytes=75 * MB,  # POST /assets
     typical_render="a few minutes (Krea does not state it; jobs are failed after 2 hours)",
 )
+MODEL_FACTS = {
+    "aleph": ModelFacts(
+        "Krea states no limit; Gen-4 Aleph processes only the first 5 s elsewhere (inferred).", 5
+    ),
+}
 
 
-class KreaProvider:
+class KreaProvider(HostedAdapter):
     """Runway Aleph via Krea (https://api.krea.ai)."""
 
     name = "krea"
     capabilities = CAPABILITIES
+    create_path = CREATE
+    missing_id = "a create answer without a job_id"
 
-    def __init__(
-        self,
-        client: httpx2.AsyncClient,
-        *,
-        api_key: str,
-        base_url: str,
-        timeout: float = 30.0,
-        **extra: Any,
-    ) -> None:
-        self.http = ProviderHTTP(
-            client,
-            provider=self.name,
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-            secrets=(api_key,),
-            timeout=timeout,
-        )
+    def create_body(self, request: EditRequest) -> dict[str, Any]:
+        """The create JSON; only documented keys, since Krea rejects unknown ones."""
+        body = {"prompt": request.prompt, "init_video": request.video}
+        return body | runway_options(request, ratio="ratio", reference="uri")
 
-    def describe_create(self, request: EditRequest) -> PreparedCreate:
-        return self.http.prepare("POST", CREATE, create_body(request))
-
-    async def submit(self, request: EditRequest) -> str:
-        body = await self.http.send(self.describe_create(request))
-        job_id = body.get("job_id") if isinstance(body, Mapping) else None
-        if not isinstance(job_id, str) or not job_id:
-            raise self.http.malformed("a create answer without a job_id")
-        return job_id
+    def task_id(self, answer: Any) -> str | None:
+        return text_id(answer.get("job_id")) if isinstance(answer, Mapping) else None
 
     async def poll(self, task_id: str) -> RemoteStatus:
         body = await self.http.request("GET", job_path(task_id))
@@ -135,12 +111,6 @@ class KreaProvider:
 
     async def upload(self, path: Path, *, on_progress: ProgressCallback | None = None) -> str:
         size = file_size(path)
-        limit = CAPABILITIES.max_input_bytes
-        if limit is not None and size > limit:
-            raise InvalidInput(
-                f"{path.name} is {size} bytes; Krea accepts uploads up to {limit} bytes. "
-                "Trim or compress the video first."
-            )
         mime = mimetypes.guess_type(path.name)[0] or "video/mp4"
         if on_progress is not None:
             await on_progress(0, size)
@@ -152,18 +122,6 @@ class KreaProvider:
         if on_progress is not None:
             await on_progress(size, size)
         return url
-
-
-def create_body(request: EditRequest) -> dict[str, Any]:
-    """The create JSON; only documented keys, since Krea rejects unknown ones."""
-    body: dict[str, Any] = {"prompt": request.prompt, "init_video": request.video}
-    if request.aspect_ratio is not None:
-        body["ratio"] = RATIOS[request.aspect_ratio]
-    if request.seed is not None:
-        body["seed"] = request.seed
-    if request.reference_image is not None:
-        body["references"] = [{"type": "image", "uri": request.reference_image}]
-    return body
 
 
 def job_path(task_id: str) -> str:
@@ -193,13 +151,6 @@ def failure(job: Mapping[str, Any]) -> tuple[str, str] | None:
         elif isinstance(error, str) and error.strip():
             return "generation_failed", error
     return None
-
-
-def file_size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError as exc:
-        raise InvalidInput(f"Cannot read {path.name}: {exc.strerror or exc}.") from None
 
 
 def open_binary(path: Path) -> BinaryIO:

@@ -14,15 +14,21 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import anyio.to_thread
+import httpx2
 
 from aleph_mcp.errors import CannotCancel, InvalidInput, RemoteNotFound
 from aleph_mcp.models import ASPECT_RATIOS, EditRequest, RemoteStatus
-from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
-from aleph_mcp.providers.local_render import render
-from aleph_mcp.providers.local_watermark import drawable_text
+from aleph_mcp.providers.base import (
+    Capabilities,
+    ModelFacts,
+    PreparedCreate,
+    ProgressCallback,
+    ProviderConfig,
+    StatusTable,
+)
 from aleph_mcp.providers.local_words import parse_prompt
 
 logger = logging.getLogger(__name__)
@@ -43,10 +49,17 @@ CAPABILITIES = Capabilities(
     max_prompt_chars=2000,
     watermark=True,  # drawn with Pillow (local_watermark.Watermark)
     can_cancel=True,
+    accepts_urls=False,
+    reads_files_in_place=True,
+    upload_max_bytes=2 * 1024**3,
     needs_key=False,
-    max_input_bytes=2 * 1024**3,
+    quick_poll=(0.25, 1.0),  # a poll reads a small JSON file: a two-second render need not be a 5 s wait
+    renders_in_process=True,
     typical_render="seconds",
 )
+MODEL_FACTS = {
+    "ffmpeg": ModelFacts("Only the first 5 s are filtered (the same cap as the hosted providers).", 5),
+}
 STALE_AFTER = 15.0  # seconds without a heartbeat: the rendering process is gone
 
 
@@ -60,6 +73,10 @@ class LocalProvider:
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_config(cls, client: httpx2.AsyncClient, config: ProviderConfig) -> Self:
+        return cls(config.data_dir / "local-jobs")  # nothing goes over HTTP
+
     # -- Provider protocol --------------------------------------------------------------------------
     def describe_create(self, request: EditRequest) -> PreparedCreate:
         """The render job `submit` would start; nothing is sent anywhere (method RENDER)."""
@@ -70,6 +87,8 @@ class LocalProvider:
             )
         notes = parse_prompt(request.prompt).describe()
         if request.watermark:
+            from aleph_mcp.providers.local_watermark import drawable_text  # lazy: see _run
+
             drawable_text(request.watermark)  # refuses text no font here can draw, before anything starts
             notes += f"; watermark: {request.watermark!r} (bottom right)"
         spec = {
@@ -155,6 +174,10 @@ class LocalProvider:
         thread.start()
 
     def _run(self, task_id: str) -> None:
+        # Imported here: PyAV and numpy load only once something renders, not with the registry
+        # (which config.py imports, so every command line would pay for them).
+        from aleph_mcp.providers.local_render import render
+
         job = self._read(task_id)
         job_dir = self._job_dir(task_id)
         job.update(status="running", progress=0.0, heartbeat=time.time(), pid=os.getpid())

@@ -11,14 +11,14 @@ from urllib.parse import quote
 import httpx2
 
 from aleph_mcp import errors
-from aleph_mcp.models import ASPECT_RATIOS, AspectRatio, EditRequest, RemoteStatus
+from aleph_mcp.models import ASPECT_RATIOS, EditRequest, RemoteStatus
 from aleph_mcp.providers._http import ProviderHTTP
-from aleph_mcp.providers.base import Capabilities, PreparedCreate, ProgressCallback, StatusTable
+from aleph_mcp.providers.base import Capabilities, ModelFacts, ProgressCallback, StatusTable
+from aleph_mcp.providers.hosted import HostedAdapter, file_size, runway_options, text_id
 from aleph_mcp.redact import scrub
 
 MB = 1024 * 1024
 API_VERSION = "2024-11-06"  # required on every call; Runway refuses requests without it
-UPLOAD_MAX_BYTES = 200 * MB
 CREATE_PATH = "/v1/video_to_video"
 
 STATUS = StatusTable(
@@ -33,75 +33,83 @@ STATUS = StatusTable(
     },
 )
 
-# gen4_aleph's (deprecated, since ignored) `ratio` takes pixel sizes; aleph2's targetAspectRatio takes ours.
-GEN4_RATIOS: dict[AspectRatio, str] = {
-    "16:9": "1280:720",
-    "9:16": "720:1280",
-    "4:3": "1104:832",
-    "3:4": "832:1104",
-    "1:1": "960:960",
-    "21:9": "1584:672",
-}
-MAX_PROMPT_UNITS = 1000  # Runway counts UTF-16 code units, not characters
-
 CAPABILITIES = Capabilities(
     models=("aleph2", "gen4_aleph"),  # gen4_aleph is legacy and may answer 403 once retired
     aspect_ratios=frozenset(ASPECT_RATIOS),
-    max_prompt_chars=MAX_PROMPT_UNITS,
+    max_prompt_chars=1000,  # Runway counts UTF-16 code units, as edits.validation.prompt_length does
     seed=True,
     watermark=False,
-    reference_image=True,  # gen4_aleph only (`references`); submit refuses it for aleph2
+    reference_image=True,  # gen4_aleph only (`references`); MODEL_FACTS say so for aleph2
     can_cancel=True,
     can_upload=True,
     data_uri_max_bytes=16 * MB,
-    max_input_bytes=32 * MB,  # by URL; files sent through upload() may be up to 200 MB
+    url_max_bytes=32 * MB,
+    upload_max_bytes=200 * MB,
     typical_render="1-10 minutes",  # Runway states no processing time
 )
+MODEL_FACTS = {
+    "aleph2": ModelFacts(
+        "The whole input is edited: 2-30 s, up to 30 fps (third-party figures); output as long as input.",
+        30,
+        quote_unknown_length=False,
+        reference_image=False,
+        min_seconds=2,
+    ),
+    "gen4_aleph": ModelFacts("Only the first 5 s of the input are processed (resellers, kie).", 5),
+}
 
 
-class RunwayProvider:
+class RunwayProvider(HostedAdapter):
     """Adapter for Runway's API: one create, one status read, a guarded cancel, ephemeral uploads."""
 
     name = "runway"
     capabilities = CAPABILITIES
+    create_path = CREATE_PATH
 
     def __init__(
-        self,
-        client: httpx2.AsyncClient,
-        *,
-        api_key: str,
-        base_url: str,
-        timeout: float = 30.0,
-        **extra: Any,
+        self, client: httpx2.AsyncClient, *, api_key: str, base_url: str, timeout: float = 30.0
     ) -> None:
-        self._secrets = (api_key,)
-        self._http = ProviderHTTP(
-            client,
-            provider=self.name,
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {api_key}", "X-Runway-Version": API_VERSION},
-            secrets=self._secrets,
-            timeout=timeout,
-        )
+        super().__init__(client, api_key=api_key, base_url=base_url, timeout=timeout)
         # The upload URL is a presigned storage URL on another host: it must not see our key.
         self._bucket = ProviderHTTP(
-            client, provider=self.name, base_url="", headers={}, secrets=self._secrets, timeout=timeout
+            client, provider=self.name, base_url="", headers={}, secrets=(api_key,), timeout=timeout
         )
 
-    # -- submit -------------------------------------------------------------------------------------
-    def describe_create(self, request: EditRequest) -> PreparedCreate:
-        return self._http.prepare("POST", CREATE_PATH, create_body(request))
+    def headers(self, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}", "X-Runway-Version": API_VERSION}
 
-    async def submit(self, request: EditRequest) -> str:
-        create = self.describe_create(request)
-        try:
-            data = await self._http.send(create)
-        except errors.FatalProviderError as exc:
-            raise _clearer_refusal(exc, request.model) from None
-        task_id = data.get("id") if isinstance(data, Mapping) else None
-        if not isinstance(task_id, str) or not task_id:
-            raise self._http.malformed("a create answer without a task id")
-        return task_id
+    # -- submit -------------------------------------------------------------------------------------
+    def create_body(self, request: EditRequest) -> dict[str, Any]:
+        """The /v1/video_to_video body for one edit."""
+        body: dict[str, Any] = {"model": request.model, "videoUri": request.video}
+        body["promptText"] = request.prompt
+        if request.model != "aleph2":  # gen4_aleph: pixel `ratio` (deprecated, since ignored), references
+            return body | runway_options(request, ratio="ratio", reference="uri")
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.aspect_ratio is not None:  # aleph2 takes our ratios as they are, and no references
+            body["targetAspectRatio"] = request.aspect_ratio
+        return body
+
+    def task_id(self, answer: Any) -> str | None:
+        return text_id(answer.get("id")) if isinstance(answer, Mapping) else None
+
+    def explain_refusal(
+        self, exc: errors.FatalProviderError, request: EditRequest | None
+    ) -> errors.FatalProviderError:
+        """Runway answers 403 'Model variant X is not available' for retired or unlicensed models."""
+        if request is None or exc.status_code != 403 or "not available" not in exc.message.lower():
+            return exc
+        model = request.model
+        advice = "Use model aleph2 instead."
+        if model == "aleph2":
+            advice = "Check the account on dev.runwayml.com."
+        return errors.FatalProviderError(
+            f"{exc.message}. The Runway account cannot use model {model}. {advice}",
+            code="model_unavailable",
+            status_code=403,
+            not_created=True,
+        )
 
     # -- poll ---------------------------------------------------------------------------------------
     async def poll(self, task_id: str) -> RemoteStatus:
@@ -111,7 +119,7 @@ class RunwayProvider:
         if status == "succeeded":
             output = _first_url(task.get("output"))
             if output is None:
-                raise self._http.malformed("a finished task without an output URL")
+                raise self.http.malformed("a finished task without an output URL")
             # `previewUrls` is undocumented (seen in Runway's own MCP server); absent is fine.
             thumbnail = _first_url(task.get("previewUrls"))
             return RemoteStatus("succeeded", 1.0, output, thumbnail)
@@ -121,14 +129,14 @@ class RunwayProvider:
             return RemoteStatus(
                 "failed",
                 error_code=str(code) if code else "provider_failed",
-                error_message=scrub(str(reason), self._secrets) if reason else "Runway gave no reason.",
+                error_message=scrub(str(reason), self.http.secrets) if reason else "Runway gave no reason.",
             )
         return RemoteStatus(status, progress=_progress(task.get("progress")))
 
     async def _read(self, task_id: str) -> Mapping[str, Any]:
-        task = await self._http.request("GET", f"/v1/tasks/{quote(task_id, safe='')}")
+        task = await self.http.request("GET", f"/v1/tasks/{quote(task_id, safe='')}")
         if not isinstance(task, Mapping) or not isinstance(task.get("status"), str):
-            raise self._http.malformed("a task without a status")
+            raise self.http.malformed("a task without a status")
         return task
 
     # -- cancel -------------------------------------------------------------------------------------
@@ -141,12 +149,12 @@ class RunwayProvider:
                 f"The Runway task has already finished ({word}); there is nothing to cancel. "
                 "Runway's cancel call would delete a finished task's output, so it was not sent."
             )
-        await self._http.request("DELETE", f"/v1/tasks/{quote(task_id, safe='')}", allow_empty=True)
+        await self.http.request("DELETE", f"/v1/tasks/{quote(task_id, safe='')}", allow_empty=True)
 
     # -- upload -------------------------------------------------------------------------------------
     async def upload(self, path: Path, *, on_progress: ProgressCallback | None = None) -> str:
-        size = _file_size(path)
-        slot = await self._http.request(
+        size = file_size(path)
+        slot = await self.http.request(
             "POST", "/v1/uploads", json_body={"filename": path.name, "type": "ephemeral"}
         )
         upload_url, fields, runway_uri = self._parse_slot(slot)
@@ -161,12 +169,12 @@ class RunwayProvider:
 
     def _parse_slot(self, slot: Any) -> tuple[str, dict[str, str], str]:
         if not isinstance(slot, Mapping):
-            raise self._http.malformed("an upload answer that is not an object")
+            raise self.http.malformed("an upload answer that is not an object")
         url, fields, uri = slot.get("uploadUrl"), slot.get("fields"), slot.get("runwayUri")
         if not isinstance(url, str) or not isinstance(uri, str) or not url or not uri:
-            raise self._http.malformed("an upload answer without uploadUrl or runwayUri")
+            raise self.http.malformed("an upload answer without uploadUrl or runwayUri")
         if fields is not None and not isinstance(fields, Mapping):
-            raise self._http.malformed("an upload answer whose fields are not an object")
+            raise self.http.malformed("an upload answer whose fields are not an object")
         return url, {str(k): str(v) for k, v in (fields or {}).items()}, uri
 
     async def _post_to_bucket(
@@ -186,53 +194,6 @@ class RunwayProvider:
                 raise
 
 
-def create_body(request: EditRequest) -> dict[str, Any]:
-    """The /v1/video_to_video body for one edit; refuses what Runway cannot take before sending."""
-    _check_request(request)
-    body: dict[str, Any] = {"model": request.model, "videoUri": request.video, "promptText": request.prompt}
-    if request.seed is not None:
-        body["seed"] = request.seed
-    if request.model == "aleph2":
-        if request.aspect_ratio is not None:
-            body["targetAspectRatio"] = request.aspect_ratio
-        return body
-    if request.aspect_ratio is not None:
-        body["ratio"] = GEN4_RATIOS[request.aspect_ratio]
-    if request.reference_image is not None:
-        body["references"] = [{"type": "image", "uri": request.reference_image}]
-    return body
-
-
-def _check_request(request: EditRequest) -> None:
-    if request.model not in CAPABILITIES.models:
-        raise errors.InvalidInput(f"Runway has no model {request.model!r}; use aleph2 or gen4_aleph.")
-    if request.reference_image is not None and request.model != "gen4_aleph":
-        raise errors.InvalidInput(
-            "Runway takes a reference image only with model gen4_aleph; "
-            "drop reference_image or pass model='gen4_aleph'."
-        )
-    if request.watermark:
-        raise errors.InvalidInput("Runway adds no watermark; drop the watermark argument.")
-    if len(request.prompt.encode("utf-16-le")) // 2 > MAX_PROMPT_UNITS:
-        raise errors.InvalidInput(
-            f"The prompt is too long for Runway (at most {MAX_PROMPT_UNITS} UTF-16 units; "
-            "emoji count twice). Shorten it."
-        )
-
-
-def _clearer_refusal(exc: errors.FatalProviderError, model: str) -> errors.FatalProviderError:
-    """Runway answers 403 'Model variant X is not available' for retired or unlicensed models."""
-    if exc.status_code != 403 or "not available" not in exc.message.lower():
-        return exc
-    advice = "Use model aleph2 instead." if model != "aleph2" else "Check the account on dev.runwayml.com."
-    return errors.FatalProviderError(
-        f"{exc.message}. The Runway account cannot use model {model}. {advice}",
-        code="model_unavailable",
-        status_code=403,
-        not_created=True,
-    )
-
-
 def _first_url(value: Any) -> str | None:
     if isinstance(value, str):
         return value or None
@@ -245,16 +206,3 @@ def _progress(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return min(1.0, max(0.0, float(value)))
-
-
-def _file_size(path: Path) -> int:
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise errors.InvalidInput(f"Cannot read {path.name}: {exc.strerror}.") from None
-    if size > UPLOAD_MAX_BYTES:
-        raise errors.InvalidInput(
-            f"{path.name} is {size // MB} MB; Runway uploads take at most {UPLOAD_MAX_BYTES // MB} MB. "
-            "Trim or compress the video first."
-        )
-    return size

@@ -9,7 +9,6 @@ import mcp.types as types
 from pydantic import Field
 
 from aleph_mcp.config import ALL_PROVIDERS, PriceOverride, ProviderName
-from aleph_mcp.edits.validation import UPLOAD_MAX_BYTES
 from aleph_mcp.models import ASPECT_RATIOS, AspectRatio, Lean
 from aleph_mcp.pricing.catalog import ADAPTERS, Price, facts_of, price_of, price_table, quote
 from aleph_mcp.server.registration import Registrations
@@ -81,7 +80,7 @@ def provider_info(
     name: ProviderName, *, configured: bool, default: bool, overrides: Mapping[str, PriceOverride]
 ) -> ProviderInfo:
     caps = ADAPTERS[name]
-    uploads = caps.can_upload or name == "local"
+    uploads = caps.can_upload or caps.reads_files_in_place
     return ProviderInfo(
         name=name,
         configured=configured,
@@ -90,9 +89,9 @@ def provider_info(
         aspect_ratios=[r for r in ASPECT_RATIOS if r in caps.aspect_ratios],
         limits=InputLimits(
             max_prompt_chars=caps.max_prompt_chars,
-            max_url_input_bytes=caps.max_input_bytes if name != "local" else None,
+            max_url_input_bytes=caps.url_max_bytes if caps.accepts_urls else None,
             data_uri_max_bytes=caps.data_uri_max_bytes,
-            upload_max_bytes=UPLOAD_MAX_BYTES.get(name, caps.max_input_bytes) if uploads else None,
+            upload_max_bytes=caps.upload_max_bytes if uploads else None,
         ),
         can=ProviderAbilities(
             cancel=caps.can_cancel,
@@ -124,7 +123,7 @@ async def list_providers(ctx: Ctx) -> ProviderCatalog:
         providers=[
             provider_info(
                 name,
-                configured=name == "local" or name in live,
+                configured=not ADAPTERS[name].needs_key or name in live,
                 default=name == settings.resolved_default_provider,
                 overrides=settings.prices,
             )
