@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from aleph_mcp.cli import main
-from aleph_mcp.providers.local_watermark import Watermark
+from aleph_mcp.providers.local.watermark import Watermark
 
 from .conftest import TEST_KEY
 from .fakes.base import FAKE_VIDEO

@@ -16,8 +16,8 @@ import pytest
 from aleph_mcp.errors import CannotCancel
 from aleph_mcp.models import EditRequest
 from aleph_mcp.providers.local import LocalProvider
-from aleph_mcp.providers.local_render import crop_for, render
-from aleph_mcp.providers.local_words import parse_prompt
+from aleph_mcp.providers.local.render import crop_for, render
+from aleph_mcp.providers.local.words import parse_prompt
 
 from .media import LEFT, duration_and_frames, first_frame, make_clip, played
 

@@ -11,8 +11,8 @@ import pytest
 
 from aleph_mcp.models import EditRequest
 from aleph_mcp.providers.local import LocalProvider
-from aleph_mcp.providers.local_render import render
-from aleph_mcp.providers.local_words import parse_prompt
+from aleph_mcp.providers.local.render import render
+from aleph_mcp.providers.local.words import parse_prompt
 
 from .media import LEFT, RIGHT, first_frame, make_clip, played
 

@@ -11,11 +11,11 @@ from PIL import ImageFont
 
 from aleph_mcp.errors import InvalidInput
 from aleph_mcp.models import EditRequest
-from aleph_mcp.providers import local_watermark
 from aleph_mcp.providers.local import LocalProvider
-from aleph_mcp.providers.local_render import render
-from aleph_mcp.providers.local_watermark import Watermark, drawable_text
-from aleph_mcp.providers.local_words import FILTERS, parse_prompt
+from aleph_mcp.providers.local import watermark as local_watermark
+from aleph_mcp.providers.local.render import render
+from aleph_mcp.providers.local.watermark import Watermark, drawable_text
+from aleph_mcp.providers.local.words import FILTERS, parse_prompt
 
 from .media import GRAY, first_frame, make_clip
 

@@ -95,7 +95,7 @@ async def store_check(settings: Settings) -> Check:
 
 def media_checks() -> list[Check]:
     """PyAV with the encoder and filters the local provider uses, and Pillow for watermarks."""
-    from aleph_mcp.providers.local_render import REQUIRED_FILTERS
+    from aleph_mcp.providers.local.render import REQUIRED_FILTERS
 
     checks = []
     try:

@@ -1,4 +1,4 @@
-"""The `local` provider's engine: a recipe (local_words) -> an FFmpeg filter graph, rendered with PyAV.
+"""The `local` provider's engine: a recipe (words.py) -> an FFmpeg filter graph, rendered with PyAV.
 
 It is not generative AI: it applies real, documented filters and says which words it did not understand.
 The output is what browsers and phones play: H.264 yuv420p MP4 with its index first (+faststart), upright,
@@ -17,9 +17,9 @@ import av
 from av.container import InputContainer, OutputContainer
 from av.video.stream import VideoStream
 
-from .local_audio import AUDIO_FILTERS, add_audio, copy_audio, speed_note
-from .local_watermark import Watermark
-from .local_words import FILTERS, Recipe
+from aleph_mcp.providers.local.audio import AUDIO_FILTERS, add_audio, copy_audio, speed_note
+from aleph_mcp.providers.local.watermark import Watermark
+from aleph_mcp.providers.local.words import FILTERS, Recipe
 
 MAX_SECONDS = 5.0  # the same cap the hosted providers apply, counted from the first frame
 RATIOS = {"16:9": (16, 9), "9:16": (9, 16), "4:3": (4, 3), "3:4": (3, 4), "1:1": (1, 1), "21:9": (21, 9)}

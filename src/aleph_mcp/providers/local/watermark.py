@@ -14,7 +14,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..errors import InvalidInput
+from aleph_mcp.errors import InvalidInput
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 # Tried in order after Pillow's built-in font (Latin letters only); Pillow finds them in the system's

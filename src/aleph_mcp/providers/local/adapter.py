@@ -29,7 +29,7 @@ from aleph_mcp.providers.base import (
     ProviderConfig,
     StatusTable,
 )
-from aleph_mcp.providers.local_words import parse_prompt
+from aleph_mcp.providers.local.words import parse_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ CAPABILITIES = Capabilities(
     models=("ffmpeg",),
     aspect_ratios=frozenset(ASPECT_RATIOS),
     max_prompt_chars=2000,
-    watermark=True,  # drawn with Pillow (local_watermark.Watermark)
+    watermark=True,  # drawn with Pillow (watermark.Watermark)
     can_cancel=True,
     accepts_urls=False,
     reads_files_in_place=True,
@@ -87,7 +87,7 @@ class LocalProvider:
             )
         notes = parse_prompt(request.prompt).describe()
         if request.watermark:
-            from aleph_mcp.providers.local_watermark import drawable_text  # lazy: see _run
+            from aleph_mcp.providers.local.watermark import drawable_text  # lazy: see _run
 
             drawable_text(request.watermark)  # refuses text no font here can draw, before anything starts
             notes += f"; watermark: {request.watermark!r} (bottom right)"
@@ -176,7 +176,7 @@ class LocalProvider:
     def _run(self, task_id: str) -> None:
         # Imported here: PyAV and numpy load only once something renders, not with the registry
         # (which config.py imports, so every command line would pay for them).
-        from aleph_mcp.providers.local_render import render
+        from aleph_mcp.providers.local.render import render
 
         job = self._read(task_id)
         job_dir = self._job_dir(task_id)
