@@ -16,7 +16,7 @@ import anyio
 import httpx2
 
 from aleph_mcp.edits.poll_policy import PollPolicy
-from aleph_mcp.errors import OutputExpired, ProviderError, TransientProviderError
+from aleph_mcp.errors import ErrorCode, OutputExpired, ProviderError, TransientProviderError
 from aleph_mcp.media import Archive, download, save_thumbnail
 from aleph_mcp.models import Edit, EditStatus, RemoteStatus
 from aleph_mcp.providers.base import Provider
@@ -249,7 +249,7 @@ class Poller:
             exc.message,
         )
 
-    def _fail(self, edit: Edit, code: str, message: str) -> None:
+    def _fail(self, edit: Edit, code: ErrorCode, message: str) -> None:
         self._finish(edit, "failed", code, message)
 
     def _finish(

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aleph_mcp.config import PriceOverride, Settings
-from aleph_mcp.errors import BudgetExceeded, InvalidInput
+from aleph_mcp.errors import BudgetExceeded, ErrorCode, InvalidInput
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.catalog import Quote, price_of, quote
 from aleph_mcp.records import cost_text, iso
@@ -27,7 +27,7 @@ from aleph_mcp.records import cost_text, iso
 WINDOW = 24 * 3600.0
 EPSILON = 1e-9
 # Failures of ours, not renders the provider reported failed: the job may have run (and been billed).
-NOT_A_RENDER_FAILURE = frozenset(
+NOT_A_RENDER_FAILURE: frozenset[ErrorCode] = frozenset(
     {"submit_outcome_unknown", "timeout", "output_expired", "auth_failed", "remote_not_found"}
 )
 
