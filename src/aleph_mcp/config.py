@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     krea_base_url: str = "https://api.krea.ai"
     runway_base_url: str = "https://api.dev.runwayml.com"
 
+    # A plan's concurrent-job limit: edits beyond it wait here, unsent, until one of that provider's jobs
+    # ends (so the provider never has to refuse them). None: no local limit; a 429 still makes edits wait.
+    kie_max_concurrent: int | None = Field(default=None, ge=1)
+    aimlapi_max_concurrent: int | None = Field(default=None, ge=1)
+    crun_max_concurrent: int | None = Field(default=None, ge=1)
+    krea_max_concurrent: int | None = Field(default=None, ge=1)
+    runway_max_concurrent: int | None = Field(default=None, ge=1)
+
     # Renders take 2-15 minutes: start at 5 s (Runway's floor), back off to 60 s.
     poll_interval: float = Field(default=5.0, gt=0)
     poll_max_interval: float = Field(default=60.0, gt=0)
@@ -127,6 +135,10 @@ class Settings(BaseSettings):
     def base_url(self, provider: str) -> str:
         url: str = getattr(self, f"{provider}_base_url")
         return url.rstrip("/")
+
+    def max_concurrent(self, provider: str) -> int | None:
+        limit: int | None = getattr(self, f"{provider}_max_concurrent", None)
+        return limit
 
     def secrets(self) -> list[str]:
         """Every configured key, for scrubbing text that might echo one."""

@@ -40,6 +40,10 @@ class RemoteStatus:
     error_message: str | None = None
     vendor_status: str | None = None
     notes: str | None = None  # what the provider did or changed that the agent should know
+    # The provider's own figure for this job, in its credits: an estimate while it runs, final once ended
+    # (Runway: `estimatedCost.credits`, then `cost.credits`, 0 when refunded). None: it reports none.
+    cost_credits: float | None = None
+    cost_final: bool = False
 
 
 @dataclass
@@ -72,10 +76,32 @@ class Edit:
     polls: int = 0
     estimated_cost_usd: float | None = None  # the quote when it was submitted; None: price unknown
     cost_basis: str | None = None  # how that figure was reached, e.g. "5 s × $0.15/s"
+    # What the provider itself reports the job costs (see RemoteStatus.cost_credits), and that in USD at the
+    # catalog's credit price (an estimate: the conversion is not the provider's). The budget prefers these.
+    provider_cost_credits: float | None = None
+    provider_cost_usd: float | None = None
+    provider_cost_final: bool = False
+    # Sending the create, recorded in the store before it leaves (see edits/capacity.py): with no task id,
+    # `create_sent_at` set means the provider may have the job; `submit_after` set means it waits for
+    # capacity, was never created, and `pending_request` holds the create to send.
+    create_sent_at: float | None = None
+    submit_after: float | None = None
+    pending_request: dict[str, Any] | None = None
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def waiting_for_capacity(self) -> bool:
+        """Never sent: queued here until the provider has room (no job exists, nothing is billed)."""
+        return (
+            not self.is_terminal
+            and self.provider_task_id is None
+            and self.create_sent_at is None
+            and self.submit_after is not None
+            and self.pending_request is not None
+        )
 
     # -- the lifecycle's end: every code path that ends an edit goes through `finish` -------------------
     def finish(
@@ -85,7 +111,7 @@ class Edit:
         self.status = status
         self.error_code, self.error_message = (None, None) if status == "succeeded" else (code, message)
         self.finished_at = self.updated_at = now
-        self.next_poll_at = None
+        self.next_poll_at = self.submit_after = self.pending_request = None
 
     def fail(self, code: str, message: str, now: float) -> None:
         self.finish("failed", now, code, message)
@@ -134,6 +160,17 @@ class RecordFields(BaseModel):
         description="What the edit was quoted at when submitted (USD); null when the price is unknown",
     )
     cost_basis: str | None = Field(default=None, description="How the estimate was reached, or why none")
+    provider_cost_credits: float | None = Field(
+        default=None,
+        description="The provider's own cost for this job in its credits (estimated while it runs, final "
+        "once it ended; 0 when refunded); null when the provider reports none",
+    )
+    provider_cost_usd: float | None = Field(
+        default=None,
+        description="provider_cost_credits in USD at the catalog's credit price: an estimate, since the "
+        "conversion is not the provider's",
+    )
+    provider_cost_basis: str | None = Field(default=None, description="How provider_cost_usd was reached")
 
 
 class EditRecord(RecordFields):

@@ -61,7 +61,23 @@ def to_record(edit: Edit, *, poll_interval: float = 5.0, duplicate: bool = False
         duplicate_of_request=duplicate,
         estimated_cost_usd=edit.estimated_cost_usd,
         cost_basis=edit.cost_basis,
+        provider_cost_credits=edit.provider_cost_credits,
+        provider_cost_usd=edit.provider_cost_usd,
+        provider_cost_basis=provider_cost_basis(edit),
     )
+
+
+def provider_cost_basis(edit: Edit) -> str | None:
+    """E.g. "runway reported 75 credits (final); $0.75 at $0.01/credit, a third-party conversion"."""
+    credits = edit.provider_cost_credits
+    if credits is None:
+        return None
+    kind = "final" if edit.provider_cost_final else "estimate"
+    text = f"{edit.provider} reported {credits:g} credits ({kind})"
+    usd = edit.provider_cost_usd
+    if usd is not None and credits > 0:
+        text += f"; ${usd:.2f} at ${usd / credits:.4g}/credit, a third-party conversion"
+    return text
 
 
 def cost_text(usd: float | None, basis: str | None) -> str:

@@ -57,8 +57,8 @@ CAPABILITIES = Capabilities(
     reference_image=True,
     can_cancel=False,
     can_upload=False,
-    # Inferred: AI/ML API states no data URI limit; Runway's own 16 MB data URI limit applies.
-    data_uri_max_bytes=16 * MB,
+    # Inferred: AI/ML API states no data URI limit; Runway's own 5 MB data URI limit applies.
+    data_uri_max_bytes=5 * MB,
     max_input_bytes=None,
     typical_render="about 3-4 minutes (AI/ML API's example took 3 min 30 s)",
 )

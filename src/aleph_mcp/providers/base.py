@@ -33,6 +33,7 @@ class Capabilities:
     max_input_bytes: int | None = None  # None: not documented
     needs_key: bool = True
     typical_render: str = "2-15 minutes"
+    ratio_ignored_by: frozenset[str] = frozenset()  # models that take an aspect ratio and silently ignore it
 
     @property
     def default_model(self) -> str:

@@ -142,14 +142,20 @@ async def get_edit_status(
     edit_id: Annotated[str, Field(min_length=1, max_length=100)],
     wait_seconds: Annotated[
         float,
-        Field(ge=0, le=50, description=("Wait up to this long for the status to change before answering")),
+        Field(
+            ge=0,
+            le=50,
+            description="Wait up to this long for the edit to end (succeeded, failed or cancelled) before "
+            "answering; progress is reported for each status change meanwhile",
+        ),
     ] = 0,
 ) -> EditResult:
     """The edit's current status record, with the finished video's path and resource once it succeeded,
-    and when to check again otherwise."""
+    and when to check again otherwise. With wait_seconds it answers as soon as the edit ends, or when the
+    time is up with the edit still running."""
     state = state_of(ctx)
     with agent_errors():
-        edit = await state.service.wait_for_change(edit_id, wait_seconds, progress_of(ctx))
+        edit = await state.service.wait_for_end(edit_id, wait_seconds, progress_of(ctx))
     thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
     return edit_result(to_record(edit, poll_interval=state.poll_interval), thumbnail)
 
