@@ -65,6 +65,9 @@ class ChangeFeed:
             watch.notify()
         return True
 
+    def watchers(self, edit_id: str) -> int:
+        return len(self._watches.get(edit_id, ()))
+
     @contextmanager
     def watching(self, edit_id: str) -> Iterator[Watch]:
         """Register before reading the edit, so no change between the read and the wait is missed."""

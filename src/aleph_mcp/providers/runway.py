@@ -260,9 +260,13 @@ def _credits(value: Any) -> float | None:
     """A credit count from `{"credits": n}` (or a bare n): finite, not negative, not a bool; else None."""
     if isinstance(value, Mapping):
         value = value.get("credits")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if value >= 0 else None
+    try:
+        number = float(value)
+    except OverflowError:  # JSON integers have no size limit
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def _progress(value: Any) -> float | None:
