@@ -126,11 +126,17 @@ async def main(runs: int, poll_interval: float) -> None:
     print(f"  cross-process median under one watcher interval: {statistics.median(elsewhere) < watcher}")
 
 
-if __name__ == "__main__":
+def cli() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--poll-interval", type=float, default=1.0)
-    options = parser.parse_args()
-    anyio.run(main, options.runs, options.poll_interval)
+    parser.add_argument("--runs", type=int, default=20, help="runs of each measurement (at least 20)")
+    parser.add_argument(
+        "--poll-interval", type=float, default=1.0, help="the server's ALEPH_MCP_POLL_INTERVAL"
+    )
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    given = cli()
+    anyio.run(main, max(20, given.runs), given.poll_interval)

@@ -30,21 +30,13 @@ from tests.conftest import TEST_KEY, make_settings
 from tests.fakes.base import FakeAPI, Fault
 from tests.fakes.kie import FakeKie
 from tests.fakes.krea import FakeKrea
+from tests.test_poller import START, Clock
 
 BASE = "http://fake.invalid"
-START = 1_800_000_000.0
 VIDEO = "https://cdn.example.com/in/clip.mp4"
 POLICY = PollPolicy(interval=1.0, max_interval=8.0, edit_timeout=120.0, lease_seconds=60.0)
 TOO_MANY = {"error": "Maximum number of concurrent jobs reached"}
 FOREVER = ("queued", *("running",) * 1000)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

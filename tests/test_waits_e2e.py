@@ -12,7 +12,7 @@ from .test_e2e import VIDEO, fakes, server_env, stdio_server
 async def test_one_waiting_call_returns_succeeded_for_an_edit_that_ends_within_the_window(
     tmp_path: Path,
 ) -> None:
-    """wait_seconds=10 and a render of a few polls: a single call answers succeeded, with progress on the way."""
+    """wait_seconds=10, a render of a few polls: one call answers succeeded, with progress on the way."""
     steps = ("queued", "running", "running", "succeeded")
     reports: list[str] = []
 

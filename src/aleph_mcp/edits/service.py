@@ -180,6 +180,8 @@ class EditService:
     ) -> Edit:
         """Return once the edit has ended (succeeded, failed, cancelled) or `wait_seconds` pass, reporting
         each status change and progress step meanwhile. Woken by the change feed, not by polling."""
+        if wait_seconds <= 0:
+            return await self.get(edit_id)
         with self.changes.watching(edit_id) as watch:
             edit = await self.get(edit_id)
             steps = ProgressSteps(progress, edit)
