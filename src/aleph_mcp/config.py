@@ -31,12 +31,17 @@ class PriceOverride(BaseModel):
 
 
 def _provider_fields() -> dict[str, Any]:
-    """`<p>_api_key` (read from each of the registry's variable names) and every URL setting."""
+    """`<p>_api_key` (read from each of the registry's variable names), `<p>_max_concurrent` and every
+    URL setting."""
     fields: dict[str, Any] = {}
     for spec in PROVIDERS:
         if spec.key_env:
             alias = AliasChoices(*spec.key_env)
             fields[spec.key_field] = (SecretStr | None, Field(default=None, validation_alias=alias))
+            # A plan's concurrent-job limit: edits beyond it wait here, unsent, until one of the
+            # provider's jobs ends. None: no local limit; a 429 still makes edits wait.
+            limit = Field(default=None, ge=1)
+            fields[f"{spec.name}_max_concurrent"] = (int | None, limit)
         fields.update({url.field: (str, url.default) for url in spec.urls})
     return fields
 
@@ -141,6 +146,10 @@ class Settings(_ProviderFields):
         urls = {url.field: str(getattr(self, url.field)).rstrip("/") for url in spec.urls}
         base = urls[spec.urls[0].field] if spec.urls else ""
         return ProviderConfig(self.data_dir, self.request_timeout, key, base, urls)
+
+    def max_concurrent(self, provider: str) -> int | None:
+        limit: int | None = getattr(self, f"{provider}_max_concurrent", None)
+        return limit
 
     def secrets(self) -> list[str]:
         """Every configured key, for scrubbing text that might echo one."""

@@ -102,8 +102,22 @@ async def take_in(
     await progress(0.02, "Checking the input video")
     limit = input_limit(video, provider.capabilities, name)
     warnings, seconds = await inspect_input(video, name, model, limit, http)
+    warnings += ignored_options(args, name, provider, model)
     estimate = estimate_cost(name, model, seconds, settings.prices)
     return Intake(args, name, provider, model, video, reference, warnings, estimate)
+
+
+def ignored_options(args: EditArgs, name: str, provider: Provider, model: str) -> list[str]:
+    """Warnings for arguments the provider accepts and then silently ignores (nothing to refuse)."""
+    caps = provider.capabilities
+    if args.aspect_ratio is None or model not in caps.ratio_ignored_by:
+        return []
+    others = [m for m in caps.models if m not in caps.ratio_ignored_by]
+    hint = f" Model {others[0]} applies it." if others else ""
+    return [
+        f"{name} ignores aspect_ratio with model {model}: the output keeps the input video's aspect "
+        f"ratio, so {args.aspect_ratio} will not be applied.{hint}"
+    ]
 
 
 def validate_args(

@@ -15,10 +15,15 @@ from pathlib import Path
 import anyio
 import httpx2
 
+from aleph_mcp.edits.capacity import Capacity, request_from_json
+from aleph_mcp.edits.changes import visible
 from aleph_mcp.edits.poll_policy import PollPolicy
-from aleph_mcp.errors import ErrorCode, OutputExpired, ProviderError, TransientProviderError
+from aleph_mcp.edits.requests import stopped_mid_create
+from aleph_mcp.edits.sending import Sender
+from aleph_mcp.errors import AlephError, ErrorCode, OutputExpired, ProviderError, TransientProviderError
 from aleph_mcp.media import Archive, download, save_thumbnail
 from aleph_mcp.models import Edit, EditStatus, RemoteStatus
+from aleph_mcp.pricing.reported import record_reported_cost
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.store import EditStore
 
@@ -40,6 +45,7 @@ class Poller:
         policy: PollPolicy | None = None,
         on_change: OnChange | None = None,
         clock: Callable[[], float] = time.time,
+        limits: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -49,6 +55,9 @@ class Poller:
         self.policy = policy or PollPolicy()
         self.on_change = on_change
         self.clock = clock
+        self.capacity = Capacity(limits or {}, self.policy, clock)
+        # Sends the creates of edits that waited for capacity, under this poller's lease on each.
+        self._sender = Sender(store, clock=clock, capacity=self.capacity, poll_interval=self.policy.interval)
         self._limiter = anyio.CapacityLimiter(self.policy.concurrency)
         self._wake = anyio.Event()
         # Result URLs found expired, per edit. Kept apart from poll_failures, which every good status
@@ -142,18 +151,36 @@ class Poller:
             logger.exception("reschedule failed edit_id=%s", edit_id)
 
     async def _advance(self, edit: Edit) -> None:
-        before = _visible(edit)
-        if edit.provider_task_id is None:
+        before = visible(edit)
+        if edit.waiting_for_capacity:
+            await self._submit_waiting(edit)
+        elif edit.provider_task_id is None:
             # Its submitter held the lease and is gone: the create may or may not have reached the provider.
-            self._fail(edit, "submit_outcome_unknown", _unknown_outcome_message(edit))
+            self._fail(edit, "submit_outcome_unknown", stopped_mid_create(edit))
         elif edit.output_url and not edit.local_path:
             await self._archive(edit)
         else:
             await self._read_status(edit)
         # The deadline is checked after one last look, so a result that arrived in time is not lost.
         if not edit.is_terminal and self.clock() - edit.created_at > self.policy.edit_timeout:
-            self._fail(edit, "timeout", self._timeout_message(edit))
-        await self._save(edit, changed=_visible(edit) != before)
+            if edit.waiting_for_capacity:
+                self.capacity.give_up(edit)
+            else:
+                self._fail(edit, "timeout", self._timeout_message(edit))
+        await self._save(edit, changed=visible(edit) != before)
+
+    async def _submit_waiting(self, edit: Edit) -> None:
+        """Send the create of an edit that waited for capacity (once: the sender claims it first)."""
+        provider = self.providers.get(edit.provider)
+        if self.capacity.expired(edit):
+            self.capacity.give_up(edit)
+        elif provider is None:  # another process on this data dir may hold the key: leave it to that one
+            edit.next_poll_at = edit.submit_after = self.clock() + self.policy.max_interval
+        elif edit.pending_request is not None:
+            try:
+                await self._sender.dispatch(edit, provider, request_from_json(edit.pending_request))
+            except AlephError as exc:  # already recorded on the edit by the sender
+                logger.info("waiting edit failed at submission edit_id=%s code=%s", edit.edit_id, exc.code)
 
     def _timeout_message(self, edit: Edit) -> str:
         minutes = round(self.policy.edit_timeout / 60)
@@ -193,6 +220,7 @@ class Poller:
 
     def _apply(self, edit: Edit, remote: RemoteStatus) -> None:
         edit.notes = remote.notes or edit.notes
+        record_reported_cost(edit, remote)
         if remote.status == "succeeded":
             # Stays "running" until the video is safely in the archive.
             edit.status, edit.progress = "running", 1.0
@@ -268,17 +296,3 @@ class Poller:
                 await self.on_change(edit)
             except Exception:
                 logger.exception("change hook failed edit_id=%s", edit.edit_id)
-
-
-def _visible(edit: Edit) -> tuple[object, ...]:
-    """The fields an agent sees; a change in any of them is a status change worth announcing."""
-    progress = round(edit.progress, 2) if edit.progress is not None else None
-    return (edit.status, progress, edit.output_url, edit.local_path, edit.error_code, edit.notes)
-
-
-def _unknown_outcome_message(edit: Edit) -> str:
-    return (
-        f"The server stopped while sending this edit to {edit.provider}, so it is unknown whether the "
-        "provider started (and will bill) it. It was not sent again. Check your recent jobs in the "
-        "provider's dashboard."
-    )

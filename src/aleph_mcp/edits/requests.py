@@ -65,6 +65,15 @@ def unknown_outcome(edit: Edit, what: str) -> str:
     )
 
 
+def stopped_mid_create(edit: Edit) -> str:
+    """Why an edit whose submitter died after sending (or maybe sending) its create failed."""
+    return (
+        f"The server stopped while sending this edit to {edit.provider}, so it is unknown whether the "
+        "provider started (and will bill) it. It was not sent again. Check your recent jobs in the "
+        "provider's dashboard."
+    )
+
+
 def fingerprint(
     args: EditArgs, provider: str, model: str, video: VideoInput, reference: VideoInput | None
 ) -> str:

@@ -4,17 +4,16 @@
 - 2025-era clients (Claude Desktop, Inspector) send `resources/subscribe`; MCPServer has no public hook for
   it, so we register low-level handlers (`sdk.py`) and keep subscribers keyed by their connection (a new
   session proxy is built per message, so the connection object is the stable key).
-- Another process sharing the data dir may advance an edit; `watch()` reads the store's recent changes so
-  this process's subscribers hear about them too. Each (edit, updated_at) is announced once.
+- Another process sharing the data dir may advance an edit; `edits.changes.watch_store` reads the store's
+  recent changes and hands the new ones to `edit_changed`, so this process's subscribers hear about them
+  too. Each (edit, updated_at) is announced once (the change feed drops repeats).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from typing import Any
 
-import anyio
 import mcp.types as types
 from mcp.server import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
@@ -23,11 +22,8 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChang
 from aleph_mcp.models import Edit
 from aleph_mcp.records import edit_uri
 from aleph_mcp.server.sdk import add_request_handler, connection_of
-from aleph_mcp.store import EditStore
 
 logger = logging.getLogger(__name__)
-SEEN_LIMIT = 4096
-LOOKBACK = 2.0  # seconds: tolerate small clock skew between writer processes
 
 
 class Notifier:
@@ -35,7 +31,6 @@ class Notifier:
         self.bus = bus
         self._subscribers: dict[str, dict[Any, Any]] = {}  # uri -> {connection: session}
         self._sessions: dict[Any, Any] = {}  # every 2025-era connection seen -> its latest session
-        self._seen: OrderedDict[str, float] = OrderedDict()  # edit_id -> updated_at announced
 
     # -- 2025-era handlers --------------------------------------------------------------------------
     def install(self, server: MCPServer[Any]) -> None:
@@ -77,12 +72,7 @@ class Notifier:
 
     # -- publishing -------------------------------------------------------------------------------
     async def edit_changed(self, edit: Edit) -> None:
-        if self._seen.get(edit.edit_id, -1.0) >= edit.updated_at:
-            return
-        self._seen[edit.edit_id] = edit.updated_at
-        self._seen.move_to_end(edit.edit_id)
-        while len(self._seen) > SEEN_LIMIT:
-            self._seen.popitem(last=False)
+        """Announce one change (the app's change feed has already dropped repeats)."""
         uri = edit_uri(edit.edit_id)
         await self.bus.publish(ResourceUpdated(uri=uri))
         for session in list(self._subscribers.get(uri, {}).values()):
@@ -91,15 +81,3 @@ class Notifier:
             await self.bus.publish(ResourcesListChanged())
             for session in list(self._sessions.values()):
                 await session.send_resource_list_changed()
-
-    async def watch(self, store: EditStore, interval: float = 1.0, *, start: float) -> None:
-        """Announce changes any process wrote to the store (our own ones are deduplicated)."""
-        since = start
-        while True:
-            await anyio.sleep(interval)
-            try:
-                for edit in await store.changed_since(since - LOOKBACK):
-                    since = max(since, edit.updated_at)
-                    await self.edit_changed(edit)
-            except Exception:
-                logger.exception("watching the store failed; continuing")

@@ -117,14 +117,14 @@ async def get_edit_status(
     ctx: Ctx,
     edit_id: EditId,
     wait_seconds: Annotated[
-        float, Field(ge=0, le=50, description="Wait up to this long for the status to change")
+        float, Field(ge=0, le=50, description="Wait up to this long for the edit to end; progress meanwhile")
     ] = 0,
 ) -> EditResult:
-    """An edit's status record: once succeeded, the video's path and resource; until then, when to check
-    again."""
+    """An edit's status record: once succeeded, the video's path and resource. With wait_seconds it
+    answers when the edit ends, or when the time is up with the edit still running."""
     state = state_of(ctx)
     with agent_errors():
-        edit = await state.service.wait_for_change(edit_id, wait_seconds, progress_of(ctx))
+        edit = await state.service.wait_for_end(edit_id, wait_seconds, progress_of(ctx))
     thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
     return edit_result(to_record(edit, poll_interval=state.poll_interval), thumbnail)
 

@@ -19,6 +19,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 from aleph_mcp import __version__
 from aleph_mcp.app import build_app, http_client
 from aleph_mcp.config import Settings
+from aleph_mcp.edits.changes import watch_store
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.server.catalog_tool import catalog_tools
 from aleph_mcp.server.completions import install_completions
@@ -38,7 +39,9 @@ Edits are asynchronous and each one is billed by its provider:
    anything is sent by a spending budget, or need the person's confirmation above a set cost (the message
    says what to do; pass confirm=true only after the person agreed).
 3. Check back with get_edit_status(edit_id) at the suggested interval (check_again_in_seconds), or pass
-   wait_seconds (up to 50) to wait for a change, or subscribe to aleph://edits/{edit_id}.
+   wait_seconds (up to 50): the call answers as soon as the edit ends (or when the time is up, still
+   running), reporting progress meanwhile. Or subscribe to aleph://edits/{edit_id}. An edit the provider
+   has no room for yet stays queued ("waiting for ... capacity") and is sent when it has: do not resubmit it.
 4. When it has succeeded, the video is archived locally: read aleph://edits/{edit_id}/video or use local_path.
 Do not start the same edit twice to "retry" a slow one: it would be billed twice. Use idempotency_key.
 """
@@ -81,7 +84,12 @@ def create_server(
             async with anyio.create_task_group() as tg:
                 tick = min(1.0, settings.poll_interval)
                 tg.start_soon(state.poller.run, tick)
-                tg.start_soon(lambda: notifier.watch(the_store, tick, start=time.time()))
+                # Other processes' changes: to subscribers, and to this process's waiting calls.
+                tg.start_soon(
+                    lambda: watch_store(
+                        the_store, app.changes, tick, start=time.time(), on_new=notifier.edit_changed
+                    )
+                )
                 try:
                     yield state
                 finally:
