@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import anyio
@@ -17,6 +18,7 @@ import httpx2
 
 from aleph_mcp.edits.capacity import Capacity, request_from_json
 from aleph_mcp.edits.changes import visible
+from aleph_mcp.edits.leases import kept_alive
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.requests import stopped_mid_create
 from aleph_mcp.edits.sending import Sender
@@ -105,13 +107,12 @@ class Poller:
             if not await self.store.lease(edit_id, self.owner, now + self.policy.lease_seconds, now):
                 return  # another process has it
             try:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._keep_lease, edit_id, tg.cancel_scope)
+                # A long download renews the lease; should it be lost anyway, the work stops there.
+                async with self._kept(edit_id):
                     edit = await self.store.get(edit_id)
                     # Still due? Another process may have read it between our look-up and our lease.
                     if edit is not None and not edit.is_terminal and self._due(edit):
                         await self._advance(edit)
-                    tg.cancel_scope.cancel()
             except Exception:
                 logger.exception("poll failed edit_id=%s", edit_id)
                 await self._defer(edit_id)
@@ -121,23 +122,16 @@ class Poller:
     def _due(self, edit: Edit) -> bool:
         return edit.next_poll_at is not None and edit.next_poll_at <= self.clock()
 
-    async def _keep_lease(self, edit_id: str, work: anyio.CancelScope) -> None:
-        """Renew the lease while a long download runs, so no other process starts on the edit meanwhile.
-
-        Should the lease be lost anyway (this process stalled past it), the work stops: someone else has it.
-        """
-        while True:
-            await anyio.sleep(self.policy.lease_seconds / 3)
-            now = self.clock()
-            try:
-                kept = await self.store.lease(edit_id, self.owner, now + self.policy.lease_seconds, now)
-            except Exception:
-                logger.exception("lease renewal failed edit_id=%s", edit_id)
-                continue
-            if not kept:
-                logger.warning("lease lost to another process edit_id=%s", edit_id)
-                work.cancel()
-                return
+    def _kept(self, edit_id: str) -> AbstractAsyncContextManager[None]:
+        policy = self.policy
+        return kept_alive(
+            self.store,
+            edit_id,
+            self.owner,
+            lease_seconds=policy.lease_seconds,
+            clock=self.clock,
+            stop_if_lost=True,
+        )
 
     async def _defer(self, edit_id: str) -> None:
         """After an unexpected error, back off as after a transient one (not retry on every pass)."""
