@@ -7,15 +7,19 @@ import hashlib
 import hmac
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import jwt
+import mcp.types as types
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import RSAAlgorithm
+from mcp.shared.exceptions import MCPDeprecationWarning
 
 from aleph_mcp.errors import InvalidInput
 from aleph_mcp.server.http import build_http_app
@@ -194,3 +198,63 @@ def test_a_malformed_token_list_is_refused_without_echoing_it(tmp_path: Path) ->
     with pytest.raises(InvalidInput) as refused:
         build_http_app(make_settings(tmp_path, http_tokens="just-a-secret-token"), "127.0.0.1", 8000)
     assert "just-a-secret-token" not in refused.value.message
+
+
+async def test_both_protocol_eras_get_progress_and_notifications_over_http(
+    tmp_path: Path, clip: Path
+) -> None:
+    """Over HTTP, a 2025-era client hears updated and list_changed; a 2026 one listens; both get progress."""
+    settings = make_settings(
+        tmp_path,
+        http_tokens="me=tok",
+        allowed_dirs=str(clip.parent),
+        default_provider="local",
+        poll_interval=0.1,
+        poll_max_interval=0.2,
+    )
+    heard: list[Any] = []
+    listed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        heard.append(message)
+        if isinstance(message, types.ResourceListChangedNotification):
+            listed.set()
+
+    reported: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        reported.append(progress)
+
+    async with served_http(settings) as base:
+        async with http_client(base, "tok", mode="legacy", message_handler=on_message) as legacy:
+            caps = legacy.server_capabilities
+            assert caps is not None and caps.resources is not None
+            assert caps.resources.subscribe is True and caps.resources.list_changed is True
+            call = {"prompt": "black and white", "video": str(clip)}
+            started = await legacy.call_tool("edit_video", call, progress_callback=on_progress)
+            assert isinstance(started.structured_content, dict)
+            uri = f"aleph://edits/{started.structured_content['edit_id']}"
+            with warnings.catch_warnings():  # deprecated for 2026-07-28, but 2025-era hosts send it
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await legacy.subscribe_resource(uri)
+            with anyio.fail_after(30):
+                await listed.wait()
+        assert any(
+            isinstance(m, types.ResourceUpdatedNotification) and str(m.params.uri) == uri for m in heard
+        )
+        assert reported, "no progress reached the 2025-era client"
+        reported.clear()
+        async with http_client(base, "tok") as modern:
+            call = {"prompt": "mirrored", "video": str(clip)}
+            started = await modern.call_tool("edit_video", call, progress_callback=on_progress)
+            record = started.structured_content
+            assert isinstance(record, dict)
+            uri = f"aleph://edits/{record['edit_id']}"
+            async with modern.listen(resource_subscriptions=[uri]) as subscription:
+                with anyio.fail_after(30):
+                    async for _event in subscription:
+                        status = await modern.call_tool("get_edit_status", {"edit_id": record["edit_id"]})
+                        assert isinstance(status.structured_content, dict)
+                        if status.structured_content["status"] == "succeeded":
+                            break
+        assert reported, "no progress reached the 2026-07-28 client"

@@ -25,6 +25,7 @@ from aleph_mcp.server.completions import install_completions
 from aleph_mcp.server.notifications import Notifier
 from aleph_mcp.server.prompts import prompts
 from aleph_mcp.server.resources import install_listing, resources
+from aleph_mcp.server.sdk import announce_resource_list_changes
 from aleph_mcp.server.state import Health, ServerState, SignIn
 from aleph_mcp.server.tools import tools
 from aleph_mcp.store import EditStore, SQLiteEditStore
@@ -110,6 +111,7 @@ def create_server(
     for registrations in (resources, prompts):
         registrations.register(server)
     install_listing(server)
+    announce_resource_list_changes(server)
     install_completions(server)
     notifier.install(server)
     return server
