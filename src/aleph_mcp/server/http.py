@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import signal
+import threading
 import time
 
 import anyio
@@ -156,8 +158,16 @@ def build_http_app(settings: Settings, host: str, port: int) -> object:
     )
 
 
+def _stopped(signum: int, frame: object) -> None:
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to the handler it found: this one,
+    # so a requested stop ends the process with status 0 instead of "killed by signal".
+    raise SystemExit(0)
+
+
 async def serve_http(settings: Settings, host: str, port: int) -> None:
     app = build_http_app(settings, host, port)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stopped)
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
