@@ -93,6 +93,22 @@ class Settings(_ProviderFields):
     budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     budget_edits: int | None = Field(default=None, ge=0)
     confirm_above_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    # Serving over HTTP (README "Run it as a service"): who may call, and what a request may carry.
+    # Static tokens: "principal=token,principal=sha256:HEX" (or one per line in the file).
+    http_tokens: SecretStr | None = None
+    http_tokens_file: Path | None = None
+    # OAuth 2.1 resource server: bearer JWTs of this issuer, signed by its JWKS, for this audience.
+    oauth_issuer: str | None = None
+    oauth_jwks_url: str | None = None
+    oauth_audience: str | None = None
+    oauth_scopes: str = ""  # space- or comma-separated; every one is required
+    # The server's public https URL (behind a proxy): the OAuth resource identifier, and webhooks' base.
+    public_url: str | None = None
+    # Requests carry data URIs (aimlapi takes 16 MB as base64, about 22 MB): room for that, no more.
+    http_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
+    # Host / Origin values accepted when bound beyond loopback (DNS-rebinding protection), comma-separated.
+    http_allowed_hosts: str = ""
+    http_allowed_origins: str = ""
 
     @field_validator("data_dir")
     @classmethod
@@ -154,6 +170,10 @@ class Settings(_ProviderFields):
     def secrets(self) -> list[str]:
         """Every configured key, for scrubbing text that might echo one."""
         return [key for p in HOSTED_PROVIDERS if (key := self.api_key(p))]
+
+    @property
+    def required_scopes(self) -> list[str]:
+        return self.oauth_scopes.replace(",", " ").split()
 
     @property
     def allowed_dir_paths(self) -> list[Path]:

@@ -66,6 +66,7 @@ class Poller:
         # read resets (and the fresh read is exactly what follows an expired URL).
         self._expired: dict[str, int] = {}
         self._busy: set[str] = set()  # edits run() is working on or waiting to work on
+        self.last_pass: float | None = None  # anyio's clock at the start of run()'s latest pass
 
     def wake(self) -> None:
         """Run the next pass now (a new edit was submitted)."""
@@ -74,6 +75,7 @@ class Poller:
     async def run(self, tick: float = 1.0) -> None:
         async with anyio.create_task_group() as tg:
             while True:
+                self.last_pass = anyio.current_time()  # what a health check reads: the loop is alive
                 try:
                     for edit in await self.store.due_for_poll(self.clock(), self.policy.concurrency * 8):
                         if edit.edit_id not in self._busy:

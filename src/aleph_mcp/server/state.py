@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
@@ -23,6 +25,21 @@ class ServerState(AppState):
 
 
 Ctx = Context[ServerState, Any]
+
+
+@dataclass
+class SignIn:
+    """Who may call over HTTP: the bearer-token verifier and the resource server's OAuth settings."""
+
+    verifier: TokenVerifier
+    settings: AuthSettings
+
+
+@dataclass
+class Health:
+    """The running server, as `/healthz` sees it: set by the lifespan while it runs."""
+
+    state: ServerState | None = None
 
 
 def state_of(ctx: Ctx) -> ServerState:

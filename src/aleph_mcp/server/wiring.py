@@ -26,7 +26,8 @@ from aleph_mcp.server.completions import install_completions
 from aleph_mcp.server.notifications import Notifier
 from aleph_mcp.server.prompts import prompts
 from aleph_mcp.server.resources import install_listing, resources
-from aleph_mcp.server.state import ServerState
+from aleph_mcp.server.sdk import announce_resource_list_changes
+from aleph_mcp.server.state import Health, ServerState, SignIn
 from aleph_mcp.server.tools import tools
 from aleph_mcp.store import EditStore, SQLiteEditStore
 
@@ -66,7 +67,10 @@ def create_server(
     providers: Mapping[str, Provider] | None = None,
     store: EditStore | None = None,
     http: httpx2.AsyncClient | None = None,
+    sign_in: SignIn | None = None,
+    health: Health | None = None,
 ) -> MCPServer[ServerState]:
+    """The server; `sign_in` guards its HTTP transport, `health` learns the running state (`/healthz`)."""
     settings = settings or Settings()
     bus = InMemorySubscriptionBus()
     notifier = Notifier(bus)
@@ -81,6 +85,8 @@ def create_server(
                 stack.push_async_callback(the_store.close)
             app = build_app(settings, the_store, client, providers, on_change=notifier.edit_changed)
             state = ServerState(**vars(app), notifier=notifier)
+            if health is not None:
+                health.state = state
             async with anyio.create_task_group() as tg:
                 tick = min(1.0, settings.poll_interval)
                 tg.start_soon(state.poller.run, tick)
@@ -93,6 +99,8 @@ def create_server(
                 try:
                     yield state
                 finally:
+                    if health is not None:
+                        health.state = None
                     tg.cancel_scope.cancel()
 
     server = MCPServer(
@@ -105,10 +113,13 @@ def create_server(
         lifespan=lifespan,
         subscriptions=bus,
         tools=[*tools.tools(), *catalog_tools.tools()],
+        token_verifier=sign_in.verifier if sign_in else None,
+        auth=sign_in.settings if sign_in else None,
     )
     for registrations in (resources, prompts):
         registrations.register(server)
     install_listing(server)
+    announce_resource_list_changes(server)
     install_completions(server)
     notifier.install(server)
     return server
