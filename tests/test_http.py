@@ -207,7 +207,7 @@ async def test_both_protocol_eras_get_progress_and_notifications_over_http(
     settings = make_settings(
         tmp_path,
         http_tokens="me=tok",
-        allowed_dirs=str(clip.parent),
+        http_allowed_dirs=str(clip.parent),
         default_provider="local",
         poll_interval=0.1,
         poll_max_interval=0.2,

@@ -54,6 +54,10 @@ else:
     _ProviderFields = create_model("_ProviderFields", __base__=BaseSettings, **_provider_fields())
 
 
+def _paths(text: str) -> list[Path]:
+    return [Path(p.strip()).expanduser() for p in text.split(os.pathsep) if p.strip()]
+
+
 class Settings(_ProviderFields):
     """Server configuration; every field maps to an `ALEPH_MCP_*` variable (see README)."""
 
@@ -109,6 +113,8 @@ class Settings(_ProviderFields):
     # Host / Origin values accepted when bound beyond loopback (DNS-rebinding protection), comma-separated.
     http_allowed_hosts: str = ""
     http_allowed_origins: str = ""
+    # Folders HTTP callers may name local files in (os.pathsep-separated). Empty: none; they pass URLs.
+    http_allowed_dirs: str = ""
 
     @field_validator("data_dir")
     @classmethod
@@ -177,7 +183,11 @@ class Settings(_ProviderFields):
 
     @property
     def allowed_dir_paths(self) -> list[Path]:
-        return [Path(p.strip()).expanduser() for p in self.allowed_dirs.split(os.pathsep) if p.strip()]
+        return _paths(self.allowed_dirs)
+
+    @property
+    def http_allowed_dir_paths(self) -> list[Path]:
+        return _paths(self.http_allowed_dirs)
 
     @property
     def resolved_default_provider(self) -> ProviderName:

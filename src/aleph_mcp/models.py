@@ -14,6 +14,7 @@ TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled
 AspectRatio = Literal["16:9", "9:16", "4:3", "3:4", "1:1", "21:9"]
 ASPECT_RATIOS: tuple[AspectRatio, ...] = ("16:9", "9:16", "4:3", "3:4", "1:1", "21:9")
 SEED_MAX = 4_294_967_295
+LOCAL_OWNER = "local"  # the owner of everything made without sign-in: stdio, the CLI, unsigned loopback
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Edit:
     create_sent_at: float | None = None
     submit_after: float | None = None
     pending_request: dict[str, Any] | None = None
+    owner: str = LOCAL_OWNER  # who made it: a signed-in HTTP caller ("token:…", "oauth:…"), or local
 
     @property
     def is_terminal(self) -> bool:

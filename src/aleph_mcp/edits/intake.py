@@ -74,7 +74,8 @@ class Intake:
             prompt=args.prompt,
             video=self.video.display,
             options=options,
-            idempotency_key=args.idempotency_key,
+            idempotency_key=args.stored_key,
+            owner=args.owner,
             created_at=now,
             updated_at=now,
             # If this process dies mid-create, the poller finds it once the lease lapses (see poller).
@@ -152,7 +153,7 @@ def validate_args(
             f"{name} takes a reference image only with some models, not {model}; drop reference_image"
             + (" or pass model='gen4_aleph'." if name == "runway" else ".")
         )
-    allowed = [*settings.allowed_dir_paths, *roots]
+    allowed = list(args.local_dirs) if args.local_dirs is not None else [*settings.allowed_dir_paths, *roots]
     video = resolve_input(args.video, allowed)
     check_video_route(video, caps, name)
     reference = None

@@ -152,7 +152,7 @@ class EditService:
         idempotency_key, else an identical request of the last DUPLICATE_WINDOW seconds that has not
         failed (unless the caller allows a duplicate). Look-up and insert are one atomic store step,
         so two identical calls at once (in one process or two) start one edit."""
-        key = args.idempotency_key
+        key = args.stored_key
         if key:
             existing = await self.store.get_by_idempotency_key(key)
             if existing is not None:
@@ -169,21 +169,28 @@ class EditService:
             return same_request(existing, edit)
 
     # -- read -------------------------------------------------------------------------------------
-    async def get(self, edit_id: str) -> Edit:
+    async def get(self, edit_id: str, owner: str | None = None) -> Edit:
+        """The edit; with `owner`, only that owner's: another's edit is answered exactly like an unknown
+        id, so nothing shows that it exists."""
         edit = await self.store.get(edit_id)
-        if edit is None:
+        if edit is None or (owner is not None and edit.owner != owner):
             raise EditNotFound(f"No edit {edit_id!r}. Call list_edits to see the edits this server knows.")
         return edit
 
     async def wait_for_end(
-        self, edit_id: str, wait_seconds: float, progress: Progress = _no_progress
+        self,
+        edit_id: str,
+        wait_seconds: float,
+        progress: Progress = _no_progress,
+        *,
+        owner: str | None = None,
     ) -> Edit:
         """Return once the edit has ended (succeeded, failed, cancelled) or `wait_seconds` pass, reporting
         each status change and progress step meanwhile. Woken by the change feed, not by polling."""
         if wait_seconds <= 0:
-            return await self.get(edit_id)
+            return await self.get(edit_id, owner)
         with self.changes.watching(edit_id) as watch:
-            edit = await self.get(edit_id)
+            edit = await self.get(edit_id, owner)
             steps = ProgressSteps(progress, edit)
             with anyio.move_on_after(wait_seconds) as window:
                 while not edit.is_terminal:
@@ -195,14 +202,22 @@ class EditService:
         return edit
 
     async def list(
-        self, *, status: str | None, provider: str | None, limit: int, cursor: str | None
+        self,
+        *,
+        status: str | None,
+        provider: str | None,
+        limit: int,
+        cursor: str | None,
+        owner: str | None = None,
     ) -> tuple[list[Edit], str | None]:
-        return await self.store.list_edits(status=status, provider=provider, limit=limit, cursor=cursor)
+        return await self.store.list_edits(
+            status=status, provider=provider, limit=limit, cursor=cursor, owner=owner
+        )
 
     # -- cancel -----------------------------------------------------------------------------------
-    async def cancel(self, edit_id: str) -> Edit:
+    async def cancel(self, edit_id: str, owner: str | None = None) -> Edit:
         """Cancel at the provider; an edit still waiting for capacity was never sent, so it just ends."""
-        self._cancellable(await self.get(edit_id))
+        self._cancellable(await self.get(edit_id, owner))
         holder = self._holder("cancel")
         await self._lease_for_cancel(edit_id, holder)
         try:

@@ -23,6 +23,8 @@ import httpx2
 import jwt
 from mcp.server.auth.provider import AccessToken
 
+from aleph_mcp.models import LOCAL_OWNER
+
 logger = logging.getLogger(__name__)
 
 # Asymmetric only: an HS* token "signed" with a public key, or `none`, is never accepted.
@@ -143,7 +145,9 @@ def _access_token(claims: Mapping[str, Any]) -> AccessToken:
 
 
 def owner_of(token: AccessToken | None) -> str:
-    """Who owns what a request creates: the token's subject, or `local` without sign-in (stdio)."""
+    """Who owns what a request creates: `oauth:<sub>` or `token:<principal>`, or `local` without sign-in
+    (stdio). The prefix keeps a principal named "local", or the same name from both kinds, apart."""
     if token is None:
-        return "local"
-    return token.subject or token.client_id
+        return LOCAL_OWNER
+    kind = "oauth" if token.claims and "iss" in token.claims else "token"
+    return f"{kind}:{token.subject or token.client_id}"

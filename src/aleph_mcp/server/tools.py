@@ -17,7 +17,7 @@ from aleph_mcp.records import to_record
 from aleph_mcp.server.confirm import TakenIn, confirm_spend, require_approval
 from aleph_mcp.server.content import edit_result
 from aleph_mcp.server.registration import Registrations
-from aleph_mcp.server.state import Ctx, agent_errors, progress_of, state_of
+from aleph_mcp.server.state import Ctx, agent_errors, caller, progress_of, state_of
 
 EditResult = Annotated[types.CallToolResult, EditRecord]
 # edit_video's schema also covers its dry run (no edit: identity fields null, `dry_run` set); see dry_run.py
@@ -124,7 +124,7 @@ async def get_edit_status(
     answers when the edit ends, or when the time is up with the edit still running."""
     state = state_of(ctx)
     with agent_errors():
-        edit = await state.service.wait_for_end(edit_id, wait_seconds, progress_of(ctx))
+        edit = await state.service.wait_for_end(edit_id, wait_seconds, progress_of(ctx), owner=caller(ctx))
     thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
     return edit_result(to_record(edit, poll_interval=state.poll_interval), thumbnail)
 
@@ -144,7 +144,7 @@ async def list_edits(
     state = state_of(ctx)
     with agent_errors():
         edits, next_cursor = await state.service.list(
-            status=status, provider=provider, limit=limit, cursor=cursor
+            status=status, provider=provider, limit=limit, cursor=cursor, owner=caller(ctx)
         )
     return EditList(
         edits=[to_record(e, poll_interval=state.poll_interval) for e in edits], next_cursor=next_cursor
@@ -162,7 +162,7 @@ async def cancel_edit(ctx: Ctx, edit_id: EditId) -> EditResult:
     edits run to their end."""
     state = state_of(ctx)
     with agent_errors():
-        edit = await state.service.cancel(edit_id)
+        edit = await state.service.cancel(edit_id, caller(ctx))
     return edit_result(to_record(edit, poll_interval=state.poll_interval))
 
 

@@ -78,10 +78,15 @@ class InMemoryEditStore:
         provider: str | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        owner: str | None = None,
     ) -> tuple[list[Edit], str | None]:
         check_limit(limit)
         edits = sorted(self._edits.values(), key=lambda e: (e.created_at, e.edit_id), reverse=True)
-        edits = [e for e in edits if status in (None, e.status) and provider in (None, e.provider)]
+        edits = [
+            e
+            for e in edits
+            if status in (None, e.status) and provider in (None, e.provider) and owner in (None, e.owner)
+        ]
         if cursor is not None:
             after = decode_cursor(cursor)
             edits = [e for e in edits if (e.created_at, e.edit_id) < after]

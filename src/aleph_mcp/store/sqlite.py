@@ -92,6 +92,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX edits_sending ON edits (provider)
         WHERE provider_task_id IS NOT NULL OR create_sent_at IS NOT NULL;
     """,
+    # 6: who made each edit (a signed-in HTTP caller, or `local`), so every read is scoped to its owner
+    """
+    ALTER TABLE edits ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';
+    CREATE INDEX edits_owner_newest ON edits (owner, created_at DESC, edit_id DESC);
+    """,
 ]
 
 
@@ -218,9 +223,13 @@ class SQLiteEditStore:
         provider: str | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        owner: str | None = None,
     ) -> tuple[list[Edit], str | None]:
         check_limit(limit)
         clauses, params = [], []  # type: tuple[list[str], list[Any]]
+        if owner is not None:
+            clauses.append("owner = ?")
+            params.append(owner)
         if status is not None:
             clauses.append("status = ?")
             params.append(status)
