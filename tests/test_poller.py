@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import MAX_EXPIRED_RETRIES, Poller
+from aleph_mcp.fetch import FetchPolicy
 from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit, EditRequest, RemoteStatus
 from aleph_mcp.providers.base import Capabilities, Provider
@@ -45,6 +47,13 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def undecodable(mp4: bytes) -> bytes:
+    """The same container with its frames zeroed: it opens as a video, but no frame decodes."""
+    at = mp4.index(b"mdat")
+    size = struct.unpack(">I", mp4[at - 4 : at])[0]
+    return mp4[: at + 4] + bytes(size - 8) + mp4[at - 4 + size :]
 
 
 def provider_for(fake: FakeAPI, client: httpx2.AsyncClient) -> Provider:
@@ -133,6 +142,7 @@ def make_rig(
         policy=policy,
         on_change=on_change,
         clock=clock,
+        fetch=FetchPolicy.trusting([BASE]),
     )
     return Rig(fake, the_store, archive, clock, poller, provider, changes)
 
@@ -211,14 +221,14 @@ async def test_without_a_vendor_thumbnail_a_jpeg_poster_is_taken_from_the_video(
 
 async def test_an_undecodable_video_still_succeeds_without_a_thumbnail(tmp_path: Path) -> None:
     """A poster that cannot be made never holds back a finished video."""
-    fake = FakeKrea(steps=("succeeded",))  # FAKE_VIDEO is not a real MP4
+    fake = FakeKrea(steps=("succeeded",), video_bytes=undecodable(FAKE_VIDEO))
     async with httpx2.AsyncClient(transport=fake.transport()) as client:
         rig = make_rig(fake, client, tmp_path)
         edit = await rig.submit()
         done = await rig.step(edit.edit_id)
     assert done.status == "succeeded"
     assert done.thumbnail_path is None
-    assert Path(done.local_path or "").read_bytes() == FAKE_VIDEO
+    assert Path(done.local_path or "").read_bytes() == fake.video_bytes
 
 
 async def test_an_edit_resumes_in_a_new_poller_over_the_same_sqlite_file(tmp_path: Path) -> None:

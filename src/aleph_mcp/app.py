@@ -19,6 +19,7 @@ from aleph_mcp.config import Settings
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
 from aleph_mcp.edits.service import EditService
+from aleph_mcp.fetch import FetchPolicy, Resolver, system_resolver
 from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit
 from aleph_mcp.providers import build_providers
@@ -55,15 +56,27 @@ def http_client(settings: Settings) -> httpx2.AsyncClient:
     )
 
 
+def fetch_policy(settings: Settings, resolver: Resolver | None = None) -> FetchPolicy:
+    """What may be fetched on a user's behalf: https to public addresses, and the configured origins."""
+    return FetchPolicy.trusting(
+        settings.provider_origins(),
+        resolver=resolver or system_resolver,
+        allow_private=settings.allow_private_urls,
+    )
+
+
 def build_app(
     settings: Settings,
     store: EditStore,
     client: httpx2.AsyncClient,
     providers: Mapping[str, Provider] | None = None,
     on_change: OnChange | None = None,
+    resolver: Resolver | None = None,
 ) -> AppState:
-    """Wire the parts. `on_change` hears every visible change of an edit made in this process."""
+    """Wire the parts. `on_change` hears every visible change of an edit made in this process;
+    `resolver` replaces the system's DNS look-ups of fetched hosts (tests)."""
     owner = owner_id()
+    fetch = fetch_policy(settings, resolver)
     archive = Archive(settings.archive_dir)
     the_providers = providers if providers is not None else build_providers(settings, client)
     policy = PollPolicy(
@@ -73,7 +86,9 @@ def build_app(
         concurrency=settings.poll_concurrency,
         lease_seconds=settings.request_timeout * 4,
     )
-    poller = Poller(store, the_providers, archive, client, owner=owner, policy=policy, on_change=on_change)
+    poller = Poller(
+        store, the_providers, archive, client, owner=owner, policy=policy, on_change=on_change, fetch=fetch
+    )
 
     async def submitted(edit: Edit) -> None:
         poller.wake()
@@ -89,5 +104,6 @@ def build_app(
         poll_interval=settings.poll_interval,
         on_submitted=submitted,
         http=client if settings.probe_urls else None,
+        fetch=fetch.strict(),
     )
     return AppState(settings=settings, store=store, service=service, poller=poller, archive=archive)

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     max_resource_bytes: int = Field(default=25 * 1024 * 1024, ge=0)
     # Pre-flight HEAD/range reads of input URLs from this machine; off where nothing may fetch them from here.
     probe_urls: bool = True
+    # UNSAFE, for tests and closed networks only: lets fetches (probes, results) reach private, loopback and
+    # link-local addresses. Off, only configured provider base URLs may be such addresses.
+    allow_private_urls: bool = False
     # ALEPH_MCP_PRICES='{"runway/aleph2": {"usd": 0.3, "per": "second"}, "kie": 0.6}', a JSON object: keys are
     # "provider" or "provider/model"; values USD per edit, or {"usd": ..., "per": "edit" | "second"}.
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
@@ -127,6 +130,10 @@ class Settings(BaseSettings):
     def base_url(self, provider: str) -> str:
         url: str = getattr(self, f"{provider}_base_url")
         return url.rstrip("/")
+
+    def provider_origins(self) -> list[str]:
+        """Every configured provider base URL (kie's upload host too): the origins results may come from."""
+        return [*(self.base_url(p) for p in HOSTED_PROVIDERS), self.kie_upload_base_url.rstrip("/")]
 
     def secrets(self) -> list[str]:
         """Every configured key, for scrubbing text that might echo one."""

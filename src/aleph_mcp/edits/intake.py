@@ -25,6 +25,7 @@ from aleph_mcp.edits.validation import (
     resolve_input,
 )
 from aleph_mcp.errors import InvalidInput, NotConfigured
+from aleph_mcp.fetch import FetchPolicy
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import cost_basis, estimate_cost
 from aleph_mcp.pricing.catalog import Quote, facts_of
@@ -91,6 +92,7 @@ async def take_in(
     settings: Settings,
     *,
     http: httpx2.AsyncClient | None,
+    fetch: FetchPolicy | None = None,
     progress: Progress = _no_progress,
     roots: Sequence[Path] = (),
 ) -> Intake:
@@ -101,7 +103,7 @@ async def take_in(
     name, provider, model, video, reference = validate_args(args, providers, settings, roots)
     await progress(0.02, "Checking the input video")
     limit = input_limit(video, provider.capabilities, name)
-    warnings, seconds = await inspect_input(video, name, model, limit, http)
+    warnings, seconds = await inspect_input(video, name, model, limit, http, fetch or FetchPolicy())
     estimate = estimate_cost(name, model, seconds, settings.prices)
     return Intake(args, name, provider, model, video, reference, warnings, estimate)
 

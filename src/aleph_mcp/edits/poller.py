@@ -10,14 +10,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 
 import anyio
 import httpx2
 
+from aleph_mcp.edits.archiving import Archiver
 from aleph_mcp.edits.poll_policy import PollPolicy
-from aleph_mcp.errors import OutputExpired, ProviderError, TransientProviderError
-from aleph_mcp.media import Archive, download, save_thumbnail
+from aleph_mcp.errors import (
+    ArchiveWriteFailed,
+    OutputExpired,
+    OutputNotVideo,
+    ProviderError,
+    TransientProviderError,
+    UnsafeURL,
+)
+from aleph_mcp.fetch import FetchPolicy
+from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit, EditStatus, RemoteStatus
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.store import EditStore
@@ -40,6 +48,7 @@ class Poller:
         policy: PollPolicy | None = None,
         on_change: OnChange | None = None,
         clock: Callable[[], float] = time.time,
+        fetch: FetchPolicy | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -55,6 +64,9 @@ class Poller:
         # read resets (and the fresh read is exactly what follows an expired URL).
         self._expired: dict[str, int] = {}
         self._busy: set[str] = set()  # edits run() is working on or waiting to work on
+        # Under the default policy only public https URLs are fetched (no configured origin is trusted).
+        self.archiver = Archiver(archive, http, providers, fetch or FetchPolicy())
+        self._write_failed: dict[str, str] = {}  # edits whose result could not be written, and why
 
     def wake(self) -> None:
         """Run the next pass now (a new edit was submitted)."""
@@ -152,7 +164,10 @@ class Poller:
             await self._read_status(edit)
         # The deadline is checked after one last look, so a result that arrived in time is not lost.
         if not edit.is_terminal and self.clock() - edit.created_at > self.policy.edit_timeout:
-            self._fail(edit, "timeout", self._timeout_message(edit))
+            if edit.edit_id in self._write_failed:
+                self._fail(edit, "archive_write_failed", self._write_failed[edit.edit_id])
+            else:
+                self._fail(edit, "timeout", self._timeout_message(edit))
         await self._save(edit, changed=_visible(edit) != before)
 
     def _timeout_message(self, edit: Edit) -> str:
@@ -209,10 +224,17 @@ class Poller:
             edit.next_poll_at = self.clock() + self.policy.next_delay(edit.polls)
 
     async def _archive(self, edit: Edit) -> None:
-        assert edit.output_url is not None
-        dest = self.archive.video_path(edit.edit_id)
         try:
-            await download(self.http, edit.output_url, dest)
+            dest = await self.archiver.video(edit)
+            thumbnail = await self.archiver.thumbnail(edit, dest)
+        except ArchiveWriteFailed as exc:
+            self._write_trouble(edit, exc)
+            return
+        except (UnsafeURL, OutputNotVideo) as exc:  # the answer is no result: nothing of it is kept
+            self.archiver.remove(edit)
+            edit.output_url = None
+            self._fail(edit, exc.code, exc.message)
+            return
         except TransientProviderError as exc:
             self._retry_later(edit, exc)
             return
@@ -230,14 +252,22 @@ class Poller:
             edit.next_poll_at = self.clock()
             return
         edit.local_path = str(dest)
-        await self._archive_thumbnail(edit)
+        edit.thumbnail_path = str(thumbnail) if thumbnail else None
         self._finish(edit, "succeeded")
+        self.archiver.discard(edit)
 
-    async def _archive_thumbnail(self, edit: Edit) -> None:
-        path = await save_thumbnail(
-            self.http, self.archive, edit.edit_id, edit.thumbnail_url, Path(edit.local_path or "")
+    def _write_trouble(self, edit: Edit, exc: ArchiveWriteFailed) -> None:
+        """A full disk may free up: retry with backoff until the deadline. A read-only one will not."""
+        message = (
+            f"{exc.message} The provider's result is still at output_url until it expires: {edit.output_url}"
         )
-        edit.thumbnail_path = str(path) if path else None
+        logger.error("archive write failed edit=%s permanent=%s", edit.edit_id, exc.permanent)
+        if exc.permanent:
+            self._fail(edit, exc.code, message)
+            return
+        self._write_failed[edit.edit_id] = message
+        edit.poll_failures += 1
+        edit.next_poll_at = self.clock() + self.policy.backoff(edit.poll_failures, None)
 
     def _retry_later(self, edit: Edit, exc: ProviderError) -> None:
         edit.poll_failures += 1
@@ -254,6 +284,7 @@ class Poller:
     ) -> None:
         edit.finish(status, self.clock(), code, message)
         self._expired.pop(edit.edit_id, None)
+        self._write_failed.pop(edit.edit_id, None)
 
     async def _save(self, edit: Edit, *, changed: bool) -> None:
         """Always persist (the schedule moved); bump updated_at and notify only for visible changes."""

@@ -19,6 +19,7 @@ from aleph_mcp.edits.leases import kept_alive
 from aleph_mcp.edits.requests import DUPLICATE_WINDOW, EditArgs, same_request
 from aleph_mcp.edits.sending import Progress, Sender
 from aleph_mcp.errors import CannotCancel, EditNotFound, IdempotencyConflict
+from aleph_mcp.fetch import FetchPolicy
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import WINDOW, Budget
 from aleph_mcp.pricing.catalog import Quote
@@ -49,6 +50,7 @@ class EditService:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         http: httpx2.AsyncClient | None = None,
+        fetch: FetchPolicy | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -60,6 +62,7 @@ class EditService:
         self.clock = clock
         self._sender = Sender(store, clock=clock, sleep=sleep, poll_interval=poll_interval)
         self.http = http  # for pre-flight probes of input URLs; None skips them
+        self.fetch = fetch or FetchPolicy()  # probes never trust a configured origin (see app.fetch_policy)
         self.budget = Budget.from_settings(settings)
 
     def _holder(self, what: str) -> str:
@@ -82,7 +85,13 @@ class EditService:
     ) -> Intake:
         """The intake: validate, probe, quote; sends and stores nothing."""
         return await take_in(
-            args, self.providers, self.settings, http=self.http, progress=progress, roots=roots
+            args,
+            self.providers,
+            self.settings,
+            http=self.http,
+            fetch=self.fetch,
+            progress=progress,
+            roots=roots,
         )
 
     async def start(self, intake: Intake, progress: Progress = _no_progress) -> tuple[Edit, bool]:

@@ -17,6 +17,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 from aleph_mcp import __version__
 from aleph_mcp.app import build_app, http_client
 from aleph_mcp.config import Settings
+from aleph_mcp.fetch import Resolver
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.server.catalog_tool import catalog_tools
 from aleph_mcp.server.completions import install_completions
@@ -48,6 +49,7 @@ def create_server(
     providers: Mapping[str, Provider] | None = None,
     store: EditStore | None = None,
     http: httpx2.AsyncClient | None = None,
+    resolver: Resolver | None = None,
 ) -> MCPServer[ServerState]:
     settings = settings or Settings()
     bus = InMemorySubscriptionBus()
@@ -61,7 +63,9 @@ def create_server(
             if the_store is None:
                 the_store = SQLiteEditStore(settings.store_path)
                 stack.push_async_callback(the_store.close)
-            app = build_app(settings, the_store, client, providers, on_change=notifier.edit_changed)
+            app = build_app(
+                settings, the_store, client, providers, on_change=notifier.edit_changed, resolver=resolver
+            )
             state = ServerState(**vars(app), notifier=notifier)
             async with anyio.create_task_group() as tg:
                 tick = min(1.0, settings.poll_interval)
