@@ -344,7 +344,7 @@ async def test_an_edit_without_a_task_id_whose_lease_expired_fails_as_submit_out
     runway: Rig,
 ) -> None:
     """Its submitter died mid-create: the poller records the unknown outcome and never sends a create."""
-    now = runway.clock.now
+    now = runway.clock.now  # create_sent_at: the create had left when the submitter died
     edit = Edit(
         edit_id="ed_orphan",
         provider="runway",
@@ -354,6 +354,7 @@ async def test_an_edit_without_a_task_id_whose_lease_expired_fails_as_submit_out
         created_at=now,
         updated_at=now,
         next_poll_at=now + 60,
+        create_sent_at=now,
     )
     await runway.store.add(edit)
     assert await runway.store.lease("ed_orphan", "dead-process", now + 60, now)

@@ -16,6 +16,7 @@ import httpx2
 
 from aleph_mcp import __version__
 from aleph_mcp.config import Settings
+from aleph_mcp.edits.journal import TaskJournal
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
 from aleph_mcp.edits.service import EditService
@@ -87,7 +88,15 @@ def build_app(
         lease_seconds=settings.request_timeout * 4,
     )
     poller = Poller(
-        store, the_providers, archive, client, owner=owner, policy=policy, on_change=on_change, fetch=fetch
+        store,
+        the_providers,
+        archive,
+        client,
+        owner=owner,
+        policy=policy,
+        on_change=on_change,
+        fetch=fetch,
+        journal=TaskJournal(settings.data_dir / "task-journal.jsonl"),
     )
 
     async def submitted(edit: Edit) -> None:

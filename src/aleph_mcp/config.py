@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     budget_edits: int | None = Field(default=None, ge=0)
     confirm_above_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    # True: above the threshold only a person's answer starts an edit; confirm=true from a client that
+    # cannot ask is refused too.
+    confirm_requires_person: bool = False
 
     @field_validator("data_dir")
     @classmethod

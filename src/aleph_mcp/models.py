@@ -72,6 +72,8 @@ class Edit:
     polls: int = 0
     estimated_cost_usd: float | None = None  # the quote when it was submitted; None: price unknown
     cost_basis: str | None = None  # how that figure was reached, e.g. "5 s × $0.15/s"
+    # Set (and stored) just before the create request leaves: None with no task id means nothing was sent.
+    create_sent_at: float | None = None
 
     @property
     def is_terminal(self) -> bool:

@@ -15,6 +15,7 @@ import anyio
 import httpx2
 
 from aleph_mcp.edits.archiving import Archiver
+from aleph_mcp.edits.journal import TaskJournal, apply
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.errors import (
     ArchiveWriteFailed,
@@ -49,6 +50,7 @@ class Poller:
         on_change: OnChange | None = None,
         clock: Callable[[], float] = time.time,
         fetch: FetchPolicy | None = None,
+        journal: TaskJournal | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -67,6 +69,7 @@ class Poller:
         # Under the default policy only public https URLs are fetched (no configured origin is trusted).
         self.archiver = Archiver(archive, http, providers, fetch or FetchPolicy())
         self._write_failed: dict[str, str] = {}  # edits whose result could not be written, and why
+        self.journal = journal
 
     def wake(self) -> None:
         """Run the next pass now (a new edit was submitted)."""
@@ -155,9 +158,13 @@ class Poller:
 
     async def _advance(self, edit: Edit) -> None:
         before = _visible(edit)
-        if edit.provider_task_id is None:
-            # Its submitter held the lease and is gone: the create may or may not have reached the provider.
-            self._fail(edit, "submit_outcome_unknown", _unknown_outcome_message(edit))
+        if edit.provider_task_id is None and not self._recovered(edit):
+            # Its submitter held the lease and is gone: before create_sent_at nothing left the process;
+            # after it, the create may or may not have reached the provider.
+            if edit.create_sent_at is None:
+                self._fail(edit, "not_sent", _not_sent_message(edit))
+            else:
+                self._fail(edit, "submit_outcome_unknown", _unknown_outcome_message(edit))
         elif edit.output_url and not edit.local_path:
             await self._archive(edit)
         else:
@@ -169,6 +176,11 @@ class Poller:
             else:
                 self._fail(edit, "timeout", self._timeout_message(edit))
         await self._save(edit, changed=_visible(edit) != before)
+
+    def _recovered(self, edit: Edit) -> bool:
+        """The task id its submitter could not store, from the task journal."""
+        entry = self.journal.lookup(edit.edit_id) if self.journal is not None else None
+        return entry is not None and apply(edit, entry, self.clock())
 
     def _timeout_message(self, edit: Edit) -> str:
         minutes = round(self.policy.edit_timeout / 60)
@@ -302,6 +314,13 @@ def _visible(edit: Edit) -> tuple[object, ...]:
     """The fields an agent sees; a change in any of them is a status change worth announcing."""
     progress = round(edit.progress, 2) if edit.progress is not None else None
     return (edit.status, progress, edit.output_url, edit.local_path, edit.error_code, edit.notes)
+
+
+def _not_sent_message(edit: Edit) -> str:
+    return (
+        f"The server stopped before sending this edit to {edit.provider} (while checking or uploading its "
+        "input). Nothing was sent or billed; submit it again."
+    )
 
 
 def _unknown_outcome_message(edit: Edit) -> str:

@@ -16,6 +16,8 @@ import anyio
 import anyio.to_thread
 
 from aleph_mcp.edits.intake import Intake
+from aleph_mcp.edits.journal import TaskJournal
+from aleph_mcp.edits.keeping import TaskKeeper
 from aleph_mcp.edits.requests import build_request, unknown_outcome
 from aleph_mcp.edits.validation import VideoInput
 from aleph_mcp.errors import AlephError, ErrorCode, InvalidInput, ProviderError, RateLimited
@@ -37,11 +39,13 @@ class Sender:
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         poll_interval: float = 5.0,
+        journal: TaskJournal | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.sleep = sleep  # waits between create attempts
         self.poll_interval = poll_interval
+        self.keeper = TaskKeeper(store, journal, clock=clock, sleep=sleep)
 
     async def send(self, edit: Edit, intake: Intake, progress: Progress) -> None:
         provider = intake.provider
@@ -80,10 +84,11 @@ class Sender:
         return await provider.upload(path, on_progress=uploaded)
 
     async def _create(self, edit: Edit, provider: Provider, request: EditRequest) -> None:
+        await self.keeper.mark_sending(edit)
         edit.provider_task_id = await self._send_create(edit, provider, request)
         edit.next_poll_at = self.clock() + self.poll_interval
         edit.updated_at = self.clock()
-        await self.store.save(edit)
+        await self.keeper.keep_task(edit)
 
     async def _send_create(self, edit: Edit, provider: Provider, request: EditRequest) -> str:
         """One create; sent again only when the answer proves no job was started (never on a timeout)."""

@@ -15,6 +15,7 @@ import httpx2
 
 from aleph_mcp.config import Settings
 from aleph_mcp.edits.intake import Intake, take_in
+from aleph_mcp.edits.journal import TaskJournal
 from aleph_mcp.edits.leases import kept_alive
 from aleph_mcp.edits.requests import DUPLICATE_WINDOW, EditArgs, same_request
 from aleph_mcp.edits.sending import Progress, Sender
@@ -60,10 +61,17 @@ class EditService:
         self.poll_interval = poll_interval
         self.on_submitted = on_submitted
         self.clock = clock
-        self._sender = Sender(store, clock=clock, sleep=sleep, poll_interval=poll_interval)
+        self.journal = TaskJournal(settings.data_dir / "task-journal.jsonl")
+        self._sender = Sender(
+            store, clock=clock, sleep=sleep, poll_interval=poll_interval, journal=self.journal
+        )
         self.http = http  # for pre-flight probes of input URLs; None skips them
         self.fetch = fetch or FetchPolicy()  # probes never trust a configured origin (see app.fetch_policy)
         self.budget = Budget.from_settings(settings)
+
+    async def recover(self) -> int:
+        """At start: give every journaled task id (one the store could not take) to its edit."""
+        return await self.journal.reconcile(self.store, self.clock())
 
     def _holder(self, what: str) -> str:
         """A lease holder of its own for one submit or cancel.

@@ -74,6 +74,8 @@ class Budget:
     def counts(self, edit: Edit) -> bool:
         """Whether the provider may bill this edit (unknown: yes)."""
         if edit.status == "failed":
+            if edit.error_code == "not_sent":
+                return False  # stopped before its create left the process
             if edit.provider_task_id is None and edit.error_code != "submit_outcome_unknown":
                 return False  # refused before a job existed
             if edit.error_code in NOT_A_RENDER_FAILURE:

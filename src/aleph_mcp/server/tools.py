@@ -127,7 +127,7 @@ async def edit_video(
             content=[types.TextContent(type="text", text=dry_runs.describe(preview))],
             structured_content=preview.model_dump(mode="json"),
         )
-    require_approval(approval)
+    await require_approval(ctx, intake, approval)
     with agent_errors():
         edit, duplicate = await state.service.start(intake, progress_of(ctx))
     return edit_result(to_record(edit, poll_interval=state.poll_interval, duplicate=duplicate))

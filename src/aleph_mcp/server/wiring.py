@@ -67,6 +67,7 @@ def create_server(
                 settings, the_store, client, providers, on_change=notifier.edit_changed, resolver=resolver
             )
             state = ServerState(**vars(app), notifier=notifier)
+            await app.service.recover()  # task ids a previous run could not store, before any poll
             async with anyio.create_task_group() as tg:
                 tick = min(1.0, settings.poll_interval)
                 tg.start_soon(state.poller.run, tick)

@@ -78,6 +78,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE edits ADD COLUMN estimated_cost_usd REAL;
     ALTER TABLE edits ADD COLUMN cost_basis TEXT;
     """,
+    # 5: when the create left, so a crash before it is told from one during it. Edits of older releases
+    # waiting for a task id may have been sent: they keep "outcome unknown".
+    """
+    ALTER TABLE edits ADD COLUMN create_sent_at REAL;
+    UPDATE edits SET create_sent_at = created_at WHERE provider_task_id IS NULL;
+    """,
+    # 6: a person's "no" to a request, which holds for every repeat of it within the duplicate window
+    """
+    CREATE TABLE declines (fingerprint TEXT PRIMARY KEY, declined_at REAL NOT NULL);
+    """,
 ]
 
 
@@ -245,6 +255,15 @@ class SQLiteEditStore:
     async def unsubmitted(self) -> list[Edit]:
         sql = f"SELECT * FROM edits WHERE provider_task_id IS NULL AND {NOT_TERMINAL_SQL}"
         return await self._run(lambda: self._query(sql, TERMINAL))
+
+    async def record_decline(self, fingerprint: str, at: float) -> None:
+        sql = "INSERT OR REPLACE INTO declines (fingerprint, declined_at) VALUES (?, ?)"
+        await self._run(lambda: self._db.execute(sql, (fingerprint, at)))
+
+    async def declined_since(self, fingerprint: str, since: float) -> float | None:
+        sql = "SELECT declined_at FROM declines WHERE fingerprint = ? AND declined_at >= ?"
+        rows = await self._run(lambda: self._db.execute(sql, (fingerprint, since)).fetchall())
+        return float(rows[0][0]) if rows else None
 
     async def close(self) -> None:
         await self._run(self._db.close)
