@@ -1,4 +1,9 @@
-"""Settings: the only place that reads the environment (and an optional `.env` file)."""
+"""Settings: the only place that reads the environment (and an env file the operator chose).
+
+Settings come from the process environment, and from an env file only at an explicit path
+(`ALEPH_MCP_ENV_FILE`) or at `aleph-mcp.env` in the user's config directory. A `.env` in whatever folder the
+server starts in is never read: an MCP client may start it inside a project someone else wrote.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +43,7 @@ class Settings(BaseSettings):
     # "not set", so it neither shadows KIE_API_KEY nor turns into data_dir "." or an invalid provider name.
     model_config = SettingsConfigDict(
         env_prefix="ALEPH_MCP_",
-        env_file=".env",
+        env_file=None,  # see load_settings: never a .env of the working directory
         env_ignore_empty=True,
         extra="ignore",
         populate_by_name=True,
@@ -159,3 +164,23 @@ class Settings(BaseSettings):
     @property
     def archive_dir(self) -> Path:
         return self.data_dir / "archive"
+
+
+ENV_FILE_NAME = "aleph-mcp.env"
+
+
+def env_file() -> Path | None:
+    """The env file the operator chose: ALEPH_MCP_ENV_FILE, else `aleph-mcp.env` in the user config dir."""
+    explicit = os.environ.get("ALEPH_MCP_ENV_FILE", "").strip()
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ValueError(f"ALEPH_MCP_ENV_FILE names {path}, which is not a file.")
+        return path
+    default = Path(platformdirs.user_config_dir("aleph-mcp")) / ENV_FILE_NAME
+    return default if default.is_file() else None
+
+
+def load_settings() -> Settings:
+    """The server's settings: the process environment over the operator's env file (if any)."""
+    return Settings(_env_file=env_file())

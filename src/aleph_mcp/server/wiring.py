@@ -16,7 +16,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from aleph_mcp import __version__
 from aleph_mcp.app import build_app, http_client
-from aleph_mcp.config import Settings
+from aleph_mcp.config import Settings, load_settings
 from aleph_mcp.fetch import Resolver
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.server.catalog_tool import catalog_tools
@@ -51,7 +51,7 @@ def create_server(
     http: httpx2.AsyncClient | None = None,
     resolver: Resolver | None = None,
 ) -> MCPServer[ServerState]:
-    settings = settings or Settings()
+    settings = settings or load_settings()
     bus = InMemorySubscriptionBus()
     notifier = Notifier(bus)
 
