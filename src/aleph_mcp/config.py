@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     edit_timeout: float = Field(default=7200.0, gt=0)
     request_timeout: float = Field(default=30.0, gt=0)
     allowed_dirs: str = ""
+    # The same as a JSON list, for folders whose names hold the path separator (`:` on POSIX).
+    allowed_dir_list: list[Path] = Field(default_factory=list)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Larger videos are not sent through MCP as base64; the reader gets the path and URL instead.
     max_resource_bytes: int = Field(default=25 * 1024 * 1024, ge=0)
@@ -149,7 +151,12 @@ class Settings(BaseSettings):
 
     @property
     def allowed_dir_paths(self) -> list[Path]:
-        return [Path(p.strip()).expanduser() for p in self.allowed_dirs.split(os.pathsep) if p.strip()]
+        listed = [Path(p.strip()).expanduser() for p in self.allowed_dirs.split(os.pathsep) if p.strip()]
+        return [*listed, *(p.expanduser() for p in self.allowed_dir_list)]
+
+    def bad_keys(self) -> list[str]:
+        """Providers whose key holds a character that cannot go in an HTTP header (a newline, non-ASCII)."""
+        return [p for p in HOSTED_PROVIDERS if (key := self.api_key(p)) and not header_safe(key)]
 
     @property
     def resolved_default_provider(self) -> ProviderName:
@@ -167,6 +174,11 @@ class Settings(BaseSettings):
 
 
 ENV_FILE_NAME = "aleph-mcp.env"
+
+
+def header_safe(value: str) -> bool:
+    """Whether `value` can be sent as an HTTP header value: printable ASCII (and tabs) only."""
+    return all(32 <= ord(c) < 127 or c == "\t" for c in value)
 
 
 def env_file() -> Path | None:

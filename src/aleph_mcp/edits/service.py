@@ -21,6 +21,7 @@ from aleph_mcp.edits.requests import DUPLICATE_WINDOW, EditArgs, same_request
 from aleph_mcp.edits.sending import Progress, Sender
 from aleph_mcp.errors import CannotCancel, EditNotFound, IdempotencyConflict
 from aleph_mcp.fetch import FetchPolicy
+from aleph_mcp.localfiles import sweep
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import WINDOW, Budget
 from aleph_mcp.pricing.catalog import Quote
@@ -29,6 +30,7 @@ from aleph_mcp.store import EditStore, Gate
 
 logger = logging.getLogger(__name__)
 
+STALE_INPUTS = 6 * 3600.0  # private input copies older than this belong to no call in progress
 WAIT_STEP = 0.25  # how often wait_for_change looks at the store
 PROGRESS_EVERY = 1.0
 
@@ -70,7 +72,9 @@ class EditService:
         self.budget = Budget.from_settings(settings)
 
     async def recover(self) -> int:
-        """At start: give every journaled task id (one the store could not take) to its edit."""
+        """At start: give every journaled task id (one the store could not take) to its edit, and remove
+        private input copies a killed process left behind."""
+        await anyio.to_thread.run_sync(sweep, self.settings.data_dir / "inputs", STALE_INPUTS)
         return await self.journal.reconcile(self.store, self.clock())
 
     def _holder(self, what: str) -> str:
@@ -104,6 +108,12 @@ class EditService:
 
     async def start(self, intake: Intake, progress: Progress = _no_progress) -> tuple[Edit, bool]:
         """Record the edit and send its one create. Returns (edit, matched_earlier_request)."""
+        try:
+            return await self._start(intake, progress)
+        finally:
+            intake.discard()  # sent, refused or a repeat: the private input copies are read no more
+
+    async def _start(self, intake: Intake, progress: Progress) -> tuple[Edit, bool]:
         edit = intake.new_edit(now=self.clock(), lease_seconds=self.lease_seconds)
         # The budget is checked inside the insert: across processes, only edits that fit get stored.
         gate = self.budget.gate(intake.estimate, edit.created_at) if self.budget.active else None

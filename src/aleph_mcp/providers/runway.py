@@ -120,7 +120,8 @@ class RunwayProvider:
             code = task.get("failureCode")
             return RemoteStatus(
                 "failed",
-                error_code=str(code) if code else "provider_failed",
+                # Vendor text like every other field that reaches a record: scrubbed, short.
+                error_code=scrub(str(code), self._secrets)[:80] if code else "provider_failed",
                 error_message=scrub(str(reason), self._secrets) if reason else "Runway gave no reason.",
                 vendor_status=word,
             )

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from aleph_mcp.errors import IdempotencyConflict, InvalidInput
+from aleph_mcp.errors import IdempotencyConflict, InvalidInput, NotConfigured
 from aleph_mcp.models import Edit
 from aleph_mcp.store.base import (
     COLUMNS,
@@ -30,6 +30,11 @@ from aleph_mcp.store.base import (
 )
 
 T = TypeVar("T")
+
+
+class StoreTooNew(NotConfigured):
+    """The store was written by a newer release; using it could lose what that release keeps."""
+
 
 MIGRATIONS: list[str] = [
     """
@@ -124,6 +129,12 @@ class SQLiteEditStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                if version > len(MIGRATIONS):
+                    raise StoreTooNew(
+                        f"The store {self.path} has schema version {version}, newer than this release "
+                        f"of aleph-mcp knows ({len(MIGRATIONS)}): a newer aleph-mcp wrote it. Upgrade "
+                        "aleph-mcp, or point ALEPH_MCP_DATA_DIR at another folder. The file was not changed."
+                    )
                 for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                     for statement in filter(str.strip, script.split(";")):
                         self._db.execute(statement)
