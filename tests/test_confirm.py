@@ -203,3 +203,18 @@ async def test_an_edit_the_budget_refuses_is_not_asked_about(tmp_path: Path) -> 
         result = await client.call_tool("edit_video", GEN4)
         assert result.is_error and "Refused before spending" in text_of(result)
     assert person.asked == [] and fake.requests == []
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_an_accepted_local_file_is_uploaded_and_its_private_copies_are_gone(
+    tmp_path: Path, mode: str, clip: Path
+) -> None:
+    """Asked about a local file (mid-call, or by a retried call): accepted, uploaded once, no copy left."""
+    person = Person()
+    args = {"prompt": "make it snow", "video": str(clip), "model": "gen4_aleph"}
+    async with served(tmp_path, mode, person, confirm_above_usd=0.1) as (client, fake):
+        result = await client.call_tool("edit_video", args)
+        assert not result.is_error, text_of(result)
+    assert len(person.asked) == 1 and len(fake.creates) == 1
+    assert [u["content"] for u in fake.uploads] == [clip.read_bytes()]
+    assert list((tmp_path / "data" / "inputs").iterdir()) == []

@@ -128,20 +128,27 @@ HOSTILE_URLS = [
 ]
 
 
+async def refused(tmp_path: Path, url: str, how: str) -> dict[str, Any]:
+    """Run one edit whose result is `url` (`how`: "result" names it, "redirect" redirects there); asserts
+    it failed as url_refused, kept nothing, and that the other loopback service was never reached."""
+    with other_service() as (other, hits):
+        fake = HostileRunway(TEST_KEY, steps=("succeeded",))
+        setattr(fake, how, url.format(other=other))
+        async with hostile(tmp_path, fake) as (client, archive):
+            record = await run_edit(client)
+            assert record["status"] == "failed" and record["error"]["code"] == "url_refused"
+            await assert_nothing_kept(client, archive, record)
+    assert hits == []
+    return record
+
+
 @pytest.mark.parametrize("url", HOSTILE_URLS)
 async def test_a_result_url_to_a_local_file_private_address_or_other_service_fails_the_edit(
     tmp_path: Path, url: str
 ) -> None:
     """The edit fails as url_refused; nothing is fetched from the other service, nothing is archived."""
-    with other_service() as (other, hits):
-        fake = HostileRunway(TEST_KEY, steps=("succeeded",))
-        fake.result = url.format(other=other)
-        async with hostile(tmp_path, fake) as (client, archive):
-            record = await run_edit(client)
-            assert record["status"] == "failed" and record["error"]["code"] == "url_refused"
-            assert record["output_url"] is None and record["local_path"] is None
-            await assert_nothing_kept(client, archive, record)
-    assert hits == []
+    record = await refused(tmp_path, url, "result")
+    assert record["output_url"] is None and record["local_path"] is None
 
 
 @pytest.mark.parametrize("url", HOSTILE_URLS[:7])
@@ -149,14 +156,7 @@ async def test_a_redirect_from_the_providers_own_file_url_is_held_to_the_same_ru
     tmp_path: Path, url: str
 ) -> None:
     """The provider's file URL redirects to a refused URL: the edit fails and the target is never reached."""
-    with other_service() as (other, hits):
-        fake = HostileRunway(TEST_KEY, steps=("succeeded",))
-        fake.redirect = url.format(other=other)
-        async with hostile(tmp_path, fake) as (client, archive):
-            record = await run_edit(client)
-            assert record["status"] == "failed" and record["error"]["code"] == "url_refused"
-            await assert_nothing_kept(client, archive, record)
-    assert hits == []
+    await refused(tmp_path, url, "redirect")
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from aleph_mcp.config import HOSTED_PROVIDERS, Settings
@@ -70,13 +71,18 @@ def provider_checks(settings: Settings) -> list[Check]:
     return checks
 
 
+def _write_probe(folder: Path) -> None:
+    """Create the folder and write (then remove) a small file in it; raises OSError when it cannot."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".doctor-{uuid.uuid4().hex[:8]}"
+    probe.write_bytes(b"ok")
+    probe.unlink()
+
+
 def data_dir_check(settings: Settings) -> Check:
     folder = settings.data_dir
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".doctor-{uuid.uuid4().hex[:8]}"
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        _write_probe(folder)
     except OSError as exc:
         return Check(
             "data dir",
@@ -178,10 +184,7 @@ def archive_check(settings: Settings) -> Check:
     """The archive must take a write and have room for videos (a full disk fails edits at their end)."""
     folder = settings.archive_dir
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".doctor-{uuid.uuid4().hex[:8]}"
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        _write_probe(folder)
         free = shutil.disk_usage(folder).free
     except OSError as exc:
         return Check(

@@ -16,6 +16,7 @@ import httpx2
 
 from aleph_mcp.edits.archiving import Archiver
 from aleph_mcp.edits.journal import TaskJournal, apply
+from aleph_mcp.edits.poll_messages import orphan_failure, timeout_message, visible, write_failed_message
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.errors import (
     ArchiveWriteFailed,
@@ -157,42 +158,25 @@ class Poller:
             logger.exception("could not reschedule edit %s", edit_id)
 
     async def _advance(self, edit: Edit) -> None:
-        before = _visible(edit)
+        before = visible(edit)
         if edit.provider_task_id is None and not self._recovered(edit):
-            # Its submitter held the lease and is gone: before create_sent_at nothing left the process;
-            # after it, the create may or may not have reached the provider.
-            if edit.create_sent_at is None:
-                self._fail(edit, "not_sent", _not_sent_message(edit))
-            else:
-                self._fail(edit, "submit_outcome_unknown", _unknown_outcome_message(edit))
+            self._fail(edit, *orphan_failure(edit))  # its submitter held the lease and is gone
         elif edit.output_url and not edit.local_path:
             await self._archive(edit)
         else:
             await self._read_status(edit)
         # The deadline is checked after one last look, so a result that arrived in time is not lost.
         if not edit.is_terminal and self.clock() - edit.created_at > self.policy.edit_timeout:
-            if edit.edit_id in self._write_failed:
-                self._fail(edit, "archive_write_failed", self._write_failed[edit.edit_id])
-            else:
-                self._fail(edit, "timeout", self._timeout_message(edit))
-        await self._save(edit, changed=_visible(edit) != before)
+            unwritten = self._write_failed.get(edit.edit_id)
+            has_key = edit.provider in self.providers
+            timeout = ("timeout", timeout_message(edit, self.policy.edit_timeout, has_key))
+            self._fail(edit, *(("archive_write_failed", unwritten) if unwritten else timeout))
+        await self._save(edit, changed=visible(edit) != before)
 
     def _recovered(self, edit: Edit) -> bool:
         """The task id its submitter could not store, from the task journal."""
         entry = self.journal.lookup(edit.edit_id) if self.journal is not None else None
         return entry is not None and apply(edit, entry, self.clock())
-
-    def _timeout_message(self, edit: Edit) -> str:
-        minutes = round(self.policy.edit_timeout / 60)
-        message = (
-            f"No result after {minutes} minutes (still {edit.status} at {edit.provider}, "
-            f"task {edit.provider_task_id}). It may still finish there."
-        )
-        if edit.provider not in self.providers:
-            message += f" This server has no {edit.provider} key to check it with."
-        if edit.output_url:
-            message += f" The provider's result could not be downloaded; try output_url: {edit.output_url}"
-        return message
 
     async def _read_status(self, edit: Edit) -> None:
         provider = self.providers.get(edit.provider)
@@ -270,9 +254,7 @@ class Poller:
 
     def _write_trouble(self, edit: Edit, exc: ArchiveWriteFailed) -> None:
         """A full disk may free up: retry with backoff until the deadline. A read-only one will not."""
-        message = (
-            f"{exc.message} The provider's result is still at output_url until it expires: {edit.output_url}"
-        )
+        message = write_failed_message(edit, exc.message)
         logger.error("archive write failed edit=%s permanent=%s", edit.edit_id, exc.permanent)
         if exc.permanent:
             self._fail(edit, exc.code, message)
@@ -308,24 +290,3 @@ class Poller:
                 await self.on_change(edit)
             except Exception:
                 logger.exception("change hook failed for %s", edit.edit_id)
-
-
-def _visible(edit: Edit) -> tuple[object, ...]:
-    """The fields an agent sees; a change in any of them is a status change worth announcing."""
-    progress = round(edit.progress, 2) if edit.progress is not None else None
-    return (edit.status, progress, edit.output_url, edit.local_path, edit.error_code, edit.notes)
-
-
-def _not_sent_message(edit: Edit) -> str:
-    return (
-        f"The server stopped before sending this edit to {edit.provider} (while checking or uploading its "
-        "input). Nothing was sent or billed; submit it again."
-    )
-
-
-def _unknown_outcome_message(edit: Edit) -> str:
-    return (
-        f"The server stopped while sending this edit to {edit.provider}, so it is unknown whether the "
-        "provider started (and will bill) it. It was not sent again. Check your recent jobs in the "
-        "provider's dashboard."
-    )

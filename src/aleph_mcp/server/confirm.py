@@ -109,6 +109,8 @@ async def confirm_spend(
     if not asks_first(estimate, threshold):
         return NOT_NEEDED
     if can_ask(ctx):  # the person is there: their answer, not the agent's flag, decides
+        if _asks_by_retry(ctx) and not ctx.input_responses:
+            intake.discard()  # this round only asks; the call that brings the answer takes the input in anew
         return Elicit(question(estimate, threshold, intake.args.prompt, intake.args.video), SpendConfirmation)
     if confirm and not settings.confirm_requires_person:
         return NOT_NEEDED
@@ -118,14 +120,18 @@ async def confirm_spend(
     )
 
 
+def _asks_by_retry(ctx: Ctx) -> bool:
+    version = ctx.protocol_version
+    return version is not None and is_version_at_least(version, MODERN)
+
+
 def can_ask(ctx: Ctx) -> bool:
     """Whether this client can answer a form elicitation on this connection."""
     caps = ctx.client_capabilities
     elicitation = caps.elicitation if caps is not None else None
     if elicitation is None or (elicitation.form is None and elicitation.url is not None):
         return False  # none declared, or URL mode only
-    version = ctx.protocol_version
-    if version is not None and is_version_at_least(version, MODERN):
+    if _asks_by_retry(ctx):
         return True  # asked through the tool call's own result
     return bool(ctx.session.can_send_request)  # 2025 era: needs a channel for server-to-client requests
 
