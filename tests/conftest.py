@@ -54,6 +54,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             "RUNWAYML_API_SECRET",
         ):
             monkeypatch.delenv(name)
+    # The developer's own aleph-mcp.env (user config dir) must not reach tests either.
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent/aleph-mcp-tests")
 
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}

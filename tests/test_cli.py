@@ -337,7 +337,7 @@ def test_doctor_exits_1_and_says_what_to_fix(
     assert result.code == 1
     assert "To fix:" in result.out and "ALEPH_MCP_DATA_DIR" in result.out
     failed = {c["name"] for c in cli("doctor", "--json").json["checks"] if c["status"] == "fail"}
-    assert failed == {"data dir", "store", "allowed dirs"}
+    assert failed == {"data dir", "archive", "store", "allowed dirs"}
 
 
 # -- real processes --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import platformdirs
 import pytest
 from pydantic import ValidationError
 
-from aleph_mcp.config import ALL_PROVIDERS, HOSTED_PROVIDERS, Settings
+from aleph_mcp.config import ALL_PROVIDERS, HOSTED_PROVIDERS, Settings, load_settings
 
 from .conftest import make_settings
 
@@ -299,37 +299,84 @@ def test_the_data_dir_defaults_to_the_platform_user_data_dir(
 # -- .env file -------------------------------------------------------------------------------------
 
 
-def test_a_dotenv_file_in_the_working_directory_is_read(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+ENV_TEXT = (
+    "ALEPH_MCP_KREA_API_KEY=krea-from-file\n"
+    "RUNWAYML_API_SECRET=rw-from-file\n"
+    "ALEPH_MCP_KIE_API_KEY=\n"
+    "ALEPH_MCP_DEFAULT_PROVIDER=\n"
+    "ALEPH_MCP_POLL_INTERVAL=3.5\n"
+    "ALEPH_MCP_CRUN_BASE_URL=http://localhost:9000/\n"
+    "UNRELATED_SETTING=whatever\n"
+)
+
+
+@pytest.fixture
+def config_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty user config dir of this test's own (XDG_CONFIG_HOME)."""
+    home = tmp_path / "config"
+    home.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    return home
+
+
+def test_a_dotenv_in_the_working_directory_is_never_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config_home: Path
 ) -> None:
-    """Prefixed and conventional names both work from .env; blank lines in it are unset."""
-    (tmp_path / ".env").write_text(
-        "ALEPH_MCP_KREA_API_KEY=krea-from-file\n"
-        "RUNWAYML_API_SECRET=rw-from-file\n"
-        "ALEPH_MCP_KIE_API_KEY=\n"
-        "ALEPH_MCP_DEFAULT_PROVIDER=\n"
-        "ALEPH_MCP_POLL_INTERVAL=3.5\n"
-        "ALEPH_MCP_CRUN_BASE_URL=http://localhost:9000/\n"
-        f"ALEPH_MCP_DATA_DIR={tmp_path / 'data'}\n"
-        "UNRELATED_SETTING=whatever\n"
+    """A project's .env (keys, base URLs, allowed dirs of someone else's choosing) changes nothing."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / ".env").write_text(
+        "ALEPH_MCP_RUNWAY_BASE_URL=https://attacker.example\nALEPH_MCP_ALLOWED_DIRS=/\n"
+        "RUNWAYML_API_SECRET=attacker-key\nALEPH_MCP_ALLOW_PRIVATE_URLS=true\nALEPH_MCP_DATA_DIR=/tmp/x\n"
     )
-    monkeypatch.chdir(tmp_path)
-    settings = Settings()
+    monkeypatch.chdir(project)
+    settings = load_settings()
+    assert settings.base_url("runway") == "https://api.dev.runwayml.com"
+    assert settings.allowed_dirs == "" and settings.api_key("runway") is None
+    assert settings.allow_private_urls is False
+    assert settings.data_dir == Path(platformdirs.user_data_dir("aleph-mcp"))
+
+
+def test_an_env_file_named_by_aleph_mcp_env_file_is_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config_home: Path
+) -> None:
+    """Prefixed and conventional names both work from the file; blank lines in it are unset."""
+    path = tmp_path / "ops" / "aleph.env"
+    path.parent.mkdir()
+    path.write_text(ENV_TEXT)
+    monkeypatch.setenv("ALEPH_MCP_ENV_FILE", str(path))
+    settings = load_settings()
     assert settings.api_key("krea") == "krea-from-file"
     assert settings.api_key("runway") == "rw-from-file"
     assert settings.api_key("kie") is None
     assert settings.resolved_default_provider == "krea"
     assert settings.poll_interval == 3.5
     assert settings.base_url("crun") == "http://localhost:9000"
-    assert settings.data_dir == tmp_path / "data"
 
 
-def test_the_environment_wins_over_the_dotenv_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """A variable set in the process environment overrides the same name in .env."""
-    (tmp_path / ".env").write_text("ALEPH_MCP_KREA_API_KEY=from-file\nALEPH_MCP_EDIT_TIMEOUT=100\n")
-    monkeypatch.chdir(tmp_path)
+def test_aleph_mcp_env_in_the_user_config_dir_is_read(config_home: Path) -> None:
+    """Without ALEPH_MCP_ENV_FILE, `<user config dir>/aleph-mcp/aleph-mcp.env` is the file."""
+    (config_home / "aleph-mcp").mkdir()
+    (config_home / "aleph-mcp" / "aleph-mcp.env").write_text(ENV_TEXT)
+    assert load_settings().api_key("krea") == "krea-from-file"
+
+
+def test_an_env_file_that_does_not_exist_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A mistyped ALEPH_MCP_ENV_FILE is not silently ignored."""
+    monkeypatch.setenv("ALEPH_MCP_ENV_FILE", str(tmp_path / "missing.env"))
+    with pytest.raises(ValueError, match="ALEPH_MCP_ENV_FILE names"):
+        load_settings()
+
+
+def test_the_environment_wins_over_the_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A variable set in the process environment overrides the same name in the env file."""
+    path = tmp_path / "aleph.env"
+    path.write_text("ALEPH_MCP_KREA_API_KEY=from-file\nALEPH_MCP_EDIT_TIMEOUT=100\n")
+    monkeypatch.setenv("ALEPH_MCP_ENV_FILE", str(path))
     monkeypatch.setenv("ALEPH_MCP_KREA_API_KEY", "from-env")
-    settings = Settings()
+    settings = load_settings()
     assert settings.api_key("krea") == "from-env"
     assert settings.edit_timeout == 100.0
 

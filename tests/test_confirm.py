@@ -16,7 +16,7 @@ from mcp.client import ClientRequestContext
 
 from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.server import create_server
-from aleph_mcp.store import InMemoryEditStore
+from aleph_mcp.store import InMemoryEditStore, SQLiteEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.runway import FakeRunway
@@ -113,13 +113,54 @@ async def test_a_client_that_cannot_be_asked_is_refused_unless_it_confirms(tmp_p
 
 
 @pytest.mark.parametrize("mode", ERAS)
-async def test_confirm_true_is_not_asked_again(tmp_path: Path, mode: str) -> None:
-    """A caller that already has the person's agreement passes confirm=true and nobody is asked."""
+async def test_confirm_true_does_not_skip_the_question_on_a_client_that_can_be_asked(
+    tmp_path: Path, mode: str
+) -> None:
+    """The agent's confirm=true is not the person's answer: they are asked, and their decline stands."""
     person = Person("decline")
     async with served(tmp_path, mode, person) as (client, fake):
         result = await client.call_tool("edit_video", {**GEN4, "confirm": True})
-        assert not result.is_error, text_of(result)
-    assert person.asked == [] and len(fake.creates) == 1
+        assert result.is_error and "the person declined this edit" in text_of(result)
+    assert len(person.asked) == 1 and fake.requests == []
+
+
+@pytest.mark.parametrize("mode", ERAS)
+@pytest.mark.parametrize("retry", [{"confirm": True}, {}])
+async def test_after_a_decline_the_same_request_is_refused_without_asking_again(
+    tmp_path: Path, mode: str, retry: dict[str, Any]
+) -> None:
+    """A decline is final for that request: sent again (with or without confirm=true) it is refused."""
+    person = Person("decline")
+    async with served(tmp_path, mode, person) as (client, fake):
+        await client.call_tool("edit_video", GEN4)
+        again = await client.call_tool("edit_video", {**GEN4, **retry})
+        assert again.is_error and "declined this same edit" in text_of(again)
+        assert await no_edits(client)
+        other = await client.call_tool("edit_video", {**GEN4, "prompt": "make it rain"})
+        assert "the person declined this edit" in text_of(other)  # another request is asked about
+    assert len(person.asked) == 2 and fake.requests == []
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_confirm_true_is_refused_too_when_the_operator_requires_the_person(
+    tmp_path: Path, mode: str
+) -> None:
+    """ALEPH_MCP_CONFIRM_REQUIRES_PERSON: a client that cannot ask gets no way around the question."""
+    async with served(tmp_path, mode, confirm_requires_person=True) as (client, fake):
+        result = await client.call_tool("edit_video", {**GEN4, "confirm": True})
+        assert result.is_error and "ALEPH_MCP_CONFIRM_REQUIRES_PERSON" in text_of(result)
+    assert fake.requests == []
+
+
+async def test_a_decline_is_kept_in_the_sqlite_file_for_every_process(tmp_path: Path) -> None:
+    """Two stores on one file: a decline recorded by one is seen by the other, within its window only."""
+    first, second = (SQLiteEditStore(tmp_path / "edits.sqlite3") for _ in range(2))
+    await first.record_decline("f" * 64, at=1000.0)
+    assert await second.declined_since("f" * 64, since=400.0) == 1000.0
+    assert await second.declined_since("f" * 64, since=1000.5) is None
+    assert await second.declined_since("g" * 64, since=0.0) is None
+    await first.close()
+    await second.close()
 
 
 async def test_an_edit_at_or_below_the_threshold_is_not_asked_about(tmp_path: Path) -> None:
@@ -162,3 +203,18 @@ async def test_an_edit_the_budget_refuses_is_not_asked_about(tmp_path: Path) -> 
         result = await client.call_tool("edit_video", GEN4)
         assert result.is_error and "Refused before spending" in text_of(result)
     assert person.asked == [] and fake.requests == []
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_an_accepted_local_file_is_uploaded_and_its_private_copies_are_gone(
+    tmp_path: Path, mode: str, clip: Path
+) -> None:
+    """Asked about a local file (mid-call, or by a retried call): accepted, uploaded once, no copy left."""
+    person = Person()
+    args = {"prompt": "make it snow", "video": str(clip), "model": "gen4_aleph"}
+    async with served(tmp_path, mode, person, confirm_above_usd=0.1) as (client, fake):
+        result = await client.call_tool("edit_video", args)
+        assert not result.is_error, text_of(result)
+    assert len(person.asked) == 1 and len(fake.creates) == 1
+    assert [u["content"] for u in fake.uploads] == [clip.read_bytes()]
+    assert list((tmp_path / "data" / "inputs").iterdir()) == []

@@ -19,12 +19,14 @@ import anyio
 import httpx2
 import pytest
 
+from aleph_mcp.app import fetch_policy
 from aleph_mcp.config import Settings
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.edits.service import EditService
 from aleph_mcp.errors import AlephError
+from aleph_mcp.fetch import FetchPolicy
 from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit, EditRequest
 from aleph_mcp.providers import build_providers
@@ -111,7 +113,15 @@ async def stack(
     store = SQLiteEditStore(settings.store_path)
     async with httpx2.AsyncClient(timeout=settings.request_timeout) as http:
         providers = build_providers(settings, http)
-        poller = Poller(store, providers, Archive(settings.archive_dir), http, owner="p1", policy=policy)
+        poller = Poller(
+            store,
+            providers,
+            Archive(settings.archive_dir),
+            http,
+            owner="p1",
+            policy=policy,
+            fetch=fetch_policy(settings),
+        )
 
         async def submitted(edit: Edit) -> None:
             poller.wake()
@@ -263,7 +273,13 @@ async def test_a_store_error_on_one_edit_does_not_stop_the_poller(tmp_path: Path
             await store.add(edit)
         policy = PollPolicy(interval=0.01, max_interval=0.02)
         poller = Poller(
-            store, {"runway": provider}, Archive(tmp_path / "archive"), http, owner="p", policy=policy
+            store,
+            {"runway": provider},
+            Archive(tmp_path / "archive"),
+            http,
+            owner="p",
+            policy=policy,
+            fetch=FetchPolicy.trusting(["http://fake.invalid"]),
         )
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tg:

@@ -54,22 +54,30 @@ async def served(
     tmp_path: Path, fake: FakeAPI, name: str, cdn: dict[str, bytes] | None = None, **kw: Any
 ) -> AsyncIterator[Client]:
     handler = cdn_handler(cdn or {})
-    transport = httpx2.MockTransport(lambda r: handler(r) if r.url.host == CDN else fake(r))
+    # Fetches of a public host go to the address checked for it, naming the host in the Host header.
+    transport = httpx2.MockTransport(lambda r: handler(r) if r.headers["host"] == CDN else fake(r))
     async with httpx2.AsyncClient(transport=transport) as http:
         base = "http://fake.invalid"
         adapters: dict[str, Any] = {
             "runway": lambda: RunwayProvider(http, api_key=TEST_KEY, base_url=base),
             "aimlapi": lambda: AimlapiProvider(http, api_key=TEST_KEY, base_url=base),
         }
-        settings_kw = {"default_provider": name, f"{name}_api_key": TEST_KEY} | kw.pop("settings", {})
+        settings_kw = {"default_provider": name, f"{name}_api_key": TEST_KEY, f"{name}_base_url": base}
+        settings_kw |= kw.pop("settings", {})
         server = create_server(
             make_settings(tmp_path, **settings_kw),
             providers={name: adapters[name]()},
             store=InMemoryEditStore(),
             http=http,
+            resolver=public_dns,
         )
         async with Client(server, **kw) as client:
             yield client
+
+
+async def public_dns(host: str, port: int) -> list[str]:
+    """The CDN resolves to a public address (no test resolves a real name)."""
+    return ["93.184.215.14"]
 
 
 async def finish(client: Client, edit_id: str) -> types.CallToolResult:

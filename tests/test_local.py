@@ -15,6 +15,7 @@ import pytest
 
 from aleph_mcp.errors import CannotCancel
 from aleph_mcp.models import EditRequest
+from aleph_mcp.providers.base import local_result_url
 from aleph_mcp.providers.local import LocalProvider
 from aleph_mcp.providers.local.render import crop_for, render
 from aleph_mcp.providers.local.words import parse_prompt
@@ -83,13 +84,16 @@ async def wait_done(provider: LocalProvider, task_id: str) -> str:
     return status
 
 
-async def test_the_job_runs_in_the_background_to_a_file_url(tmp_path: Path, clip: Path) -> None:
-    """submit returns at once; polls report progress and end with a file:// output."""
+async def test_the_job_runs_in_the_background_to_a_result_only_the_local_provider_names(
+    tmp_path: Path, clip: Path
+) -> None:
+    """submit returns at once; polls end with an aleph-local: name for the job, never a file:// URL."""
     provider = LocalProvider(tmp_path / "jobs")
     task_id = await provider.submit(EditRequest(prompt="invert", video=str(clip), model="ffmpeg"))
     assert await wait_done(provider, task_id) == "succeeded"
     final = await provider.poll(task_id)
-    assert final.output_url is not None and final.output_url.startswith("file://")
+    assert final.output_url == local_result_url(task_id)
+    assert provider.output_file(task_id).is_file()
     assert final.notes is not None and "invert" in final.notes
 
 
@@ -101,6 +105,7 @@ async def test_a_job_whose_renderer_died_is_rendered_again(tmp_path: Path, clip:
     job = {
         "status": "running",
         "video": str(clip),
+        "input": str(clip),
         "prompt": "mirror",
         "aspect_ratio": None,
         "progress": 0.4,
@@ -168,6 +173,7 @@ async def test_a_job_whose_renderer_process_exited_is_rendered_again_at_once(
     job = {
         "status": "running",
         "video": str(clip),
+        "input": str(clip),
         "prompt": "mirror",
         "aspect_ratio": None,
         "progress": 0.1,

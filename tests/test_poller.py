@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import MAX_EXPIRED_RETRIES, Poller
+from aleph_mcp.fetch import FetchPolicy
 from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit, EditRequest, RemoteStatus
 from aleph_mcp.providers.base import Capabilities, Provider
@@ -31,6 +33,13 @@ from tests.media import make_clip
 KEY = "test-key-0123456789"
 BASE = "http://fake.invalid"
 POLICY = PollPolicy(interval=1.0, max_interval=8.0, edit_timeout=3600.0, concurrency=4, lease_seconds=60.0)
+
+
+def undecodable(mp4: bytes) -> bytes:
+    """The same container with its frames zeroed: it opens as a video, but no frame decodes."""
+    at = mp4.index(b"mdat")
+    size = struct.unpack(">I", mp4[at - 4 : at])[0]
+    return mp4[: at + 4] + bytes(size - 8) + mp4[at - 4 + size :]
 
 
 @dataclass
@@ -109,6 +118,7 @@ def make_rig(
         policy=policy,
         on_change=on_change,
         clock=clock,
+        fetch=FetchPolicy.trusting([BASE]),
     )
     return Rig(fake, the_store, archive, clock, poller, provider, changes)
 
@@ -187,14 +197,14 @@ async def test_without_a_vendor_thumbnail_a_jpeg_poster_is_taken_from_the_video(
 
 async def test_an_undecodable_video_still_succeeds_without_a_thumbnail(tmp_path: Path) -> None:
     """A poster that cannot be made never holds back a finished video."""
-    fake = FakeKrea(steps=("succeeded",))  # FAKE_VIDEO is not a real MP4
+    fake = FakeKrea(steps=("succeeded",), video_bytes=undecodable(FAKE_VIDEO))
     async with httpx2.AsyncClient(transport=fake.transport()) as client:
         rig = make_rig(fake, client, tmp_path)
         edit = await rig.submit()
         done = await rig.step(edit.edit_id)
     assert done.status == "succeeded"
     assert done.thumbnail_path is None
-    assert Path(done.local_path or "").read_bytes() == FAKE_VIDEO
+    assert Path(done.local_path or "").read_bytes() == fake.video_bytes
 
 
 async def test_an_edit_resumes_in_a_new_poller_over_the_same_sqlite_file(tmp_path: Path) -> None:
@@ -310,7 +320,7 @@ async def test_an_edit_without_a_task_id_whose_lease_expired_fails_as_submit_out
     runway: Rig,
 ) -> None:
     """Its submitter died mid-create: the poller records the unknown outcome and never sends a create."""
-    now = runway.clock.now
+    now = runway.clock.now  # create_sent_at: the create had left when the submitter died
     edit = Edit(
         edit_id="ed_orphan",
         provider="runway",
@@ -320,6 +330,7 @@ async def test_an_edit_without_a_task_id_whose_lease_expired_fails_as_submit_out
         created_at=now,
         updated_at=now,
         next_poll_at=now + 60,
+        create_sent_at=now,
     )
     await runway.store.add(edit)
     assert await runway.store.lease("ed_orphan", "dead-process", now + 60, now)

@@ -41,7 +41,8 @@ async def served(tmp_path: Path, fake: FakeAPI, name: str, **client_args: Any) -
             "krea": lambda: KreaProvider(http, api_key=TEST_KEY, base_url=base),
             "kie": lambda: KieProvider(http, api_key=TEST_KEY, base_url=base, upload_base_url=base),
         }
-        settings = make_settings(tmp_path, default_provider=name, **{f"{name}_api_key": TEST_KEY})
+        keyed = {f"{name}_api_key": TEST_KEY, f"{name}_base_url": base}  # results come from its origin
+        settings = make_settings(tmp_path, default_provider=name, **keyed)
         server = create_server(
             settings, providers={name: providers[name]()}, store=InMemoryEditStore(), http=http
         )

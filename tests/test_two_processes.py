@@ -15,6 +15,7 @@ import httpx2
 
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
+from aleph_mcp.fetch import FetchPolicy
 from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit, EditRequest
 from aleph_mcp.providers.runway import RunwayProvider
@@ -135,6 +136,7 @@ async def test_a_download_longer_than_the_lease_is_never_started_twice(tmp_path:
                     http,
                     owner=f"p{n}",
                     policy=policy,
+                    fetch=FetchPolicy.trusting([f"{origin}/runway"]),
                 )
                 for n, store in enumerate(stores)
             ]

@@ -18,9 +18,11 @@ from aleph_mcp import __version__
 from aleph_mcp.config import Settings
 from aleph_mcp.edits.capacity import capacity_limits
 from aleph_mcp.edits.changes import ChangeFeed
+from aleph_mcp.edits.journal import TaskJournal
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
 from aleph_mcp.edits.service import EditService
+from aleph_mcp.fetch import FetchPolicy, Resolver, system_resolver
 from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit
 from aleph_mcp.providers import build_providers
@@ -58,17 +60,29 @@ def http_client(settings: Settings) -> httpx2.AsyncClient:
     )
 
 
+def fetch_policy(settings: Settings, resolver: Resolver | None = None) -> FetchPolicy:
+    """What may be fetched on a user's behalf: https to public addresses, and the configured origins."""
+    return FetchPolicy.trusting(
+        settings.provider_origins(),
+        resolver=resolver or system_resolver,
+        allow_private=settings.allow_private_urls,
+    )
+
+
 def build_app(
     settings: Settings,
     store: EditStore,
     client: httpx2.AsyncClient,
     providers: Mapping[str, Provider] | None = None,
     on_change: OnChange | None = None,
+    resolver: Resolver | None = None,
 ) -> AppState:
     """Wire the parts. `on_change` hears every visible change of an edit made in this process (another
-    process's reach the change feed through `edits.changes.watch_store`)."""
+    process's reach the change feed through `edits.changes.watch_store`); `resolver` replaces the system's
+    DNS look-ups of fetched hosts (tests)."""
     owner = owner_id()
     changes = ChangeFeed()
+    fetch = fetch_policy(settings, resolver)
     archive = Archive(settings.archive_dir)
     the_providers = providers if providers is not None else build_providers(settings, client)
     policy = PollPolicy(
@@ -85,7 +99,16 @@ def build_app(
             await on_change(edit)
 
     poller = Poller(
-        store, the_providers, archive, client, owner=owner, policy=policy, on_change=changed, limits=limits
+        store,
+        the_providers,
+        archive,
+        client,
+        owner=owner,
+        policy=policy,
+        on_change=changed,
+        limits=limits,
+        fetch=fetch,
+        journal=TaskJournal(settings.data_dir / "task-journal.jsonl"),
     )
 
     async def submitted(edit: Edit) -> None:
@@ -104,6 +127,7 @@ def build_app(
         http=client if settings.probe_urls else None,
         changes=changes,
         policy=policy,
+        fetch=fetch.strict(),
     )
     return AppState(
         settings=settings, store=store, service=service, poller=poller, archive=archive, changes=changes

@@ -1,4 +1,8 @@
-"""Settings: the only place that reads the environment (and an optional `.env` file).
+"""Settings: the only place that reads the environment (and an env file the operator chose).
+
+Settings come from the process environment, and from an env file only at an explicit path
+(`ALEPH_MCP_ENV_FILE`) or at `aleph-mcp.env` in the user's config directory. A `.env` in whatever folder the
+server starts in is never read: an MCP client may start it inside a project someone else wrote.
 
 Each provider's key and base-URL fields come from the provider registry, so a new provider brings its
 settings with it; `api_key(name)`, `base_url(name)` and `provider_config(name)` read them by name.
@@ -65,7 +69,7 @@ class Settings(_ProviderFields):
     # "not set", so it neither shadows KIE_API_KEY nor turns into data_dir "." or an invalid provider name.
     model_config = SettingsConfigDict(
         env_prefix="ALEPH_MCP_",
-        env_file=".env",
+        env_file=None,  # see load_settings: never a .env of the working directory
         env_ignore_empty=True,
         extra="ignore",
         populate_by_name=True,
@@ -83,11 +87,16 @@ class Settings(_ProviderFields):
     edit_timeout: float = Field(default=7200.0, gt=0)
     request_timeout: float = Field(default=30.0, gt=0)
     allowed_dirs: str = ""
+    # The same as a JSON list, for folders whose names hold the path separator (`:` on POSIX).
+    allowed_dir_list: list[Path] = Field(default_factory=list)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Larger videos are not sent through MCP as base64; the reader gets the path and URL instead.
     max_resource_bytes: int = Field(default=25 * 1024 * 1024, ge=0)
     # Pre-flight HEAD/range reads of input URLs from this machine; off where nothing may fetch them from here.
     probe_urls: bool = True
+    # UNSAFE, for tests and closed networks only: lets fetches (probes, results) reach private, loopback and
+    # link-local addresses. Off, only configured provider base URLs may be such addresses.
+    allow_private_urls: bool = False
     # ALEPH_MCP_PRICES='{"runway/aleph2": {"usd": 0.3, "per": "second"}, "kie": 0.6}', a JSON object: keys are
     # "provider" or "provider/model"; values USD per edit, or {"usd": ..., "per": "edit" | "second"}.
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
@@ -115,6 +124,9 @@ class Settings(_ProviderFields):
     http_allowed_origins: str = ""
     # Folders HTTP callers may name local files in (os.pathsep-separated). Empty: none; they pass URLs.
     http_allowed_dirs: str = ""
+    # True: above the threshold only a person's answer starts an edit; confirm=true from a client that
+    # cannot ask is refused too.
+    confirm_requires_person: bool = False
 
     @field_validator("data_dir")
     @classmethod
@@ -173,6 +185,15 @@ class Settings(_ProviderFields):
         limit: int | None = getattr(self, f"{provider}_max_concurrent", None)
         return limit
 
+    def provider_origins(self) -> list[str]:
+        """Every configured provider URL (base and upload hosts): the origins results may come from."""
+        return [
+            str(getattr(self, url.field)).rstrip("/")
+            for spec in PROVIDERS
+            if spec.capabilities.needs_key
+            for url in spec.urls
+        ]
+
     def secrets(self) -> list[str]:
         """Every configured key, for scrubbing text that might echo one."""
         return [key for p in HOSTED_PROVIDERS if (key := self.api_key(p))]
@@ -183,11 +204,15 @@ class Settings(_ProviderFields):
 
     @property
     def allowed_dir_paths(self) -> list[Path]:
-        return _paths(self.allowed_dirs)
+        return [*_paths(self.allowed_dirs), *(p.expanduser() for p in self.allowed_dir_list)]
 
     @property
     def http_allowed_dir_paths(self) -> list[Path]:
         return _paths(self.http_allowed_dirs)
+
+    def bad_keys(self) -> list[str]:
+        """Providers whose key holds a character that cannot go in an HTTP header (a newline, non-ASCII)."""
+        return [p for p in HOSTED_PROVIDERS if (key := self.api_key(p)) and not header_safe(key)]
 
     @property
     def resolved_default_provider(self) -> ProviderName:
@@ -202,3 +227,28 @@ class Settings(_ProviderFields):
     @property
     def archive_dir(self) -> Path:
         return self.data_dir / "archive"
+
+
+ENV_FILE_NAME = "aleph-mcp.env"
+
+
+def header_safe(value: str) -> bool:
+    """Whether `value` can be sent as an HTTP header value: printable ASCII (and tabs) only."""
+    return all(32 <= ord(c) < 127 or c == "\t" for c in value)
+
+
+def env_file() -> Path | None:
+    """The env file the operator chose: ALEPH_MCP_ENV_FILE, else `aleph-mcp.env` in the user config dir."""
+    explicit = os.environ.get("ALEPH_MCP_ENV_FILE", "").strip()
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ValueError(f"ALEPH_MCP_ENV_FILE names {path}, which is not a file.")
+        return path
+    default = Path(platformdirs.user_config_dir("aleph-mcp")) / ENV_FILE_NAME
+    return default if default.is_file() else None
+
+
+def load_settings() -> Settings:
+    """The server's settings: the process environment over the operator's env file (if any)."""
+    return Settings(_env_file=env_file())

@@ -10,6 +10,7 @@ changes one after the fact; a caller that knows more raises a new one.
     │   └── IdempotencyConflict      the idempotency_key belongs to another request
     ├── NotConfigured                the provider has no API key here
     ├── EditNotFound
+    ├── ArchiveWriteFailed           the archive could not be written (`permanent`: read-only)
     ├── CannotCancel
     └── ProviderError                a provider call failed (`not_created`: no job can have started)
         ├── TransientProviderError   timeouts, dropped connections, 408/5xx, malformed bodies
@@ -17,7 +18,9 @@ changes one after the fact; a caller that knows more raises a new one.
         └── FatalProviderError       refused for good
             ├── AuthFailed
             ├── RemoteNotFound
-            └── OutputExpired        the result URL no longer serves the file
+            ├── OutputExpired        the result URL no longer serves the file
+            ├── UnsafeURL            a URL the fetch policy refuses (scheme, private address, redirects)
+            └── OutputNotVideo       the result's bytes are not a video
 """
 
 from __future__ import annotations
@@ -53,6 +56,11 @@ ErrorCode = Literal[
     "render_failed",
     "submit_outcome_unknown",
     "capacity_timeout",
+    "not_sent",
+    "url_refused",
+    "output_not_video",
+    "archive_write_failed",
+    "declined",
 ]
 
 
@@ -154,3 +162,25 @@ class OutputExpired(FatalProviderError):
     """The result URL no longer serves the file (403/404/410); a fresh status read may re-sign it."""
 
     code: ErrorCode = "output_expired"
+
+
+class UnsafeURL(FatalProviderError):
+    """A URL the fetch policy refuses: not https, a private or local address, too many redirects."""
+
+    code: ErrorCode = "url_refused"
+
+
+class OutputNotVideo(FatalProviderError):
+    """The provider's result did not open as a video (HTML, an image, a playlist); the bytes were deleted."""
+
+    code: ErrorCode = "output_not_video"
+
+
+class ArchiveWriteFailed(AlephError):
+    """The archive could not be written: full (worth retrying) or read-only (`permanent`)."""
+
+    code: ErrorCode = "archive_write_failed"
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent

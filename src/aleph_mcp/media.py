@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 import anyio.to_thread
 import av
 import httpx2
 
-from aleph_mcp.errors import AlephError, OutputExpired, TransientProviderError
+from aleph_mcp.errors import (
+    AlephError,
+    ArchiveWriteFailed,
+    InvalidInput,
+    OutputExpired,
+    OutputNotVideo,
+    TransientProviderError,
+)
+from aleph_mcp.fetch import FetchPolicy, open_url
+from aleph_mcp.formats import check_video_file, open_image, open_video
 from aleph_mcp.retry import error_for_status
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
+READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)  # no retry will make these writable
 _IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
 
 
@@ -36,6 +48,21 @@ class Archive:
     def thumbnail_path(self, edit_id: str, suffix: str) -> Path:
         return self.root / f"{edit_id}.thumb{suffix}"
 
+    @contextlib.contextmanager
+    def staged(self, dest: Path) -> Iterator[Path]:
+        """A temp path beside `dest`, moved into place when the block ends cleanly: a file in the archive
+        is always whole. Every archive write goes through here. Leftovers of earlier attempts (a process
+        killed mid-download) are removed first, so the caller must hold the edit's lease."""
+        for stale in dest.parent.glob(f".{dest.name}.*.part"):
+            stale.unlink(missing_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
+        try:
+            yield tmp
+            os.replace(tmp, dest)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
 
 def thumbnail_suffix(url: str, content_type: str | None = None) -> str:
     if content_type and content_type.split(";")[0].strip() in _IMAGE_TYPES:
@@ -44,43 +71,68 @@ def thumbnail_suffix(url: str, content_type: str | None = None) -> str:
     return suffix if suffix in (".png", ".jpg", ".jpeg", ".webp", ".gif") else ".png"
 
 
-async def download(client: httpx2.AsyncClient, url: str, dest: Path, *, timeout: float | None = None) -> int:
-    """Stream `url` into `dest`; the file appears only when complete (temp file + atomic rename).
+@contextlib.contextmanager
+def _writing(what: str) -> Iterator[None]:
+    """A failed write to the archive (full or read-only disk) is ArchiveWriteFailed, not a crash."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, av.FFmpegError) and exc.errno not in (errno.ENOSPC, errno.EROFS, errno.EACCES):
+            raise
+        raise ArchiveWriteFailed(
+            f"Could not write the {what} to the archive ({exc.strerror or exc}).",
+            permanent=exc.errno in READ_ONLY,
+        ) from None
+
+
+async def download(
+    client: httpx2.AsyncClient,
+    url: str,
+    dest: Path,
+    *,
+    archive: Archive,
+    policy: FetchPolicy,
+    timeout: float | None = None,
+    what: str = "video",
+) -> int:
+    """Stream `url` into `dest` under the fetch policy; the file appears only when complete and, for a
+    video, only once it opens as one (OutputNotVideo otherwise, with the bytes deleted).
 
     Raises OutputExpired on 403/404/410 (signed URLs that lapsed), TransientProviderError on network trouble
-    or 5xx. `file://` URLs (the local provider's results) are copied. `timeout` bounds each network wait
-    (None: the client's own, the server's request timeout), not the whole transfer.
-    The caller must hold the edit's lease: leftovers of earlier attempts at `dest` (a process killed
-    mid-download) are removed first, and only a holder can know none of them is still being written.
+    or 5xx, UnsafeURL for what the policy refuses, ArchiveWriteFailed when the archive cannot be written.
+    `timeout` bounds each network wait (None: the client's own), not the whole transfer.
     """
-    for stale in dest.parent.glob(f".{dest.name}.*.part"):
-        stale.unlink(missing_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
-    try:
-        if url.startswith("file://"):
-            size = await _copy_local(Path(unquote(urlparse(url).path)), tmp)
-        else:
-            size = await _stream(client, url, tmp, timeout)
-        os.replace(tmp, dest)
+    with _writing(what), archive.staged(dest) as tmp:
+        size = await _stream(client, url, tmp, timeout, policy)
+        if what == "video":
+            await _check_video(tmp)
         return size
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
-async def _copy_local(source: Path, tmp: Path) -> int:
+async def archive_file(source: Path, dest: Path, *, archive: Archive) -> int:
+    """Copy a result this machine rendered (the local provider's job folder) into the archive."""
     if not source.is_file():
         raise OutputExpired(f"The result file {source.name} is gone.")
-    await anyio.to_thread.run_sync(shutil.copyfile, source, tmp)
-    return tmp.stat().st_size
+    with _writing("video"), archive.staged(dest) as tmp:
+        await anyio.to_thread.run_sync(shutil.copyfile, source, tmp)
+        await _check_video(tmp)
+        return tmp.stat().st_size
 
 
-async def _stream(client: httpx2.AsyncClient, url: str, tmp: Path, timeout: float | None) -> int:
+async def _check_video(path: Path) -> None:
+    try:
+        await anyio.to_thread.run_sync(check_video_file, path)
+    except InvalidInput as exc:
+        raise OutputNotVideo(f"The provider's result is not a video: {exc.message}") from None
+
+
+async def _stream(
+    client: httpx2.AsyncClient, url: str, tmp: Path, timeout: float | None, policy: FetchPolicy
+) -> int:
     host = urlparse(url).hostname or "the result host"
     size = 0
-    wait = httpx2.USE_CLIENT_DEFAULT if timeout is None else timeout
     try:
-        async with client.stream("GET", url, timeout=wait, follow_redirects=True) as response:
+        async with open_url(client, url, policy, timeout=timeout) as response:
             if response.status_code in (403, 404, 410):
                 raise OutputExpired(
                     f"The result URL answered {response.status_code}; it has probably expired."
@@ -92,7 +144,7 @@ async def _stream(client: httpx2.AsyncClient, url: str, tmp: Path, timeout: floa
                 async for chunk in response.aiter_bytes(CHUNK):
                     out.write(chunk)
                     size += len(chunk)
-    except httpx2.RequestError as exc:  # transport trouble, a broken encoding, a redirect loop
+    except httpx2.RequestError as exc:  # transport trouble, a broken encoding
         raise TransientProviderError(f"Downloading the result failed ({type(exc).__name__}).") from None
     return size
 
@@ -102,7 +154,7 @@ THUMBNAIL_MAX_WIDTH = 480
 
 def extract_poster(video: Path, dest: Path, *, max_width: int = THUMBNAIL_MAX_WIDTH) -> None:
     """Write a JPEG still from about 0.7 s into `video` (the first frames are often black)."""
-    with av.open(str(video)) as inp:
+    with open_video(video) as inp:
         stream = inp.streams.video[0]
         target = int((stream.average_rate or 24) * 2) // 3
         chosen = None
@@ -116,8 +168,8 @@ def extract_poster(video: Path, dest: Path, *, max_width: int = THUMBNAIL_MAX_WI
 
 
 def normalize_image(source: Path, dest: Path, *, max_width: int = THUMBNAIL_MAX_WIDTH) -> None:
-    """Any image PyAV reads (PNG, JPEG, WebP) as a small JPEG: one MIME type for every thumbnail."""
-    with av.open(str(source)) as inp:
+    """An image on the allowlist (PNG, JPEG, WebP, GIF) as a small JPEG: one MIME type for every thumbnail."""
+    with open_image(source, "thumbnail") as inp:
         frame = next(inp.decode(video=0))
     write_jpeg(frame, dest, max_width=max_width)
 
@@ -134,17 +186,26 @@ def write_jpeg(frame: av.VideoFrame, dest: Path, *, max_width: int) -> None:
 
 
 async def save_thumbnail(
-    http: httpx2.AsyncClient, archive: Archive, edit_id: str, vendor_url: str | None, video: Path
+    http: httpx2.AsyncClient,
+    archive: Archive,
+    edit_id: str,
+    vendor_url: str | None,
+    video: Path,
+    *,
+    policy: FetchPolicy,
 ) -> Path | None:
     """A small JPEG next to the archived video: the vendor's thumbnail where it gives one, else a still
-    taken from the video. None when neither works; a missing thumbnail never holds back a finished video."""
+    taken from the video. None when neither works: a missing thumbnail never holds back a finished video,
+    but an archive that cannot be written (ArchiveWriteFailed) is the caller's to retry."""
     dest = archive.thumbnail_path(edit_id, ".jpg")
     if vendor_url:
         raw = archive.thumbnail_path(edit_id, ".vendor" + thumbnail_suffix(vendor_url))
         try:
-            await download(http, vendor_url, raw)
-            await anyio.to_thread.run_sync(normalize_image, raw, dest)
+            await download(http, vendor_url, raw, archive=archive, policy=policy, what="thumbnail")
+            await _render(normalize_image, raw, dest, archive)
             return dest
+        except ArchiveWriteFailed:
+            raise
         except AlephError as exc:
             logger.warning("thumbnail not downloaded edit_id=%s reason=%s", edit_id, exc.message)
         except Exception as exc:  # PyAV raises its own error types for unreadable images
@@ -152,8 +213,15 @@ async def save_thumbnail(
         finally:
             raw.unlink(missing_ok=True)
     try:
-        await anyio.to_thread.run_sync(extract_poster, video, dest)
+        await _render(extract_poster, video, dest, archive)
         return dest
+    except ArchiveWriteFailed:
+        raise
     except Exception as exc:  # PyAV raises its own error types for unreadable media
         logger.warning("no poster frame edit_id=%s error=%s", edit_id, exc)
         return None
+
+
+async def _render(make: Callable[[Path, Path], None], source: Path, dest: Path, archive: Archive) -> None:
+    with _writing("thumbnail"), archive.staged(dest) as tmp:
+        await anyio.to_thread.run_sync(make, source, tmp)

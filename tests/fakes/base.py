@@ -8,6 +8,7 @@ random ones from a `chaos` source (tests/fakes/chaos.py).
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import threading
@@ -18,11 +19,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import av
 import httpx2
+import numpy as np
 
 State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 DEFAULT_STEPS: tuple[State, ...] = ("queued", "running", "succeeded")
-FAKE_VIDEO = b"\x00\x00\x00\x18ftypmp42fake-video-bytes" + bytes(range(256)) * 4
+
+
+def _tiny_mp4() -> bytes:
+    """A real (playable) MP4 of a few frames: results must open as video to be archived."""
+    out = io.BytesIO()
+    with av.open(out, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 60 * i, dtype=np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return out.getvalue()
+
+
+FAKE_VIDEO = _tiny_mp4()
 
 
 def _tiny_png(width: int = 8, height: int = 8) -> bytes:

@@ -20,7 +20,7 @@ from aleph_mcp.errors import (
     TransientProviderError,
 )
 from aleph_mcp.models import ASPECT_RATIOS, EditRequest
-from aleph_mcp.providers.kie import CAPABILITIES, STATUS, KieProvider
+from aleph_mcp.providers.kie import CAPABILITIES, STATUS, KieProvider, unique_name
 from tests.fakes.base import Fault, State
 from tests.fakes.kie import CREATE, RECORD_DETAIL, RECORD_INFO, FakeKie
 from tests.fakes.server import serve_fakes
@@ -285,11 +285,12 @@ async def test_upload_streams_the_file_to_the_upload_host(tmp_path: Path) -> Non
         url = await provider.upload(clip, on_progress=on_progress)
     (form,) = fake.uploads
     assert form["file"].content == clip.read_bytes()
-    assert (form["file"].filename, form["file"].content_type) == ("clip.mp4", "video/mp4")
-    assert (form["uploadPath"].content, form["fileName"].content) == (b"aleph-mcp", b"clip.mp4")
+    name = unique_name(clip)
+    assert (form["file"].filename, form["file"].content_type) == (name, "video/mp4")
+    assert (form["uploadPath"].content, form["fileName"].content) == (b"aleph-mcp", name.encode())
     assert fake.calls("upload")[0].headers["authorization"] == f"Bearer {fake.api_key}"
     assert hosts == ["upload.kie.test"]
-    assert url == f"{fake.origin}/files/aleph-mcp/clip.mp4"
+    assert url == f"{fake.origin}/files/aleph-mcp/{name}"
     assert progress == [(0, 76800), (76800, 76800)]
 
 
@@ -347,6 +348,6 @@ async def test_the_fake_serves_a_whole_edit_over_loopback(tmp_path: Path) -> Non
             task_id = await provider.submit(EditRequest("Snow", video, "aleph"))
             statuses = [await provider.poll(task_id) for _ in range(3)]
             downloaded = await client.get(statuses[-1].output_url or "")
-    assert video == f"{origin}/kie/files/aleph-mcp/clip.mp4"
+    assert video == f"{origin}/kie/files/aleph-mcp/{unique_name(clip)}"
     assert statuses[-1].status == "succeeded"
     assert downloaded.content == fake.video_bytes

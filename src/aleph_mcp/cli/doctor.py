@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from aleph_mcp.config import Settings
 from aleph_mcp.providers.registry import PROVIDERS, REGISTRY, ProviderSpec
 from aleph_mcp.store import SQLiteEditStore
+
+MIN_FREE_BYTES = 1024**3  # below this the archive check warns
 
 
 @dataclass
@@ -56,13 +60,18 @@ def _provider_check(settings: Settings, spec: ProviderSpec) -> Check:
     return Check(name, "off", f"no key{where}", f"to use {spec.name}, set {variables}")
 
 
+def _write_probe(folder: Path) -> None:
+    """Create the folder and write (then remove) a small file in it; raises OSError when it cannot."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".doctor-{uuid.uuid4().hex[:8]}"
+    probe.write_bytes(b"ok")
+    probe.unlink()
+
+
 def data_dir_check(settings: Settings) -> Check:
     folder = settings.data_dir
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".doctor-{uuid.uuid4().hex[:8]}"
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        _write_probe(folder)
     except OSError as exc:
         return Check(
             "data dir",
@@ -147,10 +156,41 @@ def allowed_dirs_check(settings: Settings) -> Check:
     return Check("allowed dirs", "ok", os.pathsep.join(str(d) for d in dirs))
 
 
+def key_checks(settings: Settings) -> list[Check]:
+    """A key that cannot go in an HTTP header (a pasted line break) would fail every request."""
+    return [
+        Check(
+            f"key {name}",
+            "fail",
+            f"{mask_key(settings.api_key(name) or '')} holds a line break, control or non-ASCII character",
+            f"set ALEPH_MCP_{name.upper()}_API_KEY again without it",
+        )
+        for name in settings.bad_keys()
+    ]
+
+
+def archive_check(settings: Settings) -> Check:
+    """The archive must take a write and have room for videos (a full disk fails edits at their end)."""
+    folder = settings.archive_dir
+    try:
+        _write_probe(folder)
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        return Check(
+            "archive", "fail", f"{folder}: {exc.strerror or exc}", "make the archive folder writable"
+        )
+    detail = f"{folder} (writable, {free / 1024**3:.1f} GB free)"
+    if free < MIN_FREE_BYTES:
+        return Check("archive", "warn", detail, "free some disk space: finished videos are saved here")
+    return Check("archive", "ok", detail)
+
+
 async def run_checks(settings: Settings) -> list[Check]:
     return [
         *provider_checks(settings),
+        *key_checks(settings),
         data_dir_check(settings),
+        archive_check(settings),
         await store_check(settings),
         *media_checks(),
         allowed_dirs_check(settings),

@@ -135,11 +135,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from aleph_mcp.config import Settings
+    from aleph_mcp.config import load_settings
     from aleph_mcp.errors import InvalidInput
     from aleph_mcp.server import create_server, serve_stdio
 
-    settings = Settings()
+    settings = load_settings()
     _configure_logging(args.log_level or settings.log_level)
     if not getattr(args, "http", False):
         anyio.run(serve_stdio, create_server(settings))
@@ -156,12 +156,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from aleph_mcp.cli.commands import COMMANDS
-    from aleph_mcp.config import Settings
+    from aleph_mcp.config import load_settings
     from aleph_mcp.errors import AlephError, InvalidInput, NotConfigured
 
     secrets: list[str] = []
     try:
-        settings = Settings()
+        settings = load_settings()
         secrets = settings.secrets()
         # A person at a terminal wants results, not the poller's INFO lines (unless asked for them).
         configured = "log_level" in settings.model_fields_set

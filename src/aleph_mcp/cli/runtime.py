@@ -112,4 +112,5 @@ def allow_video_dir(settings: Settings, video: Path | None) -> Settings:
     dirs are configured. A configured ALEPH_MCP_ALLOWED_DIRS is respected as it is."""
     if video is None or settings.allowed_dir_paths:
         return settings
-    return settings.model_copy(update={"allowed_dirs": str(video.parent)})
+    # A list, not a joined string: a folder named "a:b" must stay one folder.
+    return settings.model_copy(update={"allowed_dir_list": [video.parent]})

@@ -7,16 +7,19 @@ checks, probes or quotes again (nor asks the client for its roots again).
 
 from __future__ import annotations
 
+import shutil
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio.to_thread
 import httpx2
 
 from aleph_mcp.config import ALL_PROVIDERS, Settings
 from aleph_mcp.edits.preflight import inspect_input
-from aleph_mcp.edits.requests import EditArgs, fingerprint
+from aleph_mcp.edits.requests import EditArgs, fingerprint, watermark_of
 from aleph_mcp.edits.validation import (
     VideoInput,
     check_against,
@@ -25,6 +28,9 @@ from aleph_mcp.edits.validation import (
     resolve_input,
 )
 from aleph_mcp.errors import InvalidInput, NotConfigured
+from aleph_mcp.fetch import FetchPolicy
+from aleph_mcp.formats import check_image_file
+from aleph_mcp.localfiles import private_copy
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import cost_basis, estimate_cost
 from aleph_mcp.pricing.catalog import Quote, facts_of
@@ -49,6 +55,12 @@ class Intake:
     reference: VideoInput | None
     warnings: list[str]
     estimate: Quote
+    scratch: Path | None = None  # the folder of the inputs' private copies; see `discard`
+
+    def discard(self) -> None:
+        """Remove the private copies once nothing will read them again (sent, refused or previewed)."""
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     @property
     def fingerprint(self) -> str:
@@ -62,8 +74,11 @@ class Intake:
             for k, v in (
                 ("aspect_ratio", args.aspect_ratio),
                 ("seed", args.seed),
-                ("watermark", args.watermark),
+                ("watermark", watermark_of(args)),
                 ("reference_image", reference.display if reference else None),
+                # Content hashes, so an idempotency key reused for other bytes at the same name is caught.
+                ("video_sha256", self.video.content_id),
+                ("reference_sha256", reference.content_id if reference else None),
             )
             if v is not None
         }
@@ -92,6 +107,7 @@ async def take_in(
     settings: Settings,
     *,
     http: httpx2.AsyncClient | None,
+    fetch: FetchPolicy | None = None,
     progress: Progress = _no_progress,
     roots: Sequence[Path] = (),
 ) -> Intake:
@@ -100,12 +116,52 @@ async def take_in(
     `roots` are directories the MCP client declared; local files inside them are allowed too.
     """
     name, provider, model, video, reference = validate_args(args, providers, settings, roots)
-    await progress(0.02, "Checking the input video")
-    limit = input_limit(video, provider.capabilities, name)
-    warnings, seconds = await inspect_input(video, name, model, limit, http)
-    warnings += ignored_options(args, name, provider, model)
-    estimate = estimate_cost(name, model, seconds, settings.prices)
-    return Intake(args, name, provider, model, video, reference, warnings, estimate)
+    scratch = settings.data_dir / "inputs" / uuid.uuid4().hex
+    try:
+        allowed = local_dirs(args, settings, roots)
+        video = await _private(video, allowed, scratch, "video")
+        if reference is not None:
+            reference = await _private(reference, allowed, scratch, "reference_image")
+            if reference.kind == "path":
+                await anyio.to_thread.run_sync(check_image_file, Path(reference.value))
+        await progress(0.02, "Checking the input video")
+        limit = input_limit(video, provider.capabilities, name)
+        warnings, seconds = await inspect_input(video, name, model, limit, http, fetch or FetchPolicy())
+        warnings += ignored_options(args, name, provider, model)
+        estimate = estimate_cost(name, model, seconds, settings.prices)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    used = scratch if scratch.exists() else None
+    return Intake(args, name, provider, model, video, reference, warnings, estimate, used)
+
+
+def local_dirs(args: EditArgs, settings: Settings, roots: Sequence[Path]) -> list[Path]:
+    """Where this request may read local files: the caller's own folders (HTTP), else the server's and
+    the client's roots."""
+    if args.local_dirs is not None:
+        return list(args.local_dirs)
+    return [*settings.allowed_dir_paths, *roots]
+
+
+async def _private(item: VideoInput, allowed: list[Path], scratch: Path, what: str) -> VideoInput:
+    """A local file as its private copy (localfiles.py): what every later step reads."""
+    if item.kind != "path":
+        return item
+    copy, digest, size = await anyio.to_thread.run_sync(
+        private_copy, Path(item.value), allowed, scratch / what, what
+    )
+    return VideoInput("path", str(copy), size, shown=item.value, digest=digest)
+
+
+_INVISIBLE = {0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x180E, 0x034F, 0x115F, 0x1160, 0x3164}
+
+
+def visible(text: str) -> str:
+    """`text` without whitespace and invisible characters (zero-width spaces, joiners, BOMs, format marks)."""
+    return "".join(
+        c for c in text if not c.isspace() and ord(c) not in _INVISIBLE and unicodedata.category(c) != "Cf"
+    )
 
 
 def ignored_options(args: EditArgs, name: str, provider: Provider, model: str) -> list[str]:
@@ -134,9 +190,15 @@ def validate_args(
             f"Provider {name} has no API key here. Set ALEPH_MCP_{name.upper()}_API_KEY in the server's "
             f"environment, or choose one of the configured providers: {', '.join(providers)}."
         )
+    if name in settings.bad_keys():
+        raise NotConfigured(
+            f"The {name} API key holds a character that cannot be sent in an HTTP header (a line break or a "
+            f"non-ASCII character, often from copy and paste). Fix ALEPH_MCP_{name.upper()}_API_KEY; nothing "
+            "was sent."
+        )
     caps = provider.capabilities
     model = args.model or caps.default_model
-    if not args.prompt.strip():
+    if not visible(args.prompt):
         raise InvalidInput("The prompt is empty: describe the change you want in the video.")
     check_against(
         caps,
@@ -145,7 +207,7 @@ def validate_args(
         model=model,
         aspect_ratio=args.aspect_ratio,
         seed=args.seed,
-        watermark=args.watermark,
+        watermark=watermark_of(args),
         reference_image=args.reference_image,
     )
     if args.reference_image is not None and facts_of(name, model).reference_image is False:
@@ -153,7 +215,7 @@ def validate_args(
             f"{name} takes a reference image only with some models, not {model}; drop reference_image"
             + (" or pass model='gen4_aleph'." if name == "runway" else ".")
         )
-    allowed = list(args.local_dirs) if args.local_dirs is not None else [*settings.allowed_dir_paths, *roots]
+    allowed = local_dirs(args, settings, roots)
     video = resolve_input(args.video, allowed)
     check_video_route(video, caps, name)
     reference = None

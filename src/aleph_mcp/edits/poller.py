@@ -11,19 +11,30 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 
 import anyio
 import httpx2
 
+from aleph_mcp.edits.archiving import Archiver
 from aleph_mcp.edits.capacity import Capacity, request_from_json
 from aleph_mcp.edits.changes import visible
+from aleph_mcp.edits.journal import TaskJournal, apply
 from aleph_mcp.edits.leases import kept_alive
+from aleph_mcp.edits.poll_messages import orphan_failure, timeout_message, write_failed_message
 from aleph_mcp.edits.poll_policy import PollPolicy
-from aleph_mcp.edits.requests import stopped_mid_create
 from aleph_mcp.edits.sending import Sender
-from aleph_mcp.errors import AlephError, ErrorCode, OutputExpired, ProviderError, TransientProviderError
-from aleph_mcp.media import Archive, download, save_thumbnail
+from aleph_mcp.errors import (
+    AlephError,
+    ArchiveWriteFailed,
+    ErrorCode,
+    OutputExpired,
+    OutputNotVideo,
+    ProviderError,
+    TransientProviderError,
+    UnsafeURL,
+)
+from aleph_mcp.fetch import FetchPolicy
+from aleph_mcp.media import Archive
 from aleph_mcp.models import Edit, EditStatus, RemoteStatus
 from aleph_mcp.pricing.reported import record_reported_cost
 from aleph_mcp.providers.base import Provider
@@ -48,6 +59,8 @@ class Poller:
         on_change: OnChange | None = None,
         clock: Callable[[], float] = time.time,
         limits: Mapping[str, int] | None = None,
+        fetch: FetchPolicy | None = None,
+        journal: TaskJournal | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -67,6 +80,10 @@ class Poller:
         self._expired: dict[str, int] = {}
         self._busy: set[str] = set()  # edits run() is working on or waiting to work on
         self.last_pass: float | None = None  # anyio's clock at the start of run()'s latest pass
+        # Under the default policy only public https URLs are fetched (no configured origin is trusted).
+        self.archiver = Archiver(archive, http, providers, fetch or FetchPolicy())
+        self._write_failed: dict[str, str] = {}  # edits whose result could not be written, and why
+        self.journal = journal
 
     def wake(self) -> None:
         """Run the next pass now (a new edit was submitted)."""
@@ -150,9 +167,8 @@ class Poller:
         before = visible(edit)
         if edit.waiting_for_capacity:
             await self._submit_waiting(edit)
-        elif edit.provider_task_id is None:
-            # Its submitter held the lease and is gone: the create may or may not have reached the provider.
-            self._fail(edit, "submit_outcome_unknown", stopped_mid_create(edit))
+        elif edit.provider_task_id is None and not self._recovered(edit):
+            self._fail(edit, *orphan_failure(edit))  # its submitter held the lease and is gone
         elif edit.output_url and not edit.local_path:
             await self._archive(edit)
         else:
@@ -162,8 +178,16 @@ class Poller:
             if edit.waiting_for_capacity:
                 self.capacity.give_up(edit)
             else:
-                self._fail(edit, "timeout", self._timeout_message(edit))
+                unwritten = self._write_failed.get(edit.edit_id)
+                has_key = edit.provider in self.providers
+                timeout = ("timeout", timeout_message(edit, self.policy.edit_timeout, has_key))
+                self._fail(edit, *(("archive_write_failed", unwritten) if unwritten else timeout))
         await self._save(edit, changed=visible(edit) != before)
+
+    def _recovered(self, edit: Edit) -> bool:
+        """The task id its submitter could not store, from the task journal."""
+        entry = self.journal.lookup(edit.edit_id) if self.journal is not None else None
+        return entry is not None and apply(edit, entry, self.clock())
 
     async def _submit_waiting(self, edit: Edit) -> None:
         """Send the create of an edit that waited for capacity (once: the sender claims it first)."""
@@ -177,18 +201,6 @@ class Poller:
                 await self._sender.dispatch(edit, provider, request_from_json(edit.pending_request))
             except AlephError as exc:  # already recorded on the edit by the sender
                 logger.info("waiting edit failed at submission edit_id=%s code=%s", edit.edit_id, exc.code)
-
-    def _timeout_message(self, edit: Edit) -> str:
-        minutes = round(self.policy.edit_timeout / 60)
-        message = (
-            f"No result after {minutes} minutes (still {edit.status} at {edit.provider}, "
-            f"task {edit.provider_task_id}). It may still finish there."
-        )
-        if edit.provider not in self.providers:
-            message += f" This server has no {edit.provider} key to check it with."
-        if edit.output_url:
-            message += f" The provider's result could not be downloaded; try output_url: {edit.output_url}"
-        return message
 
     async def _read_status(self, edit: Edit) -> None:
         provider = self.providers.get(edit.provider)
@@ -233,10 +245,17 @@ class Poller:
             edit.next_poll_at = self.clock() + self.policy.next_delay(edit.polls)
 
     async def _archive(self, edit: Edit) -> None:
-        assert edit.output_url is not None
-        dest = self.archive.video_path(edit.edit_id)
         try:
-            await download(self.http, edit.output_url, dest)
+            dest = await self.archiver.video(edit)
+            thumbnail = await self.archiver.thumbnail(edit, dest)
+        except ArchiveWriteFailed as exc:
+            self._write_trouble(edit, exc)
+            return
+        except (UnsafeURL, OutputNotVideo) as exc:  # the answer is no result: nothing of it is kept
+            self.archiver.remove(edit)
+            edit.output_url = None
+            self._fail(edit, exc.code, exc.message)
+            return
         except TransientProviderError as exc:
             self._retry_later(edit, exc)
             return
@@ -254,14 +273,20 @@ class Poller:
             edit.next_poll_at = self.clock()
             return
         edit.local_path = str(dest)
-        await self._archive_thumbnail(edit)
+        edit.thumbnail_path = str(thumbnail) if thumbnail else None
         self._finish(edit, "succeeded")
+        self.archiver.discard(edit)
 
-    async def _archive_thumbnail(self, edit: Edit) -> None:
-        path = await save_thumbnail(
-            self.http, self.archive, edit.edit_id, edit.thumbnail_url, Path(edit.local_path or "")
-        )
-        edit.thumbnail_path = str(path) if path else None
+    def _write_trouble(self, edit: Edit, exc: ArchiveWriteFailed) -> None:
+        """A full disk may free up: retry with backoff until the deadline. A read-only one will not."""
+        message = write_failed_message(edit, exc.message)
+        logger.error("archive write failed edit=%s permanent=%s", edit.edit_id, exc.permanent)
+        if exc.permanent:
+            self._fail(edit, exc.code, message)
+            return
+        self._write_failed[edit.edit_id] = message
+        edit.poll_failures += 1
+        edit.next_poll_at = self.clock() + self.policy.backoff(edit.poll_failures, None)
 
     def _retry_later(self, edit: Edit, exc: ProviderError) -> None:
         edit.poll_failures += 1
@@ -281,6 +306,7 @@ class Poller:
     ) -> None:
         edit.finish(status, self.clock(), code, message)
         self._expired.pop(edit.edit_id, None)
+        self._write_failed.pop(edit.edit_id, None)
 
     async def _save(self, edit: Edit, *, changed: bool) -> None:
         """Always persist (the schedule moved); bump updated_at and notify only for visible changes."""

@@ -4,7 +4,9 @@ Local files are probed with PyAV (readable container, a video stream, duration, 
 URLs are probed cheaply: a HEAD and a ranged GET of the first megabyte, with a short timeout. What the
 provider would refuse is refused here; what it would change silently becomes a warning in the edit's record.
 A URL this machine cannot reach is not refused (the provider fetches it from its own network): it gets a
-warning instead.
+warning instead. A URL that points at a private, loopback or link-local address is refused: the server is
+reachable by others, and its probe must not become their way into the network it sits in (fetch.py).
+Media is opened only through the demuxer allowlist (formats.py); a still picture is not a video.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import av
 import httpx2
 
 from aleph_mcp.edits.validation import VideoInput
-from aleph_mcp.errors import InvalidInput
+from aleph_mcp.errors import InvalidInput, TransientProviderError, UnsafeURL
+from aleph_mcp.fetch import FetchPolicy, read_url
+from aleph_mcp.formats import IMAGE_DEMUXERS, check_moving, describe, open_video, sniff
 from aleph_mcp.pricing.catalog import facts_of
 
 logger = logging.getLogger(__name__)
@@ -37,17 +41,20 @@ class Probe:
     size: int | None  # bytes
 
 
-def probe_bytes_or_file(source: str | io.BytesIO, size: int | None) -> Probe:
-    """Read container metadata with PyAV; raises InvalidInput for anything that is not a readable video."""
+def probe_bytes_or_file(source: str | io.BytesIO, size: int | None, *, whole: bool = True) -> Probe:
+    """Read container metadata with PyAV; raises InvalidInput for anything that is not a readable video.
+
+    `whole`: the source is the entire file, so a still picture (one frame, no duration) is refused too."""
     try:
-        with av.open(source, "r") as container:
+        with open_video(source) as container:
             if not container.streams.video:
                 raise InvalidInput("The input has no video stream; pass a video file (MP4, MOV or WebM).")
             stream = container.streams.video[0]
             ctx = stream.codec_context
-            return Probe(
-                _video_seconds(container, stream), ctx.width or None, ctx.height or None, ctx.name, size
-            )
+            seconds = _video_seconds(container, stream)
+            if whole:
+                check_moving(container, seconds, "video")
+            return Probe(seconds, ctx.width or None, ctx.height or None, ctx.name, size)
     except av.FFmpegError:
         raise InvalidInput(
             "The input is not a video this server can read (unknown container or codec, or a damaged file)."
@@ -75,29 +82,46 @@ async def probe_file(path: Path) -> Probe:
     return await anyio.to_thread.run_sync(probe_bytes_or_file, str(path), size)
 
 
-async def probe_url(http: httpx2.AsyncClient, url: str) -> tuple[Probe | None, str | None]:
-    """(probe, note): probe is None when the URL could not be read; note says what looked wrong."""
+async def probe_url(
+    http: httpx2.AsyncClient, url: str, policy: FetchPolicy
+) -> tuple[Probe | None, str | None]:
+    """(probe, note): probe is None when the URL could not be read; note says what looked wrong.
+
+    Raises InvalidInput when the policy refuses the URL (a private address, or a redirect to one) or when
+    its first bytes are an image, not a video."""
     try:
-        head = await http.head(url, timeout=PROBE_TIMEOUT)
+        head, _ = await read_url(http, url, policy, method="HEAD", timeout=PROBE_TIMEOUT)
         if head.status_code >= 400:
             return None, f"it answered HTTP {head.status_code} to this machine"
-        size = (
-            int(head.headers["content-length"]) if head.headers.get("content-length", "").isdigit() else None
-        )
+        length = head.headers.get("content-length", "")
+        size = int(length) if length.isdigit() else None
         content_type = head.headers.get("content-type", "").split(";")[0].strip()
         if content_type and not content_type.startswith("video/"):
             # Hosts label files loosely, so this is a warning; Runway does insist on a video/* type.
             note = f"it is served as {content_type}, not video/*; the provider may refuse it"
             return Probe(None, None, None, None, size), note
-        ranged = await http.get(url, headers={"range": f"bytes=0-{PROBE_BYTES - 1}"}, timeout=PROBE_TIMEOUT)
+        ranged, body = await read_url(
+            http, url, policy, headers={"range": f"bytes=0-{PROBE_BYTES - 1}"}, timeout=PROBE_TIMEOUT
+        )
         if ranged.status_code >= 400:
             return Probe(None, None, None, None, size), None
+        if sniff(body[:64]) in IMAGE_DEMUXERS:
+            shown = describe(body[:64])
+            raise InvalidInput(f"The `video` URL serves {shown}, not a video; pass a video clip.")
         try:
-            return await anyio.to_thread.run_sync(probe_bytes_or_file, io.BytesIO(ranged.content), size), None
+            probe = await anyio.to_thread.run_sync(
+                lambda: probe_bytes_or_file(io.BytesIO(body), size, whole=False)
+            )
+            return probe, None
         except InvalidInput:
             # The first megabyte is often not enough (an MP4 index at the end): only the size is known.
             return Probe(None, None, None, None, size), None
-    except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
+    except UnsafeURL as exc:
+        raise InvalidInput(
+            f"The `video` URL cannot be used: {exc.message} Pass a public https URL, a data: URI or a local "
+            "file."
+        ) from None
+    except (httpx2.HTTPError, httpx2.InvalidURL, TransientProviderError) as exc:
         return None, f"this machine could not reach it ({type(exc).__name__})"
 
 
@@ -127,7 +151,12 @@ def check_probe(probe: Probe, provider: str, model: str, limit: int | None, what
 
 
 async def inspect_input(
-    video: VideoInput, provider: str, model: str, limit: int | None, http: httpx2.AsyncClient | None
+    video: VideoInput,
+    provider: str,
+    model: str,
+    limit: int | None,
+    http: httpx2.AsyncClient | None,
+    policy: FetchPolicy,
 ) -> tuple[list[str], float | None]:
     """Check one input; returns warnings for the record and its length in seconds where it was read."""
     if video.kind == "path":
@@ -136,7 +165,7 @@ async def inspect_input(
     if video.kind == "url":
         if http is None:
             return [], None
-        probe, note = await probe_url(http, video.value)
+        probe, note = await probe_url(http, video.value, policy)
         if probe is None:
             return [
                 f"The video URL could not be checked: {note}. The provider fetches it from its own "

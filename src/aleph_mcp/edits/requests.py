@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +51,13 @@ def build_request(args: EditArgs, model: str, video: str, reference_image: str |
         aspect_ratio=args.aspect_ratio,
         seed=args.seed,
         reference_image=reference_image,
-        watermark=args.watermark or None,
+        watermark=watermark_of(args),
     )
+
+
+def watermark_of(args: EditArgs) -> str | None:
+    """The watermark to draw: one of only spaces (or nothing visible) counts as none."""
+    return args.watermark if args.watermark and args.watermark.strip() else None
 
 
 def same_request(existing: Edit, new: Edit) -> Edit:
@@ -98,7 +102,7 @@ def fingerprint(
         "video": _identity(video),
         "aspect_ratio": args.aspect_ratio,
         "seed": args.seed,
-        "watermark": args.watermark,
+        "watermark": watermark_of(args),
         "reference_image": _identity(reference) if reference is not None else None,
     }
     if args.owner != LOCAL_OWNER:  # local requests keep the fingerprints stored before owners existed
@@ -107,14 +111,10 @@ def fingerprint(
 
 
 def _identity(item: VideoInput) -> str:
-    """A data URI by the hash of its content (never the data itself); a local file by path, size and
-    modification time, so a file rewritten in place is a new request."""
+    """A data URI or a local file by the hash of its content (never the data itself), so a file rewritten
+    in place is a new request; a URL as given."""
     if item.kind == "data":
-        return "data:sha256:" + hashlib.sha256(item.value.encode()).hexdigest()
+        return f"data:sha256:{item.content_id}"
     if item.kind == "path":
-        try:
-            info = os.stat(item.value)
-        except OSError:
-            return f"path:{item.value}"
-        return f"path:{item.value}:{info.st_size}:{info.st_mtime_ns}"
+        return f"path:{item.display}:sha256:{item.content_id}"
     return f"url:{item.value}"

@@ -18,6 +18,8 @@ import anyio.to_thread
 
 from aleph_mcp.edits.capacity import Capacity, is_waiting_note
 from aleph_mcp.edits.intake import Intake
+from aleph_mcp.edits.journal import TaskJournal
+from aleph_mcp.edits.keeping import TaskKeeper
 from aleph_mcp.edits.requests import build_request, unknown_outcome
 from aleph_mcp.edits.validation import VideoInput
 from aleph_mcp.errors import AlephError, ErrorCode, InvalidInput, ProviderError
@@ -40,12 +42,14 @@ class Sender:
         capacity: Capacity,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         poll_interval: float = 5.0,
+        journal: TaskJournal | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.capacity = capacity
         self.sleep = sleep  # waits between create attempts
         self.poll_interval = poll_interval
+        self.keeper = TaskKeeper(store, journal, clock=clock, sleep=sleep)
 
     async def send(self, edit: Edit, intake: Intake, progress: Progress) -> None:
         provider = intake.provider
@@ -96,7 +100,7 @@ class Sender:
         with anyio.CancelScope(shield=True):
             now = self.clock()
             limit = self.capacity.limit(provider.name)
-            claim = await self.store.claim_create(edit.edit_id, provider.name, limit, now)
+            claim = await self.keeper.claim(edit, provider.name, limit, now)
             if claim == "gone":  # ended, or claimed by someone else meanwhile: nothing for us to send
                 logger.warning("create not sent edit_id=%s reason=already_claimed_or_ended", edit.edit_id)
                 return
@@ -153,7 +157,7 @@ class Sender:
             edit.notes = None
         edit.next_poll_at = self.clock() + self.poll_interval
         edit.updated_at = self.clock()
-        await self.store.save(edit)
+        await self.keeper.keep_task(edit)
 
     async def _fail_submit(self, edit: Edit, exc: ProviderError, *, not_created: bool = False) -> AlephError:
         """Record the failed submission; returns the error for the caller to raise."""

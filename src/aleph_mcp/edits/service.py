@@ -17,11 +17,14 @@ from aleph_mcp.config import Settings
 from aleph_mcp.edits.capacity import Capacity, capacity_limits
 from aleph_mcp.edits.changes import ChangeFeed, ProgressSteps
 from aleph_mcp.edits.intake import Intake, take_in
+from aleph_mcp.edits.journal import TaskJournal
 from aleph_mcp.edits.leases import kept_alive
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.requests import DUPLICATE_WINDOW, EditArgs, same_request
 from aleph_mcp.edits.sending import Progress, Sender
 from aleph_mcp.errors import CannotCancel, EditNotFound, IdempotencyConflict
+from aleph_mcp.fetch import FetchPolicy
+from aleph_mcp.localfiles import sweep
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import WINDOW, Budget
 from aleph_mcp.pricing.catalog import Quote
@@ -33,6 +36,7 @@ logger = logging.getLogger(__name__)
 # A waiting call is woken by the change feed; it also looks at the store this often, as a heartbeat for
 # the client and a safety net for a writer that published nothing (another process with no watcher here).
 RECHECK_EVERY = 5.0
+STALE_INPUTS = 6 * 3600.0  # private input copies older than this belong to no call in progress
 
 
 async def _no_progress(fraction: float, message: str) -> None:
@@ -56,6 +60,7 @@ class EditService:
         http: httpx2.AsyncClient | None = None,
         changes: ChangeFeed | None = None,
         policy: PollPolicy | None = None,
+        fetch: FetchPolicy | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -73,9 +78,24 @@ class EditService:
             edit_timeout=settings.edit_timeout,
         )
         capacity = Capacity(capacity_limits(settings), policy, clock)
-        self._sender = Sender(store, clock=clock, capacity=capacity, sleep=sleep, poll_interval=poll_interval)
+        self.journal = TaskJournal(settings.data_dir / "task-journal.jsonl")
+        self._sender = Sender(
+            store,
+            clock=clock,
+            capacity=capacity,
+            sleep=sleep,
+            poll_interval=poll_interval,
+            journal=self.journal,
+        )
         self.http = http  # for pre-flight probes of input URLs; None skips them
+        self.fetch = fetch or FetchPolicy()  # probes never trust a configured origin (see app.fetch_policy)
         self.budget = Budget.from_settings(settings)
+
+    async def recover(self) -> int:
+        """At start: give every journaled task id (one the store could not take) to its edit, and remove
+        private input copies a killed process left behind."""
+        await anyio.to_thread.run_sync(sweep, self.settings.data_dir / "inputs", STALE_INPUTS)
+        return await self.journal.reconcile(self.store, self.clock())
 
     def _holder(self, what: str) -> str:
         """A lease holder of its own for one submit or cancel.
@@ -97,11 +117,23 @@ class EditService:
     ) -> Intake:
         """The intake: validate, probe, quote; sends and stores nothing."""
         return await take_in(
-            args, self.providers, self.settings, http=self.http, progress=progress, roots=roots
+            args,
+            self.providers,
+            self.settings,
+            http=self.http,
+            fetch=self.fetch,
+            progress=progress,
+            roots=roots,
         )
 
     async def start(self, intake: Intake, progress: Progress = _no_progress) -> tuple[Edit, bool]:
         """Record the edit and send its one create. Returns (edit, matched_earlier_request)."""
+        try:
+            return await self._start(intake, progress)
+        finally:
+            intake.discard()  # sent, refused or a repeat: the private input copies are read no more
+
+    async def _start(self, intake: Intake, progress: Progress) -> tuple[Edit, bool]:
         edit = intake.new_edit(now=self.clock(), lease_seconds=self.lease_seconds)
         # The budget is checked inside the insert: across processes, only edits that fit get stored.
         gate = self.budget.gate(intake.estimate, edit.created_at) if self.budget.active else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import re
 import stat
@@ -28,15 +29,24 @@ class VideoInput:
     """A resolved `video` (or `reference_image`) argument."""
 
     kind: str  # "url", "data", "path"
-    value: str  # the URL, the data URI, or the resolved absolute path
+    value: str  # the URL, the data URI, or the path read from (after intake: the private copy)
     size: int | None = None  # bytes, where known without network I/O
+    shown: str | None = None  # a local file's path as checked, once `value` is its private copy
+    digest: str | None = None  # sha256 of a local file's content, taken while copying it
 
     @property
     def display(self) -> str:
         """What may be stored and shown: never a whole data URI."""
         if self.kind == "data":
             return f"{self.value.split(',', 1)[0]},… ({self.size} bytes)"
-        return self.value
+        return self.shown or self.value
+
+    @property
+    def content_id(self) -> str | None:
+        """sha256 of the content where this server has it (a data URI, a copied local file)."""
+        if self.kind == "data":
+            return hashlib.sha256(self.value.encode()).hexdigest()
+        return self.digest
 
 
 def resolve_input(value: str, allowed_dirs: list[Path], *, what: str = "video") -> VideoInput:
@@ -98,6 +108,8 @@ def _local_path(raw: str, allowed_dirs: list[Path], what: str) -> VideoInput:
             "ALEPH_MCP_ALLOWED_DIRS in the server's environment to the folder(s) to allow (or open the "
             "folder as a root in your MCP client), or pass an https URL instead."
         )
+    if "\x00" in raw:
+        raise InvalidInput(f"`{what}` holds a NUL byte, which no file path can contain.")
     path = Path(raw).expanduser()
     if not path.is_absolute():
         raise InvalidInput(f"`{what}` must be an absolute path (or start with ~), got {raw!r}.")

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import Field
 
@@ -112,6 +112,25 @@ class Provider(Protocol):
     async def cancel(self, task_id: str) -> None: ...
 
     async def upload(self, path: Path, *, on_progress: ProgressCallback | None = None) -> str: ...
+
+
+LOCAL_RESULT_SCHEME = "aleph-local:"
+
+
+def local_result_url(task_id: str) -> str:
+    """The output_url of a result rendered on this machine: a name, not a path any provider could give."""
+    return f"{LOCAL_RESULT_SCHEME}{task_id}"
+
+
+@runtime_checkable
+class RendersHere(Protocol):
+    """A provider whose results are files on this machine (`local`). The poller reads a result from the
+    provider's own job folder (`output_file`), never from a path named in an answer, and `discard`s the
+    job once its result is archived."""
+
+    def output_file(self, task_id: str) -> Path: ...
+
+    def discard(self, task_id: str) -> None: ...
 
 
 class StatusTable:

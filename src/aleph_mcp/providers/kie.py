@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 from collections.abc import Mapping
 from pathlib import Path
@@ -111,6 +112,7 @@ class KieProvider(HostedAdapter):
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         if on_progress is not None:
             await on_progress(0, total)
+        name = await anyio.to_thread.run_sync(unique_name, path)
         fileobj: BinaryIO = await anyio.to_thread.run_sync(path.open, "rb")
         try:
             # httpx2 streams a file object in chunks; the file is never read whole into memory.
@@ -118,8 +120,8 @@ class KieProvider(HostedAdapter):
                 "POST",
                 UPLOAD_PATH,
                 base_url=self.upload_base_url,
-                files={"file": (path.name, fileobj, mime)},
-                data={"uploadPath": UPLOAD_FOLDER, "fileName": path.name},
+                files={"file": (name, fileobj, mime)},
+                data={"uploadPath": UPLOAD_FOLDER, "fileName": name},
             )
         finally:
             fileobj.close()
@@ -191,3 +193,13 @@ def _error_code(data: Mapping[str, Any]) -> int:
 def _error_message(data: Mapping[str, Any]) -> str:
     message = data.get("errorMessage")
     return message.strip() if isinstance(message, str) else ""
+
+
+def unique_name(path: Path) -> str:
+    """`<sha256 prefix>-<name>`: kie keeps uploads by name in one folder, so two different files called
+    clip.mp4 must not overwrite (or be served as) each other."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return f"{digest.hexdigest()[:16]}-{path.name}"

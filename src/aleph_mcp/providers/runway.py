@@ -132,7 +132,8 @@ class RunwayProvider(HostedAdapter):
             code = task.get("failureCode")
             return RemoteStatus(
                 "failed",
-                error_code=str(code) if code else "provider_failed",
+                # Vendor text like every other field that reaches a record: scrubbed, short.
+                error_code=scrub(str(code), self.http.secrets)[:80] if code else "provider_failed",
                 error_message=scrub(str(reason), self.http.secrets) if reason else "Runway gave no reason.",
                 **cost,
             )

@@ -2,9 +2,12 @@
 
 Two resolvers run before edit_video's body (`Annotated[..., Resolve(fn)]`): `take_in_call`, the call's one
 intake, and `confirm_spend`, which decides on that intake's quote. When it returns `Elicit`, the SDK asks the
-client: mid-call on 2025-era connections, as an input_required round trip on 2026-07-28 ones. It asks only
-when the client declared form elicitation; otherwise the body refuses the call unless the caller passed
-confirm=true.
+client: mid-call on 2025-era connections, as an input_required round trip on 2026-07-28 ones.
+
+The confirmation is the person's. A client that can be asked always is, whatever `confirm` says;
+`confirm=true` counts only on clients that cannot be asked, and not at all under
+ALEPH_MCP_CONFIRM_REQUIRES_PERSON. A decline is stored with the request's fingerprint and refuses the same
+request, with or without `confirm`, for the duplicate window (10 minutes), in every process on the data dir.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from aleph_mcp.config import ProviderName
 from aleph_mcp.edits.intake import Intake
-from aleph_mcp.edits.requests import EditArgs
+from aleph_mcp.edits.requests import DUPLICATE_WINDOW, EditArgs
 from aleph_mcp.errors import AlephError
 from aleph_mcp.models import AspectRatio
 from aleph_mcp.pricing.budget import asks_first, cost_basis
@@ -42,7 +45,7 @@ class SpendConfirmation(BaseModel):
 class SpendDecision(BaseModel):
     """The resolver's verdict when it does not ask."""
 
-    verdict: Literal["not_needed", "cannot_ask"]
+    verdict: Literal["not_needed", "cannot_ask", "declined"]
     message: str = ""
 
 
@@ -99,11 +102,15 @@ TakenIn = Annotated[Intake, Resolve(take_in_call)]
 async def confirm_spend(
     ctx: Ctx, intake: TakenIn, dry_run: bool, confirm: bool
 ) -> Elicit[SpendConfirmation] | SpendDecision:
-    """Ask before an edit quoted above the threshold or of unknown cost (not for dry runs, confirm=true)."""
+    """Ask before an edit quoted above the threshold or of unknown cost (never for dry runs)."""
     state = state_of(ctx)
-    threshold = state.settings.confirm_above_usd
-    if dry_run or confirm or threshold is None:
+    settings = state.settings
+    threshold = settings.confirm_above_usd
+    if dry_run or threshold is None:
         return NOT_NEEDED
+    since = state.service.clock() - DUPLICATE_WINDOW
+    if await state.store.declined_since(intake.fingerprint, since) is not None:
+        return SpendDecision(verdict="declined", message=DECLINED_BEFORE)
     estimate = intake.estimate
     try:
         await state.service.check_budget(estimate)  # an edit the budget refuses is not worth asking about
@@ -111,9 +118,21 @@ async def confirm_spend(
         return NOT_NEEDED  # the tool body refuses it with the same message
     if not asks_first(estimate, threshold):
         return NOT_NEEDED
-    if can_ask(ctx):
+    if can_ask(ctx):  # the person is there: their answer, not the agent's flag, decides
+        if _asks_by_retry(ctx) and not ctx.input_responses:
+            intake.discard()  # this round only asks; the call that brings the answer takes the input in anew
         return Elicit(question(estimate, threshold, intake.args.prompt, intake.args.video), SpendConfirmation)
-    return SpendDecision(verdict="cannot_ask", message=cannot_ask_message(estimate, threshold))
+    if confirm and not settings.confirm_requires_person:
+        return NOT_NEEDED
+    return SpendDecision(
+        verdict="cannot_ask",
+        message=cannot_ask_message(estimate, threshold, person_only=settings.confirm_requires_person),
+    )
+
+
+def _asks_by_retry(ctx: Ctx) -> bool:
+    version = ctx.protocol_version
+    return version is not None and is_version_at_least(version, MODERN)
 
 
 def can_ask(ctx: Ctx) -> bool:
@@ -122,8 +141,7 @@ def can_ask(ctx: Ctx) -> bool:
     elicitation = caps.elicitation if caps is not None else None
     if elicitation is None or (elicitation.form is None and elicitation.url is not None):
         return False  # none declared, or URL mode only
-    version = ctx.protocol_version
-    if version is not None and is_version_at_least(version, MODERN):
+    if _asks_by_retry(ctx):
         return True  # asked through the tool call's own result
     return bool(ctx.session.can_send_request)  # 2025 era: needs a channel for server-to-client requests
 
@@ -138,12 +156,20 @@ def question(estimate: Quote, threshold: float, prompt: str, video: str) -> str:
     )
 
 
-def cannot_ask_message(estimate: Quote, threshold: float) -> str:
-    return (
+def cannot_ask_message(estimate: Quote, threshold: float, *, person_only: bool = False) -> str:
+    start = (
         f"Not started: this {estimate.provider}/{estimate.model} edit needs the person's confirmation "
         f"({_why(estimate, threshold)}), and this client cannot ask them (it does not support MCP "
-        "elicitation). Ask the person; if they agree, call edit_video again with the same arguments and "
-        "confirm=true. Nothing was sent."
+        "elicitation). "
+    )
+    if person_only:
+        return start + (
+            "This server takes that confirmation only from the person (ALEPH_MCP_CONFIRM_REQUIRES_PERSON), "
+            "so confirm=true does not help: use a client that supports elicitation. Nothing was sent."
+        )
+    return start + (
+        "Ask the person; if they agree, call edit_video again with the same arguments and confirm=true. "
+        "Nothing was sent."
     )
 
 
@@ -154,17 +180,26 @@ def _why(estimate: Quote, threshold: float) -> str:
     return f"estimated {cost_text(estimate.usd, cost_basis(estimate))}, above {limit}"
 
 
-def require_approval(approval: ElicitationResult[BaseModel]) -> None:
-    """Raise a ToolError unless the edit may go ahead: not needed, or the person accepted."""
+async def require_approval(ctx: Ctx, intake: Intake, approval: ElicitationResult[BaseModel]) -> None:
+    """Raise a ToolError unless the edit may go ahead: not needed, or the person accepted. A decline is
+    stored, so the same request is refused for the duplicate window however it is sent again."""
     if isinstance(approval, AcceptedElicitation):
         answer = approval.data
         if isinstance(answer, SpendDecision):
-            if answer.verdict == "cannot_ask":
+            if answer.verdict != "not_needed":
                 raise ToolError(answer.message)
             return
         if isinstance(answer, SpendConfirmation) and answer.confirm:
             return
+    state = state_of(ctx)
+    await state.store.record_decline(intake.fingerprint, state.service.clock())
     raise ToolError(
         "Not started: the person declined this edit when asked to confirm its cost. Nothing was sent or "
         "stored. Do not retry unless they ask for it."
     )
+
+
+DECLINED_BEFORE = (
+    "Not started: the person declined this same edit within the last 10 minutes. Their answer stands, with "
+    "or without confirm=true; nothing was sent. Do not retry unless they ask for it."
+)

@@ -96,17 +96,20 @@ async def edit_video(
     Billed by the provider; dry_run=true shows cost and request without sending. Above a set cost the
     person is asked first."""
     state = state_of(ctx)
-    if dry_run:
+    try:
+        if dry_run:
+            with agent_errors():
+                preview = await dry_runs.preview(state.service, intake)
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=dry_runs.describe(preview))],
+                structured_content=preview.model_dump(mode="json"),
+            )
+        await require_approval(ctx, intake, approval)
         with agent_errors():
-            preview = await dry_runs.preview(state.service, intake)
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=dry_runs.describe(preview))],
-            structured_content=preview.model_dump(mode="json"),
-        )
-    require_approval(approval)
-    with agent_errors():
-        edit, duplicate = await state.service.start(intake, progress_of(ctx))
-    return edit_result(to_record(edit, poll_interval=state.poll_interval, duplicate=duplicate))
+            edit, duplicate = await state.service.start(intake, progress_of(ctx))
+        return edit_result(to_record(edit, poll_interval=state.poll_interval, duplicate=duplicate))
+    finally:
+        intake.discard()  # previewed, declined or sent: its private input copies are done with
 
 
 @tools.tool(

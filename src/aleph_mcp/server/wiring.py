@@ -18,8 +18,9 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from aleph_mcp import __version__
 from aleph_mcp.app import build_app, http_client
-from aleph_mcp.config import Settings
+from aleph_mcp.config import Settings, load_settings
 from aleph_mcp.edits.changes import watch_store
+from aleph_mcp.fetch import Resolver
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.server.catalog_tool import catalog_tools
 from aleph_mcp.server.completions import install_completions
@@ -69,9 +70,11 @@ def create_server(
     http: httpx2.AsyncClient | None = None,
     sign_in: SignIn | None = None,
     health: Health | None = None,
+    resolver: Resolver | None = None,
 ) -> MCPServer[ServerState]:
-    """The server; `sign_in` guards its HTTP transport, `health` learns the running state (`/healthz`)."""
-    settings = settings or Settings()
+    """The server; `sign_in` guards its HTTP transport, `health` learns the running state (`/healthz`),
+    `resolver` replaces DNS look-ups of fetched hosts (tests)."""
+    settings = settings or load_settings()
     bus = InMemorySubscriptionBus()
     notifier = Notifier(bus)
 
@@ -83,8 +86,11 @@ def create_server(
             if the_store is None:
                 the_store = SQLiteEditStore(settings.store_path)
                 stack.push_async_callback(the_store.close)
-            app = build_app(settings, the_store, client, providers, on_change=notifier.edit_changed)
+            app = build_app(
+                settings, the_store, client, providers, on_change=notifier.edit_changed, resolver=resolver
+            )
             state = ServerState(**vars(app), notifier=notifier)
+            await app.service.recover()  # task ids a previous run could not store, before any poll
             if health is not None:
                 health.state = state
             async with anyio.create_task_group() as tg:

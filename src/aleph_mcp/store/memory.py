@@ -16,6 +16,7 @@ class InMemoryEditStore:
         self._edits: dict[str, Edit] = {}
         self._leases: dict[str, tuple[str, float]] = {}
         self._fingerprints: dict[str, str] = {}
+        self._declines: dict[str, float] = {}
 
     @staticmethod
     def _copy(edit: Edit) -> Edit:
@@ -149,6 +150,13 @@ class InMemoryEditStore:
         return [
             self._copy(e) for e in self._edits.values() if e.provider_task_id is None and not e.is_terminal
         ]
+
+    async def record_decline(self, fingerprint: str, at: float) -> None:
+        self._declines[fingerprint] = at
+
+    async def declined_since(self, fingerprint: str, since: float) -> float | None:
+        at = self._declines.get(fingerprint)
+        return at if at is not None and at >= since else None
 
     async def close(self) -> None:
         return None

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from aleph_mcp.errors import IdempotencyConflict, InvalidInput
+from aleph_mcp.errors import IdempotencyConflict, InvalidInput, NotConfigured
 from aleph_mcp.models import Edit
 from aleph_mcp.store.base import (
     COLUMNS,
@@ -32,6 +32,11 @@ from aleph_mcp.store.base import (
 )
 
 T = TypeVar("T")
+
+
+class StoreTooNew(NotConfigured):
+    """The store was written by a newer release; using it could lose what that release keeps."""
+
 
 MIGRATIONS: list[str] = [
     """
@@ -97,6 +102,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE edits ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';
     CREATE INDEX edits_owner_newest ON edits (owner, created_at DESC, edit_id DESC);
     """,
+    # 7: a person's "no" to a request, which holds for every repeat of it within the duplicate window; and
+    # edits of older releases waiting for a task id may have been sent: they keep "outcome unknown"
+    """
+    CREATE TABLE declines (fingerprint TEXT PRIMARY KEY, declined_at REAL NOT NULL);
+    UPDATE edits SET create_sent_at = created_at
+        WHERE provider_task_id IS NULL AND create_sent_at IS NULL AND submit_after IS NULL
+        AND status NOT IN ('succeeded', 'failed', 'cancelled');
+    """,
 ]
 
 
@@ -134,6 +147,12 @@ class SQLiteEditStore:
     def _migrate(self) -> None:
         def upgrade() -> None:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreTooNew(
+                    f"The store {self.path} has schema version {version}, newer than this release "
+                    f"of aleph-mcp knows ({len(MIGRATIONS)}): a newer aleph-mcp wrote it. Upgrade "
+                    "aleph-mcp, or point ALEPH_MCP_DATA_DIR at another folder. The file was not changed."
+                )
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in filter(str.strip, script.split(";")):
                     self._db.execute(statement)
@@ -291,6 +310,15 @@ class SQLiteEditStore:
     async def unsubmitted(self) -> list[Edit]:
         sql = f"SELECT * FROM edits WHERE provider_task_id IS NULL AND {NOT_TERMINAL_SQL}"
         return await self._run(lambda: self._query(sql, TERMINAL))
+
+    async def record_decline(self, fingerprint: str, at: float) -> None:
+        sql = "INSERT OR REPLACE INTO declines (fingerprint, declined_at) VALUES (?, ?)"
+        await self._run(lambda: self._db.execute(sql, (fingerprint, at)))
+
+    async def declined_since(self, fingerprint: str, since: float) -> float | None:
+        sql = "SELECT declined_at FROM declines WHERE fingerprint = ? AND declined_at >= ?"
+        rows = await self._run(lambda: self._db.execute(sql, (fingerprint, since)).fetchall())
+        return float(rows[0][0]) if rows else None
 
     async def close(self) -> None:
         await self._run(self._db.close)

@@ -1,8 +1,10 @@
 """The offline `local` provider: real FFmpeg filters through PyAV, run as a background job.
 
-Each job is a folder with `job.json` (the state the adapter reports) and `output.mp4`. The render runs in a
-worker thread. If the process that started it dies, the next `poll` from any process sees a stale
-heartbeat and renders it again: it is free and deterministic, so redoing it can never bill or differ.
+Each job is a folder with `job.json` (the state the adapter reports), its own copy of the input and
+`output.mp4`. The render runs in a worker thread. If the process that started it dies, the next `poll` from
+any process sees a stale heartbeat and renders it again, from the job's copy (never from the user's path,
+which may have changed since): it is free and deterministic, so redoing it can never bill or differ. The
+poller reads the result from the job folder (`output_file`) and removes the folder once it is archived.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -28,6 +31,7 @@ from aleph_mcp.providers.base import (
     ProgressCallback,
     ProviderConfig,
     StatusTable,
+    local_result_url,
 )
 from aleph_mcp.providers.local.words import parse_prompt
 
@@ -103,8 +107,12 @@ class LocalProvider:
     async def submit(self, request: EditRequest) -> str:
         spec = self.describe_create(request).body
         task_id = f"local-{uuid.uuid4().hex[:16]}"
-        job = {"status": "queued", **spec, "progress": 0.0, "heartbeat": time.time()}
-        self._job_dir(task_id).mkdir(parents=True)
+        job_dir = self._job_dir(task_id)
+        job_dir.mkdir(parents=True)
+        source = Path(spec["video"])
+        own = job_dir / f"input{source.suffix.lower()}"
+        await anyio.to_thread.run_sync(_link_or_copy, source, own)
+        job = {"status": "queued", **spec, "input": str(own), "progress": 0.0, "heartbeat": time.time()}
         self._write(task_id, job)
         self._start(task_id)
         return task_id
@@ -115,11 +123,10 @@ class LocalProvider:
             logger.info("local render restarted task_id=%s reason=renderer_lost", task_id)
             self._start(task_id)
         status = STATUS(job["status"])
-        output = self._job_dir(task_id) / "output.mp4"
         return RemoteStatus(
             status=status,
             progress=job.get("progress"),
-            output_url=output.as_uri() if status == "succeeded" else None,
+            output_url=local_result_url(task_id) if status == "succeeded" else None,
             error_code="render_failed" if status == "failed" else None,
             error_message=job.get("error"),
             notes=job.get("notes"),
@@ -133,6 +140,13 @@ class LocalProvider:
 
     async def upload(self, path: Path, *, on_progress: ProgressCallback | None = None) -> str:
         return str(path)  # nothing leaves the machine
+
+    # -- RendersHere --------------------------------------------------------------------------------
+    def output_file(self, task_id: str) -> Path:
+        return self._job_dir(task_id) / "output.mp4"
+
+    def discard(self, task_id: str) -> None:
+        shutil.rmtree(self._job_dir(task_id), ignore_errors=True)
 
     # -- jobs ---------------------------------------------------------------------------------------
     def _job_dir(self, task_id: str) -> Path:
@@ -190,7 +204,7 @@ class LocalProvider:
         partial = job_dir / "output.partial.mp4"
         try:
             sound = render(
-                Path(job["video"]),
+                Path(job["input"]),  # the job's own copy: the path it was given may point elsewhere now
                 partial,
                 parse_prompt(job["prompt"]),
                 aspect_ratio=job["aspect_ratio"],
@@ -209,6 +223,14 @@ class LocalProvider:
             job.update(status="failed", error=f"The local render failed: {exc}")
         job["heartbeat"] = time.time()
         self._write(task_id, job)
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    """The job's own input: a hard link where the data dir allows one (no second copy of the bytes)."""
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copyfile(source, dest)
 
 
 def _process_alive(pid: int) -> bool:
