@@ -19,7 +19,7 @@ from aleph_mcp.edits.poller import Poller
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.edits.service import EditService
 from aleph_mcp.errors import AlephError
-from aleph_mcp.media import Archive
+from aleph_mcp.media.archive import Archive
 from aleph_mcp.models import Edit, EditRequest
 from aleph_mcp.pricing.budget import Budget
 from aleph_mcp.providers.base import Provider

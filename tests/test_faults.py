@@ -26,8 +26,8 @@ from aleph_mcp.edits.poller import Poller
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.edits.service import EditService
 from aleph_mcp.errors import AlephError
-from aleph_mcp.fetch import FetchPolicy
-from aleph_mcp.media import Archive
+from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.models import Edit, EditRequest
 from aleph_mcp.providers import build_providers
 from aleph_mcp.providers.runway import RunwayProvider

@@ -16,8 +16,8 @@ import pytest
 
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import MAX_EXPIRED_RETRIES, Poller
-from aleph_mcp.fetch import FetchPolicy
-from aleph_mcp.media import Archive
+from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.models import Edit, EditRequest, RemoteStatus
 from aleph_mcp.providers.base import Capabilities, Provider
 from aleph_mcp.store import EditStore, InMemoryEditStore, SQLiteEditStore

@@ -16,7 +16,7 @@ import httpx2
 
 from aleph_mcp.app import build_app
 from aleph_mcp.edits.requests import EditArgs
-from aleph_mcp.media import Archive
+from aleph_mcp.media.archive import Archive
 from aleph_mcp.providers.local import LocalProvider
 from aleph_mcp.store import InMemoryEditStore
 

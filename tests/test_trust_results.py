@@ -16,7 +16,7 @@ import pytest
 from mcp import Client, MCPError
 
 from aleph_mcp.errors import UnsafeURL
-from aleph_mcp.fetch import FetchPolicy
+from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.server import create_server
 from aleph_mcp.store import InMemoryEditStore
 

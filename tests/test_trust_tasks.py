@@ -16,7 +16,7 @@ from mcp.server.mcpserver import MCPServer
 from aleph_mcp.config import Settings
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
-from aleph_mcp.media import Archive
+from aleph_mcp.media.archive import Archive
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import Budget
 from aleph_mcp.providers.runway import RunwayProvider

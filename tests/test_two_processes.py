@@ -15,8 +15,8 @@ import httpx2
 
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
-from aleph_mcp.fetch import FetchPolicy
-from aleph_mcp.media import Archive
+from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.models import Edit, EditRequest
 from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.store import SQLiteEditStore

@@ -22,8 +22,8 @@ from aleph_mcp.edits.journal import TaskJournal
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
 from aleph_mcp.edits.service import EditService
-from aleph_mcp.fetch import FetchPolicy, Resolver, system_resolver
-from aleph_mcp.media import Archive
+from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.fetch import FetchPolicy, Resolver, system_resolver
 from aleph_mcp.models import Edit
 from aleph_mcp.providers import build_providers
 from aleph_mcp.providers.base import Provider
@@ -69,6 +69,16 @@ def fetch_policy(settings: Settings, resolver: Resolver | None = None) -> FetchP
     )
 
 
+def poll_policy(settings: Settings) -> PollPolicy:
+    return PollPolicy(
+        interval=settings.poll_interval,
+        max_interval=max(settings.poll_max_interval, settings.poll_interval),
+        edit_timeout=settings.edit_timeout,
+        concurrency=settings.poll_concurrency,
+        lease_seconds=settings.request_timeout * 4,  # a stalled request ends well before the lease does
+    )
+
+
 def build_app(
     settings: Settings,
     store: EditStore,
@@ -85,13 +95,7 @@ def build_app(
     fetch = fetch_policy(settings, resolver)
     archive = Archive(settings.archive_dir)
     the_providers = providers if providers is not None else build_providers(settings, client)
-    policy = PollPolicy(
-        interval=settings.poll_interval,
-        max_interval=max(settings.poll_max_interval, settings.poll_interval),
-        edit_timeout=settings.edit_timeout,
-        concurrency=settings.poll_concurrency,
-        lease_seconds=settings.request_timeout * 4,
-    )
+    policy = poll_policy(settings)
     limits = capacity_limits(settings)
 
     async def changed(edit: Edit) -> None:

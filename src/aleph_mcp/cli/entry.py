@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 from pydantic import ValidationError
@@ -57,26 +58,7 @@ def _seed(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    logs = argparse.ArgumentParser(add_help=False)
-    logs.add_argument("--log-level", choices=LEVELS, default=argparse.SUPPRESS, help="logs go to stderr")
-    common = argparse.ArgumentParser(add_help=False, parents=[logs])
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
-
-    parser = argparse.ArgumentParser(
-        prog="aleph-mcp",
-        description="MCP server for Runway Aleph video edits, and a command line for people and scripts.",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"aleph-mcp {__version__}")
-    parser.add_argument("--log-level", choices=LEVELS, help="default: ALEPH_MCP_LOG_LEVEL or INFO (serve)")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = commands.add_parser("serve", parents=[logs], help="serve MCP over stdio (the default) or --http")
-    serve.add_argument("--http", action="store_true", help="serve Streamable HTTP (with sign-in) instead")
-    serve.add_argument("--host", default="127.0.0.1", help="bind address for --http (default: loopback)")
-    serve.add_argument("--port", type=_positive(int), default=8000, help="port for --http")
-
+def _add_edit(commands: Any, common: argparse.ArgumentParser) -> None:
     edit = commands.add_parser("edit", parents=[common], help="start an edit and (by default) wait for it")
     edit.add_argument("video", help="a local file (its folder is allowed), an https URL or a data: URI")
     edit.add_argument("prompt", help="the change you want, e.g. 'black and white, mirrored'")
@@ -97,6 +79,29 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument(
         "--timeout", type=_positive(float), help="stop waiting after this many seconds (exit 3)"
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    logs = argparse.ArgumentParser(add_help=False)
+    logs.add_argument("--log-level", choices=LEVELS, default=argparse.SUPPRESS, help="logs go to stderr")
+    common = argparse.ArgumentParser(add_help=False, parents=[logs])
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+
+    parser = argparse.ArgumentParser(
+        prog="aleph-mcp",
+        description="MCP server for Runway Aleph video edits, and a command line for people and scripts.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"aleph-mcp {__version__}")
+    parser.add_argument("--log-level", choices=LEVELS, help="default: ALEPH_MCP_LOG_LEVEL or INFO (serve)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser("serve", parents=[logs], help="serve MCP over stdio (the default) or --http")
+    serve.add_argument("--http", action="store_true", help="serve Streamable HTTP (with sign-in) instead")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address for --http (default: loopback)")
+    serve.add_argument("--port", type=_positive(int), default=8000, help="port for --http")
+
+    _add_edit(commands, common)
 
     status = commands.add_parser("status", parents=[common], help="show an edit")
     status.add_argument("edit_id")

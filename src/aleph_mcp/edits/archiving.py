@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx2
 
-from aleph_mcp.fetch import FetchPolicy
-from aleph_mcp.media import Archive, archive_file, download, save_thumbnail
+from aleph_mcp.media.archive import Archive, archive_file, download, save_thumbnail
+from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.models import Edit
 from aleph_mcp.providers.base import Provider, RendersHere, local_result_url
 

@@ -28,9 +28,9 @@ from aleph_mcp.edits.validation import (
     resolve_input,
 )
 from aleph_mcp.errors import InvalidInput, NotConfigured
-from aleph_mcp.fetch import FetchPolicy
-from aleph_mcp.formats import check_image_file
-from aleph_mcp.localfiles import private_copy
+from aleph_mcp.media.fetch import FetchPolicy
+from aleph_mcp.media.formats import check_image_file
+from aleph_mcp.media.localfiles import private_copy
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import cost_basis, estimate_cost
 from aleph_mcp.pricing.catalog import Quote, facts_of

@@ -33,8 +33,8 @@ from aleph_mcp.errors import (
     TransientProviderError,
     UnsafeURL,
 )
-from aleph_mcp.fetch import FetchPolicy
-from aleph_mcp.media import Archive
+from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.models import Edit, EditStatus, RemoteStatus
 from aleph_mcp.pricing.reported import record_reported_cost
 from aleph_mcp.providers.base import Provider

@@ -22,8 +22,8 @@ import httpx2
 
 from aleph_mcp.edits.validation import VideoInput
 from aleph_mcp.errors import InvalidInput, TransientProviderError, UnsafeURL
-from aleph_mcp.fetch import FetchPolicy, read_url
-from aleph_mcp.formats import IMAGE_DEMUXERS, check_moving, describe, open_video, sniff
+from aleph_mcp.media.fetch import FetchPolicy, read_url
+from aleph_mcp.media.formats import IMAGE_DEMUXERS, check_moving, describe, open_video, sniff
 from aleph_mcp.pricing.catalog import facts_of
 
 logger = logging.getLogger(__name__)

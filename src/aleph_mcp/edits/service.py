@@ -23,8 +23,8 @@ from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.requests import DUPLICATE_WINDOW, EditArgs, same_request
 from aleph_mcp.edits.sending import Progress, Sender
 from aleph_mcp.errors import CannotCancel, EditNotFound, IdempotencyConflict
-from aleph_mcp.fetch import FetchPolicy
-from aleph_mcp.localfiles import sweep
+from aleph_mcp.media.fetch import FetchPolicy
+from aleph_mcp.media.localfiles import sweep
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import WINDOW, Budget
 from aleph_mcp.pricing.catalog import Quote

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import mcp.types as types
 from mcp import Client, StdioServerParameters
 
-from aleph_mcp.sample import make_sample
+from aleph_mcp.media.sample import make_sample
 
 DEMO_PROMPT = "black and white, mirrored"
 TERMINAL = ("succeeded", "failed", "cancelled")

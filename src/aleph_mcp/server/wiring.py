@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 import anyio
 import httpx2
@@ -20,7 +20,7 @@ from aleph_mcp import __version__
 from aleph_mcp.app import build_app, http_client
 from aleph_mcp.config import Settings, load_settings
 from aleph_mcp.edits.changes import watch_store
-from aleph_mcp.fetch import Resolver
+from aleph_mcp.media.fetch import Resolver
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.server.catalog_tool import catalog_tools
 from aleph_mcp.server.completions import install_completions
@@ -62,6 +62,48 @@ ICON = types.Icon(
 )
 
 
+@asynccontextmanager
+async def running(
+    settings: Settings,
+    notifier: Notifier,
+    *,
+    providers: Mapping[str, Provider] | None,
+    store: EditStore | None,
+    http: httpx2.AsyncClient | None,
+    health: Health | None,
+    resolver: Resolver | None,
+) -> AsyncIterator[ServerState]:
+    """The server's lifespan: build what was not injected, poll and watch the store, tear it all down."""
+    async with AsyncExitStack() as stack:
+        client = http if http is not None else await stack.enter_async_context(http_client(settings))
+        if store is None:
+            store = SQLiteEditStore(settings.store_path)
+            stack.push_async_callback(store.close)
+        the_store = store
+        app = build_app(
+            settings, the_store, client, providers, on_change=notifier.edit_changed, resolver=resolver
+        )
+        state = ServerState(**vars(app), notifier=notifier)
+        await app.service.recover()  # task ids a previous run could not store, before any poll
+        if health is not None:
+            health.state = state
+        async with anyio.create_task_group() as tg:
+            tick = min(1.0, settings.poll_interval)
+            tg.start_soon(state.poller.run, tick)
+            # Other processes' changes: to subscribers, and to this process's waiting calls.
+            tg.start_soon(
+                lambda: watch_store(
+                    the_store, app.changes, tick, start=time.time(), on_new=notifier.edit_changed
+                )
+            )
+            try:
+                yield state
+            finally:
+                if health is not None:
+                    health.state = None
+                tg.cancel_scope.cancel()
+
+
 def create_server(
     settings: Settings | None = None,
     *,
@@ -78,36 +120,10 @@ def create_server(
     bus = InMemorySubscriptionBus()
     notifier = Notifier(bus)
 
-    @asynccontextmanager
-    async def lifespan(server: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
-        async with AsyncExitStack() as stack:
-            client = http if http is not None else await stack.enter_async_context(http_client(settings))
-            the_store = store
-            if the_store is None:
-                the_store = SQLiteEditStore(settings.store_path)
-                stack.push_async_callback(the_store.close)
-            app = build_app(
-                settings, the_store, client, providers, on_change=notifier.edit_changed, resolver=resolver
-            )
-            state = ServerState(**vars(app), notifier=notifier)
-            await app.service.recover()  # task ids a previous run could not store, before any poll
-            if health is not None:
-                health.state = state
-            async with anyio.create_task_group() as tg:
-                tick = min(1.0, settings.poll_interval)
-                tg.start_soon(state.poller.run, tick)
-                # Other processes' changes: to subscribers, and to this process's waiting calls.
-                tg.start_soon(
-                    lambda: watch_store(
-                        the_store, app.changes, tick, start=time.time(), on_new=notifier.edit_changed
-                    )
-                )
-                try:
-                    yield state
-                finally:
-                    if health is not None:
-                        health.state = None
-                    tg.cancel_scope.cancel()
+    def lifespan(_server: MCPServer[ServerState]) -> AbstractAsyncContextManager[ServerState]:
+        return running(
+            settings, notifier, providers=providers, store=store, http=http, health=health, resolver=resolver
+        )
 
     server = MCPServer(
         "aleph-mcp",

@@ -24,8 +24,8 @@ from aleph_mcp.errors import (
     OutputNotVideo,
     TransientProviderError,
 )
-from aleph_mcp.fetch import FetchPolicy, open_url
-from aleph_mcp.formats import check_video_file, open_image, open_video
+from aleph_mcp.media.fetch import FetchPolicy, open_url
+from aleph_mcp.media.formats import check_video_file, open_image, open_video
 from aleph_mcp.retry import error_for_status
 
 logger = logging.getLogger(__name__)
