@@ -319,4 +319,6 @@ class SQLiteEditStore:
         return await self._run(lambda: self._query(sql, _TERMINAL))
 
     async def close(self) -> None:
-        await self._run(self._db.close)
+        # Shielded: a shutdown by cancellation (the usual way a server or CLI task group ends) still closes.
+        with anyio.CancelScope(shield=True):
+            await self._run(self._db.close)
