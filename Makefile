@@ -1,31 +1,136 @@
 # Everything a newcomer needs: `make demo` (offline edit end to end) and `make test` (the whole suite).
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+#
+# `make test` runs lint, type checks and workflow lint once, builds and checks the Claude Desktop bundle,
+# then the test suite on every supported Python (PYTHONS), against the newest mcp release, and with every
+# dependency at its floor. A Python of PYTHONS missing from the machine is skipped with a warning, unless
+# REQUIRE_PYTHONS=1 (CI sets it), which makes it an error.
+SHELL := /bin/bash
+PYTHON ?= $(shell scripts/find-python 3.11 || command -v python3)
+PYTHONS ?= 3.11 3.12 3.13
+# Jobs beyond the per-Python runs; they use the main (3.11) venv's interpreter.
+EXTRA_JOBS ?= newest-mcp floors
+REQUIRE_PYTHONS ?=
 VENV := .venv
 BIN := $(VENV)/bin
+PYTEST_ARGS ?= -q -p no:cacheprovider
+MAIN_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
-.PHONY: venv demo test lint typecheck clean
+# The Claude Desktop extension (.mcpb): built with the official CLI, pinned in packaging/node.
+NODE_TOOLS := packaging/node
+MCPB := $(NODE_TOOLS)/node_modules/.bin/mcpb
+VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+BUNDLE = dist/aleph-mcp-$(VERSION).mcpb
+BUNDLE_DIR := build/mcpb/unpacked
+export UV_PYTHON_DOWNLOADS := never
+export UV_NO_PROGRESS := 1
+
+.PHONY: venv demo test lint typecheck actionlint pytest matrix newest-mcp floors mcpb mcpb-check dist icon clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml packaging/tools.txt
+	@test -n "$(PYTHON)" || { echo "error: no Python 3.11 found (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev]' -r packaging/tools.txt
+	touch $@
+
+# One venv per extra Python: .venv-3.12, .venv-3.13 (the suite's dependencies only).
+.venv-%/.installed: pyproject.toml packaging/tools.txt
+	@py="$$(scripts/find-python $*)" || { echo "error: Python $* not found" >&2; exit 1; }; \
+	  "$$py" -m venv .venv-$*
+	.venv-$*/bin/python -m pip install -q --upgrade pip
+	.venv-$*/bin/python -m pip install -q -e '.[dev]' -r packaging/tools.txt
+	touch $@
+
+# The newest mcp release, whatever pyproject's upper bound says: tells early when the SDK moves on.
+.venv-newest-mcp/.installed: pyproject.toml packaging/tools.txt
+	$(PYTHON) -m venv .venv-newest-mcp
+	.venv-newest-mcp/bin/python -m pip install -q --upgrade pip
+	.venv-newest-mcp/bin/python -m pip install -q -e '.[dev]' -r packaging/tools.txt
+	.venv-newest-mcp/bin/python -m pip install -q -U mcp
+	touch $@
+
+# Every runtime dependency at its floor (scripts/floors.py turns `>=X` into `==X`).
+.venv-floors/.installed: pyproject.toml scripts/floors.py packaging/tools.txt
+	$(PYTHON) -m venv .venv-floors
+	.venv-floors/bin/python -m pip install -q --upgrade pip
+	$(PYTHON) scripts/floors.py > .venv-floors/floors.txt
+	.venv-floors/bin/python -m pip install -q -c .venv-floors/floors.txt -e '.[dev]' -r packaging/tools.txt
 	touch $@
 
 demo: venv
 	$(BIN)/python examples/pipeline.py --provider local --prompt "black and white, mirrored"
 
 lint: venv
-	$(BIN)/ruff check src tests examples benchmarks
-	$(BIN)/ruff format --check src tests examples benchmarks
+	$(BIN)/ruff check src tests examples benchmarks scripts mcpb
+	$(BIN)/ruff format --check src tests examples benchmarks scripts mcpb
 	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy
 
-test: lint typecheck
-	$(BIN)/python -m pytest -q
+actionlint: venv
+	$(BIN)/actionlint -color=false .github/workflows/*.yml
+
+test: lint typecheck actionlint mcpb-check
+	@$(MAKE) --no-print-directory matrix
+
+# The suite on every Python of PYTHONS (each in its own venv), then EXTRA_JOBS; a time per job at the end.
+matrix: venv
+	@set -e; summary=""; start=$$SECONDS; \
+	for v in $(PYTHONS); do \
+	  if [ "$$v" = "$(MAIN_VERSION)" ]; then py=$(BIN)/python; \
+	  elif scripts/find-python $$v >/dev/null; then $(MAKE) --no-print-directory .venv-$$v/.installed; py=.venv-$$v/bin/python; \
+	  elif [ -n "$(REQUIRE_PYTHONS)" ]; then echo "error: Python $$v is required (REQUIRE_PYTHONS) but not found" >&2; exit 1; \
+	  else echo; echo "WARNING: Python $$v not found on this machine: its test run is SKIPPED" >&2; echo; \
+	       summary="$$summary\n  python $$v: SKIPPED (not installed)"; continue; fi; \
+	  t=$$SECONDS; echo "== pytest on Python $$v ($$py)"; \
+	  ALEPH_MCP_BUNDLE_DIR=$(CURDIR)/$(BUNDLE_DIR) $$py -m pytest $(PYTEST_ARGS); \
+	  summary="$$summary\n  python $$v: $$((SECONDS - t))s"; \
+	done; \
+	for job in $(EXTRA_JOBS); do \
+	  t=$$SECONDS; $(MAKE) --no-print-directory .venv-$$job/.installed; \
+	  echo "== pytest, $$job ($$(.venv-$$job/bin/python -c 'import importlib.metadata as m; print("mcp", m.version("mcp"))'))"; \
+	  ALEPH_MCP_BUNDLE_DIR=$(CURDIR)/$(BUNDLE_DIR) .venv-$$job/bin/python -m pytest $(PYTEST_ARGS); \
+	  summary="$$summary\n  $$job: $$((SECONDS - t))s"; \
+	done; \
+	echo -e "== test matrix done in $$((SECONDS - start))s:$$summary"
+
+pytest: venv
+	ALEPH_MCP_BUNDLE_DIR=$(CURDIR)/$(BUNDLE_DIR) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+newest-mcp floors: venv
+	@$(MAKE) --no-print-directory .venv-$@/.installed
+	.venv-$@/bin/python -m pytest $(PYTEST_ARGS)
+
+# --- the .mcpb bundle -------------------------------------------------------------------------------
+$(MCPB): $(NODE_TOOLS)/package.json $(NODE_TOOLS)/package-lock.json
+	npm ci --prefix $(NODE_TOOLS) --no-audit --no-fund --loglevel=error
+	touch $@
+
+icon: venv
+	$(BIN)/python scripts/make_icon.py mcpb/icon.png
+
+# Build: stage the bundle (manifest, icon, the bundle's pyproject, the package), validate, pack.
+mcpb: venv $(MCPB)
+	$(BIN)/python scripts/build_mcpb.py --stage build/mcpb/stage
+	$(MCPB) validate build/mcpb/stage/manifest.json
+	@mkdir -p dist
+	$(MCPB) pack build/mcpb/stage $(BUNDLE)
+	@sha256sum $(BUNDLE)
+
+# Check: unpack the packed bundle with the official CLI and install its environment with uv, as the
+# desktop app does; tests/test_bundle.py then starts the unpacked server and speaks MCP to it.
+mcpb-check: mcpb
+	rm -rf $(BUNDLE_DIR)
+	$(MCPB) unpack $(BUNDLE) $(BUNDLE_DIR)
+	$(MCPB) validate $(BUNDLE_DIR)/manifest.json
+	$(BIN)/uv sync --quiet --directory $(BUNDLE_DIR) --python $(CURDIR)/$(BIN)/python
+
+dist: venv
+	rm -rf dist/*.whl dist/*.tar.gz
+	$(BIN)/python -m build --outdir dist
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-* build dist .pytest_cache .mypy_cache .ruff_cache $(NODE_TOOLS)/node_modules

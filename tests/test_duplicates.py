@@ -146,6 +146,7 @@ async def test_data_uris_match_by_content_and_their_data_is_never_stored(tmp_pat
     assert (changed_dup, changed.edit_id != first.edit_id) == (False, True)
     assert len(r.fake.creates) == 2
     if kind == "sqlite":
+        # closing(): a connection's own `with` only commits; left open it is a ResourceWarning on 3.13.
         with closing(sqlite3.connect(tmp_path / "e.sqlite3")) as db:
             rows = repr(db.execute("SELECT * FROM edits").fetchall())
             prints = {row[0] for row in db.execute("SELECT fingerprint FROM edits")}

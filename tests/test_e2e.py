@@ -126,6 +126,7 @@ async def test_no_api_key_appears_in_results_resources_logs_or_the_database(tmp_
             )
             seen.append((await client.list_resources()).model_dump_json())
     seen.append((tmp_path / "server.log").read_text())
+    # closing(): a connection's own `with` only commits; left open it is a ResourceWarning on 3.13.
     with contextlib.closing(sqlite3.connect(tmp_path / "data" / "edits.sqlite3")) as db:
         seen.append(repr(db.execute("SELECT * FROM edits").fetchall()))
     assert "rejected" in "".join(seen)  # the vendor's reason got through, scrubbed

@@ -609,3 +609,13 @@ async def test_a_lease_taken_by_another_process_blocks_this_one(tmp_path: Path) 
         assert await store.lease("ed_0001", "parent", until=2600.0, now=2001.0) is True
     finally:
         await store.close()
+
+
+async def test_close_in_a_cancelled_scope_still_closes_the_file(tmp_path: Path) -> None:
+    """A server or CLI ended by cancellation closes its store: no connection is left for the GC to find."""
+    store = SQLiteEditStore(tmp_path / "s.sqlite3")
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await store.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        store._db.execute("SELECT 1")

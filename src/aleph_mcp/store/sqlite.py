@@ -321,4 +321,6 @@ class SQLiteEditStore:
         return float(rows[0][0]) if rows else None
 
     async def close(self) -> None:
-        await self._run(self._db.close)
+        # Shielded: a shutdown by cancellation (the usual way a server or CLI task group ends) still closes.
+        with anyio.CancelScope(shield=True):
+            await self._run(self._db.close)
