@@ -26,6 +26,8 @@ from aleph_mcp.server.notifications import Notifier
 from aleph_mcp.server.prompts import prompts
 from aleph_mcp.server.resources import install_listing, resources
 from aleph_mcp.server.state import ServerState
+from aleph_mcp.server.tasks import EditTasks
+from aleph_mcp.server.tasks_legacy import legacy_tasks
 from aleph_mcp.server.tools import tools
 from aleph_mcp.store import EditStore, SQLiteEditStore
 
@@ -97,6 +99,8 @@ def create_server(
         lifespan=lifespan,
         subscriptions=bus,
         tools=[*tools.tools(), *catalog_tools.tools()],
+        extensions=[EditTasks()],  # edit_video as a task, 2026-07-28 (and the 2025 tasks/* methods)
+        middleware=[legacy_tasks],  # ... and 2025-11-25, where only middleware can answer with a task
     )
     for registrations in (resources, prompts):
         registrations.register(server)
