@@ -32,32 +32,30 @@ class _Closed(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
-class TaskCreated(types.Result):
+class TaskFields(_Closed):
+    """SEP-2663 `Task`: note the `*Ms` names (2025-11-25 says `ttl`, `pollInterval`)."""
+
+    task_id: str
+    status: TaskStatus
+    status_message: str | None = None
+    created_at: str
+    last_updated_at: str
+    ttl_ms: int | None
+    poll_interval_ms: int | None = None
+
+
+class TaskCreated(types.Result, TaskFields):
     """SEP-2663 `CreateTaskResult`: `Result & Task`, flat, `resultType: "task"`."""
 
     model_config = ConfigDict(extra="forbid")
     result_type: Literal["task"]
-    task_id: str
-    status: TaskStatus
-    status_message: str | None = None
-    created_at: str
-    last_updated_at: str
-    ttl_ms: int | None
-    poll_interval_ms: int | None = None
 
 
-class TaskSnapshot(_Closed):
+class TaskSnapshot(TaskFields):
     """SEP-2663 `tasks/get` result: the task with `result` (completed) or `error` (failed) inlined."""
 
     meta: dict[str, Any] | None = Field(default=None, alias="_meta")
     result_type: Literal["complete"]
-    task_id: str
-    status: TaskStatus
-    status_message: str | None = None
-    created_at: str
-    last_updated_at: str
-    ttl_ms: int | None
-    poll_interval_ms: int | None = None
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
 

@@ -14,6 +14,7 @@ import httpx2
 import mcp.types as types
 import pytest
 from mcp import Client, MCPError, StdioServerParameters
+from mcp.client import ClientRequestContext
 from mcp.client.stdio import stdio_client
 
 from aleph_mcp.providers.kie import KieProvider
@@ -22,7 +23,7 @@ from aleph_mcp.server import create_server
 from aleph_mcp.store import EditStore, InMemoryEditStore, SQLiteEditStore
 
 from .conftest import TEST_KEY, make_settings
-from .fakes.base import FakeAPI, State
+from .fakes.base import DEFAULT_STEPS, FakeAPI, State
 from .fakes.kie import FakeKie
 from .fakes.runway import FakeRunway
 from .stdio import served_fakes, server_env
@@ -41,7 +42,14 @@ async def short_pause(seconds: float) -> None:
 
 @asynccontextmanager
 async def served(
-    tmp_path: Path, fake: FakeAPI, *, store: EditStore | None = None, tasks: bool = True
+    tmp_path: Path,
+    fake: FakeAPI,
+    *,
+    store: EditStore | None = None,
+    tasks: bool = True,
+    tasks_client: TasksClient | None = None,
+    elicitation_callback: Any = None,
+    **overrides: Any,
 ) -> AsyncIterator[Client]:
     """A client (declaring Tasks unless `tasks=False`) against a server whose one provider talks to `fake`."""
     async with httpx2.AsyncClient(transport=fake.transport()) as http:
@@ -53,13 +61,13 @@ async def served(
             else RunwayProvider(http, api_key=TEST_KEY, base_url=base)
         )
         settings = make_settings(
-            tmp_path, default_provider=name, probe_urls=False, **{f"{name}_api_key": TEST_KEY}
+            tmp_path, default_provider=name, probe_urls=False, **{f"{name}_api_key": TEST_KEY}, **overrides
         )
         server = create_server(
             settings, providers={name: provider}, store=store or InMemoryEditStore(), http=http
         )
-        extensions = [TasksClient(short_pause)] if tasks else []
-        async with Client(server, extensions=extensions) as client:
+        extensions = [tasks_client or TasksClient(short_pause)] if tasks else []
+        async with Client(server, extensions=extensions, elicitation_callback=elicitation_callback) as client:
             yield client
 
 
@@ -121,6 +129,26 @@ async def test_call_tool_through_the_extension_returns_the_finished_edit(tmp_pat
         assert result.structured_content["status"] == "succeeded"
 
 
+async def test_the_cost_is_confirmed_on_the_call_and_then_the_edit_is_a_task(tmp_path: Path) -> None:
+    """SEP-2663 with MRTR: the input_required round comes first, then the task; the person is asked once."""
+    asked: list[types.ElicitRequestParams] = []
+
+    async def person(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params)
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    tasks = TasksClient(short_pause)
+    fake = FakeRunway(TEST_KEY)
+    async with served(
+        tmp_path, fake, tasks_client=tasks, elicitation_callback=person, confirm_above_usd=0.5
+    ) as client:
+        with anyio.fail_after(20):
+            result = await client.call_tool("edit_video", {**EDIT, "model": "gen4_aleph"})
+    assert len(asked) == 1 and "$0.75" in asked[0].message
+    assert result.structured_content is not None and result.structured_content["status"] == "succeeded"
+    assert len(fake.creates) == 1 and tasks.polls[-1].status == "completed"
+
+
 async def test_a_failed_edit_is_a_completed_task_with_an_error_result(tmp_path: Path) -> None:
     """SEP-2663: a tool result with isError is `completed`, not `failed`; the reason is in the result."""
     fake = FakeRunway(TEST_KEY, steps=("queued", "running", "failed"), failure_message="moderated")
@@ -132,8 +160,8 @@ async def test_a_failed_edit_is_a_completed_task_with_an_error_result(tmp_path: 
     assert "moderated" in result.structured_content["error"]["message"]
 
 
-async def test_tasks_cancel_cancels_the_edit_and_a_second_cancel_is_refused(tmp_path: Path) -> None:
-    """tasks/cancel acks, the task turns cancelled; cancelling an ended task is -32602."""
+async def test_tasks_cancel_cancels_the_edit_and_a_second_cancel_acks_again(tmp_path: Path) -> None:
+    """tasks/cancel acks, the task turns cancelled; cancelling the ended task acks again (SEP-2663)."""
     fake = FakeRunway(TEST_KEY, steps=LONG)
     async with served(tmp_path, fake) as client:
         created = await create(client)
@@ -143,10 +171,12 @@ async def test_tasks_cancel_cancels_the_edit_and_a_second_cancel_is_refused(tmp_
         ack = await client.session.send_request(task_request("tasks/cancel", created.task_id), Ack)
         assert ack.result_type == "complete"
         assert (await snapshot(client, created.task_id)).status == "cancelled"
-        with pytest.raises(MCPError) as refused:
-            await client.session.send_request(task_request("tasks/cancel", created.task_id), Ack)
-    assert refused.value.error.code == types.INVALID_PARAMS
-    assert "terminal status 'cancelled'" in refused.value.error.message
+        again = await client.session.send_request(task_request("tasks/cancel", created.task_id), Ack)
+        assert again.result_type == "complete"
+        fake.steps = DEFAULT_STEPS  # the next edit runs to its end
+        done = await until_ended(client, (await create(client)).task_id)
+        late = await client.session.send_request(task_request("tasks/cancel", done.task_id), Ack)
+        assert late.result_type == "complete" and (await snapshot(client, done.task_id)).status == "completed"
     assert len(fake.calls("cancel")) == 1
 
 

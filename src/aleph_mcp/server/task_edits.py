@@ -30,16 +30,18 @@ NOT_FOUND = "Failed to retrieve task: Task not found"
 
 @dataclass(frozen=True)
 class Era:
-    """How one protocol era spells a task: its failed status and its millisecond fields."""
+    """How one protocol era spells a task: its failed status, its millisecond fields, and whether cancelling
+    an ended task is an error (2025-11-25: -32602) or the same ack as any cancel (SEP-2663: idempotent)."""
 
     version: str
     failed_status: str
     ttl_key: str
     poll_key: str
+    refuses_ended_cancel: bool
 
 
-LEGACY_ERA = Era(LEGACY, failed_status="failed", ttl_key="ttl", poll_key="pollInterval")
-MODERN_ERA = Era("2026-07-28", failed_status="completed", ttl_key="ttlMs", poll_key="pollIntervalMs")
+LEGACY_ERA = Era(LEGACY, "failed", "ttl", "pollInterval", refuses_ended_cancel=True)
+MODERN_ERA = Era("2026-07-28", "completed", "ttlMs", "pollIntervalMs", refuses_ended_cancel=False)
 
 
 def state_in(ctx: ServerRequestContext[Any, Any]) -> ServerState:
@@ -96,8 +98,10 @@ async def edit_of(state: ServerState, task_id: str) -> Edit:
 
 
 async def cancel_task(state: ServerState, task_id: str, era: Era) -> Edit:
-    """cancel_edit behind tasks/cancel: its refusals (ended, no cancel API at this provider) as -32602."""
+    """cancel_edit behind tasks/cancel: its refusals (no cancel API at this provider, ended) as -32602."""
     edit = await edit_of(state, task_id)
+    if edit.is_terminal and not era.refuses_ended_cancel:
+        return edit
     if edit.is_terminal:
         status = task_status(edit, era)
         raise MCPError(

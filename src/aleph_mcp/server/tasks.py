@@ -4,10 +4,11 @@ the method bindings that also serve the 2025-11-25 methods (`tasks_legacy.py`).
 2026-07-28: a client that declares the extension on its request and calls edit_video gets a
 `CreateTaskResult` (`resultType: "task"`) for the edit it started; it polls `tasks/get`, whose `completed`
 task inlines the result get_edit_status gives for the ended edit (a failed edit: `isError: true`, still
-`completed`, as SEP-2663 prescribes). `tasks/cancel` acks once the edit is cancelled; `tasks/update` acks
-(an edit never waits on input once started: its cost is confirmed on the tools/call itself, as SEP-2663
-advises, before the task exists). A refusal, a dry run, a client without the extension, and every other
-tool get their ordinary results.
+`completed`, as SEP-2663 prescribes). `tasks/cancel` acks once the edit is cancelled (an ended task: the same
+ack, cancel is idempotent there) and refuses, as cancel_edit does, where the provider cannot cancel;
+`tasks/update` acks (an edit never waits on input once started: its cost is confirmed on the tools/call
+itself, as SEP-2663 advises, before the task exists). A refusal, a dry run, a client without the
+extension, and every other tool get their ordinary results.
 
 One binding per method name serves both eras (their payloads differ), and rejects the versions that do
 not define the method with -32601.
@@ -26,18 +27,8 @@ from mcp.server.mcpserver import Extension, MethodBinding, require_client_extens
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
+from aleph_mcp.server import task_edits as te
 from aleph_mcp.server import tasks_legacy
-from aleph_mcp.server.task_edits import (
-    LEGACY,
-    MODERN_ERA,
-    TASK_TOOL,
-    cancel_task,
-    edit_of,
-    started_edit_id,
-    state_in,
-    task_of,
-    task_result,
-)
 
 EXTENSION_ID = "io.modelcontextprotocol/tasks"
 ACK = {"resultType": "complete"}
@@ -79,18 +70,18 @@ class EditTasks(Extension):
     async def intercept_tool_call(
         self, params: types.CallToolRequestParams, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
-        if params.name != TASK_TOOL or not declared(ctx):
+        if params.name != te.TASK_TOOL or not declared(ctx):
             return await call_next(ctx)
         result = await call_next(ctx)  # an input_required round (confirming the cost) passes through
         if not isinstance(result, types.CallToolResult):
             return result
-        edit_id = started_edit_id(result)
+        edit_id = te.started_edit_id(result)
         if edit_id is None:
             return result
-        state = state_in(ctx)
+        state = te.state_in(ctx)
         # The edit is stored before edit_video returns, so tasks/get resolves as soon as this arrives.
-        edit = await edit_of(state, edit_id)
-        return {"resultType": "task", **task_of(edit, state.poll_interval, MODERN_ERA)}
+        edit = await te.edit_of(state, edit_id)
+        return {"resultType": "task", **te.task_of(edit, state.poll_interval, te.MODERN_ERA)}
 
 
 def _per_era(modern: Handler | None, legacy: Handler | None) -> Handler:
@@ -98,7 +89,7 @@ def _per_era(modern: Handler | None, legacy: Handler | None) -> Handler:
         if modern is not None and ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
             require_client_extension(ctx, EXTENSION_ID)
             return await modern(ctx, params)
-        if legacy is not None and ctx.protocol_version == LEGACY:
+        if legacy is not None and ctx.protocol_version == te.LEGACY:
             return await legacy(ctx, params)
         raise MCPError(code=types.METHOD_NOT_FOUND, message="Method not found", data=ctx.method)
 
@@ -106,22 +97,22 @@ def _per_era(modern: Handler | None, legacy: Handler | None) -> Handler:
 
 
 async def _get(ctx: ServerRequestContext[Any, Any], params: types.GetTaskRequestParams) -> HandlerResult:
-    state = state_in(ctx)
-    edit = await edit_of(state, params.task_id)
-    task = {**ACK, **task_of(edit, state.poll_interval, MODERN_ERA)}
+    state = te.state_in(ctx)
+    edit = await te.edit_of(state, params.task_id)
+    task = {**ACK, **te.task_of(edit, state.poll_interval, te.MODERN_ERA)}
     if task["status"] == "completed":
-        task["result"] = task_result(edit, state.poll_interval, MODERN_ERA.version)
+        task["result"] = te.task_result(edit, state.poll_interval, te.MODERN_ERA.version)
     return task
 
 
 async def _cancel(
     ctx: ServerRequestContext[Any, Any], params: types.CancelTaskRequestParams
 ) -> HandlerResult:
-    await cancel_task(state_in(ctx), params.task_id, MODERN_ERA)
+    await te.cancel_task(te.state_in(ctx), params.task_id, te.MODERN_ERA)
     return dict(ACK)
 
 
 async def _update(ctx: ServerRequestContext[Any, Any], params: UpdateTaskParams) -> HandlerResult:
     # Nothing is ever outstanding, and SEP-2663 says to ignore responses to keys that are not.
-    await edit_of(state_in(ctx), params.task_id)
+    await te.edit_of(te.state_in(ctx), params.task_id)
     return dict(ACK)
