@@ -202,7 +202,7 @@ async def test_a_successful_submit_sends_exactly_one_create_and_stores_the_task_
 
 # -- refusals before any request ------------------------------------------------------------------
 
-OVERSIZE_DATA_URI = "data:video/mp4;base64," + "A" * (16 * 1024 * 1024 * 4 // 3 + 8)
+OVERSIZE_DATA_URI = "data:video/mp4;base64," + "A" * (5 * 1024 * 1024 * 4 // 3 + 8)
 
 
 @pytest.mark.parametrize(
@@ -221,7 +221,7 @@ OVERSIZE_DATA_URI = "data:video/mp4;base64," + "A" * (16 * 1024 * 1024 * 4 // 3 
         (FakeRunway, {"model": "gen5"}, InvalidInput, "has no model 'gen5'"),
         (FakeRunway, {"video": "http://cdn.example.com/in.mp4"}, InvalidInput, "must use https"),
         (FakeKie, {"provider": "kie", "video": "data:video/mp4;base64,AAAA"}, InvalidInput, "data: URIs"),
-        (FakeRunway, {"video": OVERSIZE_DATA_URI}, InvalidInput, "accepts at most 16777216"),
+        (FakeRunway, {"video": OVERSIZE_DATA_URI}, InvalidInput, "accepts at most 5242880"),
         (FakeRunway, {"video": "data:video/mp4;base64,not*base64!"}, InvalidInput, "invalid base64"),
         (FakeRunway, {"video": "data:video/mp4,plain-text"}, InvalidInput, "not base64"),
         (FakeRunway, {"prompt": "   \n "}, InvalidInput, "prompt is empty"),
@@ -378,36 +378,22 @@ async def test_a_refused_connection_on_create_is_retried_and_one_task_exists(tmp
     assert rig.sleeps == [1.0]
 
 
-async def test_a_429_on_create_is_retried_after_the_retry_after_wait(tmp_path: Path) -> None:
-    """A short Retry-After is waited out and the create goes through on the second attempt."""
+async def test_a_429_on_create_leaves_the_edit_queued_waiting_for_capacity(tmp_path: Path) -> None:
+    """No job was made: the call returns at once with the edit queued, its create kept for a later try."""
     async with rig_for(FakeKrea(), tmp_path) as rig:
         rig.fake.inject(
             Fault(kind="create", status=429, body={"error": "Too many jobs"}, headers={"Retry-After": "2"})
         )
         edit, _ = await rig.service.submit(args("krea"))
-    assert len(rig.fake.creates) == 2
-    assert list(rig.fake.tasks) == [edit.provider_task_id]
-    assert rig.sleeps == [2.0]
-
-
-async def test_a_429_asking_for_a_long_wait_fails_the_submit_instead_of_retrying_early(
-    tmp_path: Path,
-) -> None:
-    """Retry-After 30 is longer than a tool call should wait: not created, and the message says when."""
-    async with rig_for(FakeKrea(), tmp_path) as rig:
-        rig.fake.inject(
-            Fault(kind="create", status=429, body={"error": "Too many jobs"}, headers={"Retry-After": "30"})
-        )
-        with pytest.raises(AlephError) as caught:
-            await rig.service.submit(args("krea"))
-        (edit,) = await rig.edits()
-    assert caught.value.code == "rate_limited"
-    assert (edit.status, edit.error_code) == ("failed", "rate_limited")
-    assert "Too many jobs" in (edit.error_message or "")
-    assert "submit it again in about 30 s" in (edit.error_message or "")
-    assert "will be retried" not in (edit.error_message or "")
-    assert len(rig.fake.creates) == 1
-    assert rig.sleeps == []
+        (stored,) = await rig.edits()
+    assert edit.edit_id == stored.edit_id and edit.status == "queued"
+    assert len(rig.fake.creates) == 1 and rig.sleeps == []
+    assert (stored.status, stored.provider_task_id, stored.error_code) == ("queued", None, None)
+    assert stored.waiting_for_capacity and stored.create_sent_at is None
+    assert "Waiting for krea capacity" in (stored.notes or "")
+    assert stored.submit_after is not None and stored.submit_after >= START + 2
+    assert stored.next_poll_at == stored.submit_after
+    assert (stored.pending_request or {})["video"] == VIDEO
 
 
 async def test_a_per_model_refusal_happens_before_anything_is_stored_or_sent(tmp_path: Path) -> None:
@@ -531,41 +517,51 @@ async def test_a_failed_upload_fails_the_edit_and_sends_no_create(tmp_path: Path
 # -- waiting --------------------------------------------------------------------------------------
 
 
-async def test_wait_for_change_returns_as_soon_as_the_edit_changes(tmp_path: Path) -> None:
-    """A change saved by another task ends the wait long before wait_seconds."""
+async def test_wait_for_end_returns_when_the_edit_ends_not_at_its_first_change(tmp_path: Path) -> None:
+    """queued -> running wakes the waiter but does not end the wait; succeeded does."""
     async with rig_for(FakeRunway(), tmp_path) as rig:
         edit, _ = await rig.service.submit(args())
+        reports: list[tuple[float, str]] = []
 
-        async def change() -> None:
-            await anyio.sleep(0.1)
+        async def progress(fraction: float, message: str) -> None:
+            reports.append((fraction, message))
+
+        async def move(status: str, progress: float | None) -> None:
             moved = await rig.store.get(edit.edit_id)
             assert moved is not None
-            moved.status, moved.progress, moved.updated_at = "running", 0.3, moved.updated_at + 1
+            moved.status, moved.progress = status, progress  # type: ignore[assignment]
+            moved.updated_at += len(reports) + 1
             await rig.store.save(moved)
+            rig.service.changes.publish(moved)
 
-        with anyio.fail_after(1):
-            start = anyio.current_time()
+        async def render() -> None:
+            await move("running", 0.5)
+            while not reports:
+                await anyio.lowlevel.checkpoint()
+            await move("succeeded", 1.0)
+
+        with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
-                tg.start_soon(change)
-                seen = await rig.service.wait_for_change(edit.edit_id, 30)
-            waited = anyio.current_time() - start
-    assert (seen.status, seen.progress) == ("running", 0.3)
-    assert waited < 0.5
+                tg.start_soon(render)
+                seen = await rig.service.wait_for_end(edit.edit_id, 30, progress)
+    assert seen.status == "succeeded"
+    assert [m for _, m in reports] == ["running, 50%", "succeeded"]
+    assert reports[0][0] < reports[1][0] == 1.0
 
 
-async def test_wait_for_change_returns_after_wait_seconds_when_nothing_changes(tmp_path: Path) -> None:
+async def test_wait_for_end_returns_after_wait_seconds_when_nothing_changes(tmp_path: Path) -> None:
     """An edit that does not move is returned unchanged once the wait runs out."""
     async with rig_for(FakeRunway(), tmp_path) as rig:
         edit, _ = await rig.service.submit(args())
         with anyio.fail_after(1):
             start = anyio.current_time()
-            seen = await rig.service.wait_for_change(edit.edit_id, 0.3)
+            seen = await rig.service.wait_for_end(edit.edit_id, 0.3)
             waited = anyio.current_time() - start
     assert (seen.status, seen.updated_at) == ("queued", edit.updated_at)
     assert 0.3 <= waited < 0.6
 
 
-async def test_wait_for_change_on_a_finished_edit_returns_at_once(tmp_path: Path) -> None:
+async def test_wait_for_end_on_a_finished_edit_returns_at_once(tmp_path: Path) -> None:
     """Nothing more will happen to a failed edit, so there is nothing to wait for."""
     async with rig_for(FakeRunway(), tmp_path) as rig:
         rig.fake.inject(Fault(kind="create", status=400, body={"error": "bad"}))
@@ -573,7 +569,7 @@ async def test_wait_for_change_on_a_finished_edit_returns_at_once(tmp_path: Path
             await rig.service.submit(args())
         (edit,) = await rig.edits()
         with anyio.fail_after(0.1):
-            seen = await rig.service.wait_for_change(edit.edit_id, 30)
+            seen = await rig.service.wait_for_end(edit.edit_id, 30)
     assert seen.status == "failed"
 
 
@@ -654,8 +650,8 @@ async def test_cancel_waits_for_this_processs_poller_to_let_go_of_the_edit(tmp_p
     assert stored.status == "cancelled"
 
 
-def test_oversize_data_uri_fixture_really_is_over_sixteen_megabytes() -> None:
-    """Guard for the refusal table: the payload decodes to more than Runway's 16 MB."""
+def test_oversize_data_uri_fixture_really_is_over_five_megabytes() -> None:
+    """Guard for the refusal table: the payload decodes to more than Runway's 5 MB."""
     payload = OVERSIZE_DATA_URI.split(",", 1)[1]
-    assert len(payload) * 3 // 4 > 16 * 1024 * 1024
+    assert len(payload) * 3 // 4 > 5 * 1024 * 1024
     assert base64.b64decode(payload[:4096], validate=True)

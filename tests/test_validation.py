@@ -238,18 +238,18 @@ def test_kie_refuses_a_local_file_over_its_input_limit() -> None:
         check_video_route(VideoInput("path", "/in/big.mp4", 10 * MB + 1), KIE, "kie")
 
 
-def test_a_data_uri_at_the_limit_is_accepted_and_one_byte_more_is_not() -> None:
-    """data_uri_max_bytes is inclusive."""
-    check_video_route(VideoInput("data", "data:…", 16 * MB), RUNWAY, "runway")
+def test_a_runway_data_uri_of_five_megabytes_is_accepted_and_one_byte_more_is_not() -> None:
+    """aleph2 takes data URIs up to 5 MB (runwayml 5.24); data_uri_max_bytes is inclusive."""
+    check_video_route(VideoInput("data", "data:…", 5 * MB), RUNWAY, "runway")
     with pytest.raises(InvalidInput, match="Pass an https URL or a local file instead"):
-        check_video_route(VideoInput("data", "data:…", 16 * MB + 1), RUNWAY, "runway")
+        check_video_route(VideoInput("data", "data:…", 5 * MB + 1), RUNWAY, "runway")
 
 
 def test_a_provider_without_uploads_takes_local_files_as_data_uris_up_to_its_limit() -> None:
     """AI/ML API has no upload route but takes data URIs: small files pass, larger ones are refused."""
-    check_video_route(VideoInput("path", "/in/clip.mp4", 16 * MB), AIMLAPI, "aimlapi")
+    check_video_route(VideoInput("path", "/in/clip.mp4", 5 * MB), AIMLAPI, "aimlapi")
     with pytest.raises(InvalidInput, match="runway uploads take up to 200 MB"):
-        check_video_route(VideoInput("path", "/in/clip.mp4", 16 * MB + 1), AIMLAPI, "aimlapi")
+        check_video_route(VideoInput("path", "/in/clip.mp4", 5 * MB + 1), AIMLAPI, "aimlapi")
 
 
 def test_a_provider_with_no_route_for_files_refuses_them_and_names_one_that_has() -> None:

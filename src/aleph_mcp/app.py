@@ -16,6 +16,8 @@ import httpx2
 
 from aleph_mcp import __version__
 from aleph_mcp.config import Settings
+from aleph_mcp.edits.capacity import capacity_limits
+from aleph_mcp.edits.changes import ChangeFeed
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
 from aleph_mcp.edits.service import EditService
@@ -37,6 +39,7 @@ class AppState:
     service: EditService
     poller: Poller
     archive: Archive
+    changes: ChangeFeed  # every change of an edit this process makes or sees: what waiting calls wake on
 
     @property
     def poll_interval(self) -> float:
@@ -62,8 +65,10 @@ def build_app(
     providers: Mapping[str, Provider] | None = None,
     on_change: OnChange | None = None,
 ) -> AppState:
-    """Wire the parts. `on_change` hears every visible change of an edit made in this process."""
+    """Wire the parts. `on_change` hears every visible change of an edit made in this process (another
+    process's reach the change feed through `edits.changes.watch_store`)."""
     owner = owner_id()
+    changes = ChangeFeed()
     archive = Archive(settings.archive_dir)
     the_providers = providers if providers is not None else build_providers(settings, client)
     policy = PollPolicy(
@@ -73,12 +78,19 @@ def build_app(
         concurrency=settings.poll_concurrency,
         lease_seconds=settings.request_timeout * 4,
     )
-    poller = Poller(store, the_providers, archive, client, owner=owner, policy=policy, on_change=on_change)
+    limits = capacity_limits(settings)
+
+    async def changed(edit: Edit) -> None:
+        if changes.publish(edit) and on_change is not None:
+            await on_change(edit)
+
+    poller = Poller(
+        store, the_providers, archive, client, owner=owner, policy=policy, on_change=changed, limits=limits
+    )
 
     async def submitted(edit: Edit) -> None:
         poller.wake()
-        if on_change is not None:
-            await on_change(edit)
+        await changed(edit)
 
     service = EditService(
         store,
@@ -88,6 +100,11 @@ def build_app(
         lease_seconds=policy.lease_seconds,
         poll_interval=settings.poll_interval,
         on_submitted=submitted,
+        on_change=changed,
         http=client if settings.probe_urls else None,
+        changes=changes,
+        policy=policy,
     )
-    return AppState(settings=settings, store=store, service=service, poller=poller, archive=archive)
+    return AppState(
+        settings=settings, store=store, service=service, poller=poller, archive=archive, changes=changes
+    )

@@ -31,12 +31,17 @@ class PriceOverride(BaseModel):
 
 
 def _provider_fields() -> dict[str, Any]:
-    """`<p>_api_key` (read from each of the registry's variable names) and every URL setting."""
+    """`<p>_api_key` (read from each of the registry's variable names), `<p>_max_concurrent` and every
+    URL setting."""
     fields: dict[str, Any] = {}
     for spec in PROVIDERS:
         if spec.key_env:
             alias = AliasChoices(*spec.key_env)
             fields[spec.key_field] = (SecretStr | None, Field(default=None, validation_alias=alias))
+            # A plan's concurrent-job limit: edits beyond it wait here, unsent, until one of the
+            # provider's jobs ends. None: no local limit; a 429 still makes edits wait.
+            limit = Field(default=None, ge=1)
+            fields[f"{spec.name}_max_concurrent"] = (int | None, limit)
         fields.update({url.field: (str, url.default) for url in spec.urls})
     return fields
 
@@ -47,6 +52,10 @@ if TYPE_CHECKING:
     _ProviderFields = BaseSettings  # the generated fields are read by name, never as attributes
 else:
     _ProviderFields = create_model("_ProviderFields", __base__=BaseSettings, **_provider_fields())
+
+
+def _paths(text: str) -> list[Path]:
+    return [Path(p.strip()).expanduser() for p in text.split(os.pathsep) if p.strip()]
 
 
 class Settings(_ProviderFields):
@@ -88,6 +97,24 @@ class Settings(_ProviderFields):
     budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     budget_edits: int | None = Field(default=None, ge=0)
     confirm_above_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    # Serving over HTTP (README "Run it as a service"): who may call, and what a request may carry.
+    # Static tokens: "principal=token,principal=sha256:HEX" (or one per line in the file).
+    http_tokens: SecretStr | None = None
+    http_tokens_file: Path | None = None
+    # OAuth 2.1 resource server: bearer JWTs of this issuer, signed by its JWKS, for this audience.
+    oauth_issuer: str | None = None
+    oauth_jwks_url: str | None = None
+    oauth_audience: str | None = None
+    oauth_scopes: str = ""  # space- or comma-separated; every one is required
+    # The server's public https URL (behind a proxy): the OAuth resource identifier, and webhooks' base.
+    public_url: str | None = None
+    # Requests carry data URIs (aimlapi takes 16 MB as base64, about 22 MB): room for that, no more.
+    http_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
+    # Host / Origin values accepted when bound beyond loopback (DNS-rebinding protection), comma-separated.
+    http_allowed_hosts: str = ""
+    http_allowed_origins: str = ""
+    # Folders HTTP callers may name local files in (os.pathsep-separated). Empty: none; they pass URLs.
+    http_allowed_dirs: str = ""
 
     @field_validator("data_dir")
     @classmethod
@@ -142,13 +169,25 @@ class Settings(_ProviderFields):
         base = urls[spec.urls[0].field] if spec.urls else ""
         return ProviderConfig(self.data_dir, self.request_timeout, key, base, urls)
 
+    def max_concurrent(self, provider: str) -> int | None:
+        limit: int | None = getattr(self, f"{provider}_max_concurrent", None)
+        return limit
+
     def secrets(self) -> list[str]:
         """Every configured key, for scrubbing text that might echo one."""
         return [key for p in HOSTED_PROVIDERS if (key := self.api_key(p))]
 
     @property
+    def required_scopes(self) -> list[str]:
+        return self.oauth_scopes.replace(",", " ").split()
+
+    @property
     def allowed_dir_paths(self) -> list[Path]:
-        return [Path(p.strip()).expanduser() for p in self.allowed_dirs.split(os.pathsep) if p.strip()]
+        return _paths(self.allowed_dirs)
+
+    @property
+    def http_allowed_dir_paths(self) -> list[Path]:
+        return _paths(self.http_allowed_dirs)
 
     @property
     def resolved_default_provider(self) -> ProviderName:

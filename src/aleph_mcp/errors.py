@@ -52,6 +52,7 @@ ErrorCode = Literal[
     "model_unavailable",
     "render_failed",
     "submit_outcome_unknown",
+    "capacity_timeout",
 ]
 
 

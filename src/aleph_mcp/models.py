@@ -14,6 +14,7 @@ TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled
 AspectRatio = Literal["16:9", "9:16", "4:3", "3:4", "1:1", "21:9"]
 ASPECT_RATIOS: tuple[AspectRatio, ...] = ("16:9", "9:16", "4:3", "3:4", "1:1", "21:9")
 SEED_MAX = 4_294_967_295
+LOCAL_OWNER = "local"  # the owner of everything made without sign-in: stdio, the CLI, unsigned loopback
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class RemoteStatus:
     error_code: str | None = None
     error_message: str | None = None
     notes: str | None = None  # what the provider did or changed that the agent should know
+    # The provider's own figure for this job, in its credits: an estimate while it runs, final once ended
+    # (Runway: `estimatedCost.credits`, then `cost.credits`, 0 when refunded). None: it reports none.
+    cost_credits: float | None = None
+    cost_final: bool = False
 
 
 @dataclass
@@ -72,10 +77,33 @@ class Edit:
     polls: int = 0
     estimated_cost_usd: float | None = None  # the quote when it was submitted; None: price unknown
     cost_basis: str | None = None  # how that figure was reached, e.g. "5 s × $0.15/s"
+    # What the provider itself reports the job costs (see RemoteStatus.cost_credits), and that in USD at the
+    # catalog's credit price (an estimate: the conversion is not the provider's). The budget prefers these.
+    provider_cost_credits: float | None = None
+    provider_cost_usd: float | None = None
+    provider_cost_final: bool = False
+    # Sending the create, recorded in the store before it leaves (see edits/capacity.py): with no task id,
+    # `create_sent_at` set means the provider may have the job; `submit_after` set means it waits for
+    # capacity, was never created, and `pending_request` holds the create to send.
+    create_sent_at: float | None = None
+    submit_after: float | None = None
+    pending_request: dict[str, Any] | None = None
+    owner: str = LOCAL_OWNER  # who made it: a signed-in HTTP caller ("token:…", "oauth:…"), or local
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def waiting_for_capacity(self) -> bool:
+        """Never sent: queued here until the provider has room (no job exists, nothing is billed)."""
+        return (
+            not self.is_terminal
+            and self.provider_task_id is None
+            and self.create_sent_at is None
+            and self.submit_after is not None
+            and self.pending_request is not None
+        )
 
     # -- the lifecycle's end: every code path that ends an edit goes through `finish` -------------------
     def finish(
@@ -85,7 +113,7 @@ class Edit:
         self.status = status
         self.error_code, self.error_message = (None, None) if status == "succeeded" else (code, message)
         self.finished_at = self.updated_at = now
-        self.next_poll_at = None
+        self.next_poll_at = self.submit_after = self.pending_request = None
 
     def fail(self, code: str, message: str, now: float) -> None:
         self.finish("failed", now, code, message)
@@ -102,6 +130,7 @@ def lean_schema(schema: dict[str, Any]) -> None:
     size is latency. Drops the titles pydantic derives from field names and null defaults, and writes
     `X | None` as a type list instead of an `anyOf`."""
     schema.pop("title", None)
+    schema.pop("description", None)  # a class docstring: the tool's own description says it better
     schema.pop("additionalProperties", None)  # extra="forbid" guards what we read, not what clients get
     for prop in schema.get("properties", {}).values():
         prop.pop("title", None)
@@ -136,6 +165,21 @@ ERROR_SCHEMA = {
 }
 
 
+class ProviderCost(Lean):
+    """What the provider itself reports the job costs (Runway: estimatedCost, then cost.credits)."""
+
+    credits: float
+    final: bool = Field(description="False while it runs: an estimate")
+    usd: float | None = Field(description="credits at the catalog's credit price: a conversion, not the bill")
+    basis: str
+
+
+PROVIDER_COST_SCHEMA = {
+    "type": ["object", "null"],
+    "description": "The provider's own reported cost: {credits, final, usd (converted), basis}",
+}
+
+
 class RecordFields(Lean):
     """The status record's fields. edit_id, status and the times are null only in edit_video's dry run
     (nothing was created); EditRecord, what every tool and resource returns for an edit, requires them."""
@@ -158,17 +202,16 @@ class RecordFields(Lean):
     notes: str | None = Field(default=None, description="What the provider applied or ignored")
     warnings: list[str] = Field(
         default_factory=list,
-        description="What the provider changes silently, or could not be checked",
+        description="What the provider changes silently, or what was not checked",
     )
     check_again_in_seconds: int | None = Field(default=None, description="null once ended")
-    duplicate_of_request: bool = Field(
-        default=False, description="This call matched an earlier identical request"
-    )
+    duplicate_of_request: bool = Field(default=False, description="Matched an earlier identical call")
     estimated_cost_usd: float | None = Field(
         default=None,
         description="The quote when submitted, USD; null: price unknown",
     )
     cost_basis: str | None = None
+    provider_cost: Annotated[ProviderCost | None, WithJsonSchema(PROVIDER_COST_SCHEMA)] = None
 
 
 class EditRecord(RecordFields):

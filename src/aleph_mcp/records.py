@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from aleph_mcp.models import Edit, EditErrorInfo, EditRecord
+from aleph_mcp.models import Edit, EditErrorInfo, EditRecord, ProviderCost
 
 URI_PREFIX = "aleph://edits/"
 
@@ -61,7 +61,22 @@ def to_record(edit: Edit, *, poll_interval: float = 5.0, duplicate: bool = False
         duplicate_of_request=duplicate,
         estimated_cost_usd=edit.estimated_cost_usd,
         cost_basis=edit.cost_basis,
+        provider_cost=provider_cost(edit),
     )
+
+
+def provider_cost(edit: Edit) -> ProviderCost | None:
+    """The provider's own figure, with a basis like "runway reported 75 credits (final); $0.75 at
+    $0.01/credit, a third-party conversion"."""
+    credits = edit.provider_cost_credits
+    if credits is None:
+        return None
+    kind = "final" if edit.provider_cost_final else "estimate"
+    basis = f"{edit.provider} reported {credits:g} credits ({kind})"
+    usd = edit.provider_cost_usd
+    if usd is not None and credits > 0:
+        basis += f"; ${usd:.2f} at ${usd / credits:.4g}/credit, a third-party conversion"
+    return ProviderCost(credits=credits, final=edit.provider_cost_final, usd=usd, basis=basis)
 
 
 def cost_text(usd: float | None, basis: str | None) -> str:

@@ -33,6 +33,12 @@ def create_retry_delay(exc: ProviderError, attempt: int) -> float | None:
     return wait if wait <= MAX_CREATE_WAIT else None  # never sooner than the provider asked
 
 
+def waits_for_capacity(exc: ProviderError) -> bool:
+    """A create refused for lack of room (429: rate or concurrent-job limit): no job was made, so the edit
+    waits, unsent, and is sent again when the provider has room instead of failing."""
+    return isinstance(exc, RateLimited) and exc.not_created
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
     if not value:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import Any, Literal
 
@@ -58,6 +59,9 @@ class FakeKrea(FakeAPI):
         # The docs disagree on where failure details live: top-level `error` or `result.error`.
         self.error_location: Literal["error", "result"] = "error"
         self.uploads: list[dict[str, FormPart]] = []
+        # A plan's concurrent-job limit: a create beyond it answers 429, as Krea does. None: no limit.
+        self.max_jobs: int | None = None
+        self._jobs_lock = threading.Lock()  # the loopback server answers requests on several threads
 
     def kind_of(self, recorded: Recorded) -> str:
         path, method = recorded.path, recorded.method
@@ -97,8 +101,14 @@ class FakeKrea(FakeAPI):
         problem = validate(body)
         if problem:
             return self.respond(400, {"error": problem})
-        task = self.new_task(body)
+        with self._jobs_lock:
+            if self.max_jobs is not None and len(self.unfinished()) >= self.max_jobs:
+                return self.respond(429, {"error": "Maximum number of concurrent jobs reached"})
+            task = self.new_task(body)
         return self.respond(200, self.job(task, task.state))
+
+    def unfinished(self) -> list[FakeTask]:
+        return [t for t in list(self.tasks.values()) if t.state not in ("succeeded", "failed", "cancelled")]
 
     def job(self, task: FakeTask, state: str) -> dict[str, Any]:
         finished = state in ("succeeded", "failed", "cancelled")

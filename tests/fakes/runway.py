@@ -52,6 +52,9 @@ class FakeRunway(FakeAPI):
         self.slots: dict[str, dict[str, str]] = {}  # upload key -> issued fields
         self.uploads: list[dict[str, Any]] = []  # what arrived at the bucket
         self.deleted: list[str] = []  # finished tasks a DELETE destroyed (the output is gone)
+        # Runway's own cost: `estimatedCost` while a task runs, `cost` once it ended (0 when refunded).
+        self.credits: Any = 75
+        self.refunded = True  # failed and cancelled tasks cost 0 credits
 
     # -- dispatch ---------------------------------------------------------------------------------
     def kind_of(self, recorded: Recorded) -> str:
@@ -145,7 +148,11 @@ class FakeRunway(FakeAPI):
         body["status"] = self.words[state]
         if state == "running":
             body["progress"] = self.progress
-        elif state == "succeeded":
+            body["estimatedCost"] = {"credits": self.credits}
+        elif state in ("failed", "cancelled", "succeeded"):
+            spent = 0 if self.refunded and state != "succeeded" else self.credits
+            body["cost"] = {"credits": spent}
+        if state == "succeeded":
             body["output"] = [self.video_url(task)]
             if self.previews:
                 body["previewUrls"] = [self.image_url(task)]

@@ -265,11 +265,11 @@ def test_the_status_table_covers_every_word_the_fake_can_emit() -> None:
 
 
 def test_capabilities_match_what_the_adapter_sends() -> None:
-    """Every advertised ratio has a frame size; no cancel, no upload, data URIs up to 16 MB."""
+    """Every advertised ratio has a frame size; no cancel, no upload, data URIs up to 5 MB like Runway."""
     caps = AimlapiProvider.capabilities
     assert caps.aspect_ratios == frozenset(ASPECT_RATIOS)
     assert (caps.default_model, caps.can_cancel, caps.can_upload) == ("gen4_aleph", False, False)
-    assert caps.data_uri_max_bytes == 16 * 1024 * 1024
+    assert caps.data_uri_max_bytes == 5 * 1024 * 1024
 
 
 async def test_a_whole_edit_works_against_the_fake_on_loopback() -> None:

@@ -72,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aleph-mcp {__version__}")
     parser.add_argument("--log-level", choices=LEVELS, help="default: ALEPH_MCP_LOG_LEVEL or INFO (serve)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("serve", parents=[logs], help="serve MCP over stdio (the default)")
+    serve = commands.add_parser("serve", parents=[logs], help="serve MCP over stdio (the default) or --http")
+    serve.add_argument("--http", action="store_true", help="serve Streamable HTTP (with sign-in) instead")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address for --http (default: loopback)")
+    serve.add_argument("--port", type=_positive(int), default=8000, help="port for --http")
 
     edit = commands.add_parser("edit", parents=[common], help="start an edit and (by default) wait for it")
     edit.add_argument("video", help="a local file (its folder is allowed), an https URL or a data: URI")
@@ -133,11 +136,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from aleph_mcp.config import Settings
+    from aleph_mcp.errors import InvalidInput
     from aleph_mcp.server import create_server, serve_stdio
 
     settings = Settings()
     _configure_logging(args.log_level or settings.log_level)
-    anyio.run(serve_stdio, create_server(settings))
+    if not getattr(args, "http", False):
+        anyio.run(serve_stdio, create_server(settings))
+        return 0
+    from aleph_mcp.server.http import serve_http
+
+    try:
+        anyio.run(serve_http, settings, args.host, args.port)
+    except InvalidInput as exc:  # a configuration that must not serve: say why, in one line
+        error_line(exc.message)
+        return REFUSED
     return 0
 
 

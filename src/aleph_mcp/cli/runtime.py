@@ -8,6 +8,7 @@ polling an edit at the same time as a server.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -20,11 +21,13 @@ import httpx2
 from aleph_mcp.app import AppState, build_app, http_client
 from aleph_mcp.cli.output import ProgressLine
 from aleph_mcp.config import Settings
+from aleph_mcp.edits.changes import watch_store
+from aleph_mcp.edits.service import RECHECK_EVERY
 from aleph_mcp.models import Edit
 from aleph_mcp.providers.registry import capabilities_of
 from aleph_mcp.store import SQLiteEditStore
 
-WATCH_EVERY = 0.2  # how often the waiting loop reads the store
+WATCH_EVERY = 0.2  # how often the store is read for another process's changes
 
 
 class FocusedStore(SQLiteEditStore):
@@ -69,19 +72,23 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
 async def follow(
     state: AppState, store: FocusedStore, edit_id: str, timeout: float | None, line: ProgressLine
 ) -> Edit:
-    """Poll `edit_id` in this process until it ends or `timeout` passes; returns its latest state."""
-    store.focus = edit_id
+    """Poll `edit_id` in this process until it ends or `timeout` passes; returns its latest state. Woken
+    by the change feed: this process's poller, or the store watcher for another process's writes."""
     edit = await state.service.get(edit_id)
+    store.focus = edit_id
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(state.poller.run, min(1.0, state.settings.poll_interval))
-            with anyio.move_on_after(timeout):
+            # A server on the same data dir may be the one advancing the edit: its writes wake us too.
+            tg.start_soon(lambda: watch_store(store, state.changes, WATCH_EVERY, start=time.time()))
+            with state.changes.watching(edit_id) as watch, anyio.move_on_after(timeout):
+                edit = await state.service.get(edit_id)
                 while True:
-                    edit = await state.service.get(edit_id)
                     line.update(edit)
                     if edit.is_terminal:
                         break
-                    await anyio.sleep(WATCH_EVERY)
+                    await watch.wait(RECHECK_EVERY)
+                    edit = await state.service.get(edit_id)
             tg.cancel_scope.cancel()
     finally:
         store.focus = None

@@ -74,7 +74,8 @@ class Intake:
             prompt=args.prompt,
             video=self.video.display,
             options=options,
-            idempotency_key=args.idempotency_key,
+            idempotency_key=args.stored_key,
+            owner=args.owner,
             created_at=now,
             updated_at=now,
             # If this process dies mid-create, the poller finds it once the lease lapses (see poller).
@@ -102,8 +103,22 @@ async def take_in(
     await progress(0.02, "Checking the input video")
     limit = input_limit(video, provider.capabilities, name)
     warnings, seconds = await inspect_input(video, name, model, limit, http)
+    warnings += ignored_options(args, name, provider, model)
     estimate = estimate_cost(name, model, seconds, settings.prices)
     return Intake(args, name, provider, model, video, reference, warnings, estimate)
+
+
+def ignored_options(args: EditArgs, name: str, provider: Provider, model: str) -> list[str]:
+    """Warnings for arguments the provider accepts and then silently ignores (nothing to refuse)."""
+    caps = provider.capabilities
+    if args.aspect_ratio is None or model not in caps.ratio_ignored_by:
+        return []
+    others = [m for m in caps.models if m not in caps.ratio_ignored_by]
+    hint = f" Model {others[0]} applies it." if others else ""
+    return [
+        f"{name} ignores aspect_ratio with model {model}: the output keeps the input video's aspect "
+        f"ratio, so {args.aspect_ratio} will not be applied.{hint}"
+    ]
 
 
 def validate_args(
@@ -138,7 +153,7 @@ def validate_args(
             f"{name} takes a reference image only with some models, not {model}; drop reference_image"
             + (" or pass model='gen4_aleph'." if name == "runway" else ".")
         )
-    allowed = [*settings.allowed_dir_paths, *roots]
+    allowed = list(args.local_dirs) if args.local_dirs is not None else [*settings.allowed_dir_paths, *roots]
     video = resolve_input(args.video, allowed)
     check_video_route(video, caps, name)
     reference = None

@@ -10,15 +10,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import anyio
 import httpx2
 
+from aleph_mcp.edits.capacity import Capacity, request_from_json
+from aleph_mcp.edits.changes import visible
+from aleph_mcp.edits.leases import kept_alive
 from aleph_mcp.edits.poll_policy import PollPolicy
-from aleph_mcp.errors import ErrorCode, OutputExpired, ProviderError, TransientProviderError
+from aleph_mcp.edits.requests import stopped_mid_create
+from aleph_mcp.edits.sending import Sender
+from aleph_mcp.errors import AlephError, ErrorCode, OutputExpired, ProviderError, TransientProviderError
 from aleph_mcp.media import Archive, download, save_thumbnail
 from aleph_mcp.models import Edit, EditStatus, RemoteStatus
+from aleph_mcp.pricing.reported import record_reported_cost
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.store import EditStore
 
@@ -40,6 +47,7 @@ class Poller:
         policy: PollPolicy | None = None,
         on_change: OnChange | None = None,
         clock: Callable[[], float] = time.time,
+        limits: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -49,12 +57,16 @@ class Poller:
         self.policy = policy or PollPolicy()
         self.on_change = on_change
         self.clock = clock
+        self.capacity = Capacity(limits or {}, self.policy, clock)
+        # Sends the creates of edits that waited for capacity, under this poller's lease on each.
+        self._sender = Sender(store, clock=clock, capacity=self.capacity, poll_interval=self.policy.interval)
         self._limiter = anyio.CapacityLimiter(self.policy.concurrency)
         self._wake = anyio.Event()
         # Result URLs found expired, per edit. Kept apart from poll_failures, which every good status
         # read resets (and the fresh read is exactly what follows an expired URL).
         self._expired: dict[str, int] = {}
         self._busy: set[str] = set()  # edits run() is working on or waiting to work on
+        self.last_pass: float | None = None  # anyio's clock at the start of run()'s latest pass
 
     def wake(self) -> None:
         """Run the next pass now (a new edit was submitted)."""
@@ -63,6 +75,7 @@ class Poller:
     async def run(self, tick: float = 1.0) -> None:
         async with anyio.create_task_group() as tg:
             while True:
+                self.last_pass = anyio.current_time()  # what a health check reads: the loop is alive
                 try:
                     for edit in await self.store.due_for_poll(self.clock(), self.policy.concurrency * 8):
                         if edit.edit_id not in self._busy:
@@ -96,13 +109,12 @@ class Poller:
             if not await self.store.lease(edit_id, self.owner, now + self.policy.lease_seconds, now):
                 return  # another process has it
             try:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._keep_lease, edit_id, tg.cancel_scope)
+                # A long download renews the lease; should it be lost anyway, the work stops there.
+                async with self._kept(edit_id):
                     edit = await self.store.get(edit_id)
                     # Still due? Another process may have read it between our look-up and our lease.
                     if edit is not None and not edit.is_terminal and self._due(edit):
                         await self._advance(edit)
-                    tg.cancel_scope.cancel()
             except Exception:
                 logger.exception("poll failed edit_id=%s", edit_id)
                 await self._defer(edit_id)
@@ -112,23 +124,16 @@ class Poller:
     def _due(self, edit: Edit) -> bool:
         return edit.next_poll_at is not None and edit.next_poll_at <= self.clock()
 
-    async def _keep_lease(self, edit_id: str, work: anyio.CancelScope) -> None:
-        """Renew the lease while a long download runs, so no other process starts on the edit meanwhile.
-
-        Should the lease be lost anyway (this process stalled past it), the work stops: someone else has it.
-        """
-        while True:
-            await anyio.sleep(self.policy.lease_seconds / 3)
-            now = self.clock()
-            try:
-                kept = await self.store.lease(edit_id, self.owner, now + self.policy.lease_seconds, now)
-            except Exception:
-                logger.exception("lease renewal failed edit_id=%s", edit_id)
-                continue
-            if not kept:
-                logger.warning("lease lost to another process edit_id=%s", edit_id)
-                work.cancel()
-                return
+    def _kept(self, edit_id: str) -> AbstractAsyncContextManager[None]:
+        policy = self.policy
+        return kept_alive(
+            self.store,
+            edit_id,
+            self.owner,
+            lease_seconds=policy.lease_seconds,
+            clock=self.clock,
+            stop_if_lost=True,
+        )
 
     async def _defer(self, edit_id: str) -> None:
         """After an unexpected error, back off as after a transient one (not retry on every pass)."""
@@ -142,18 +147,36 @@ class Poller:
             logger.exception("reschedule failed edit_id=%s", edit_id)
 
     async def _advance(self, edit: Edit) -> None:
-        before = _visible(edit)
-        if edit.provider_task_id is None:
+        before = visible(edit)
+        if edit.waiting_for_capacity:
+            await self._submit_waiting(edit)
+        elif edit.provider_task_id is None:
             # Its submitter held the lease and is gone: the create may or may not have reached the provider.
-            self._fail(edit, "submit_outcome_unknown", _unknown_outcome_message(edit))
+            self._fail(edit, "submit_outcome_unknown", stopped_mid_create(edit))
         elif edit.output_url and not edit.local_path:
             await self._archive(edit)
         else:
             await self._read_status(edit)
         # The deadline is checked after one last look, so a result that arrived in time is not lost.
         if not edit.is_terminal and self.clock() - edit.created_at > self.policy.edit_timeout:
-            self._fail(edit, "timeout", self._timeout_message(edit))
-        await self._save(edit, changed=_visible(edit) != before)
+            if edit.waiting_for_capacity:
+                self.capacity.give_up(edit)
+            else:
+                self._fail(edit, "timeout", self._timeout_message(edit))
+        await self._save(edit, changed=visible(edit) != before)
+
+    async def _submit_waiting(self, edit: Edit) -> None:
+        """Send the create of an edit that waited for capacity (once: the sender claims it first)."""
+        provider = self.providers.get(edit.provider)
+        if self.capacity.expired(edit):
+            self.capacity.give_up(edit)
+        elif provider is None:  # another process on this data dir may hold the key: leave it to that one
+            edit.next_poll_at = edit.submit_after = self.clock() + self.policy.max_interval
+        elif edit.pending_request is not None:
+            try:
+                await self._sender.dispatch(edit, provider, request_from_json(edit.pending_request))
+            except AlephError as exc:  # already recorded on the edit by the sender
+                logger.info("waiting edit failed at submission edit_id=%s code=%s", edit.edit_id, exc.code)
 
     def _timeout_message(self, edit: Edit) -> str:
         minutes = round(self.policy.edit_timeout / 60)
@@ -193,6 +216,7 @@ class Poller:
 
     def _apply(self, edit: Edit, remote: RemoteStatus) -> None:
         edit.notes = remote.notes or edit.notes
+        record_reported_cost(edit, remote)
         if remote.status == "succeeded":
             # Stays "running" until the video is safely in the archive.
             edit.status, edit.progress = "running", 1.0
@@ -268,17 +292,3 @@ class Poller:
                 await self.on_change(edit)
             except Exception:
                 logger.exception("change hook failed edit_id=%s", edit.edit_id)
-
-
-def _visible(edit: Edit) -> tuple[object, ...]:
-    """The fields an agent sees; a change in any of them is a status change worth announcing."""
-    progress = round(edit.progress, 2) if edit.progress is not None else None
-    return (edit.status, progress, edit.output_url, edit.local_path, edit.error_code, edit.notes)
-
-
-def _unknown_outcome_message(edit: Edit) -> str:
-    return (
-        f"The server stopped while sending this edit to {edit.provider}, so it is unknown whether the "
-        "provider started (and will bill) it. It was not sent again. Check your recent jobs in the "
-        "provider's dashboard."
-    )

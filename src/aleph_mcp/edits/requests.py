@@ -6,10 +6,11 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from aleph_mcp.edits.validation import VideoInput
 from aleph_mcp.errors import IdempotencyConflict
-from aleph_mcp.models import AspectRatio, Edit, EditRequest
+from aleph_mcp.models import LOCAL_OWNER, AspectRatio, Edit, EditRequest
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,19 @@ class EditArgs:
     idempotency_key: str | None = None
     # False: an identical request within DUPLICATE_WINDOW returns the earlier edit, not a new billed one
     allow_duplicate: bool = False
+    owner: str = LOCAL_OWNER  # who asks: what they make is theirs, and only their own edits repeat theirs
+    # Where this caller may read local files; None: the server's ALEPH_MCP_ALLOWED_DIRS (and client roots).
+    local_dirs: tuple[Path, ...] | None = None
+
+    @property
+    def stored_key(self) -> str | None:
+        """The idempotency key as stored: each owner's keys are their own (local ones as given)."""
+        if not self.idempotency_key or self.owner == LOCAL_OWNER:
+            return self.idempotency_key
+        return f"{self.owner}{OWNER_SEPARATOR}{self.idempotency_key}"
 
 
+OWNER_SEPARATOR = "\x1f"  # between owner and key in a stored key; no caller's key can hold it
 DUPLICATE_WINDOW = 600.0  # seconds within which an identical request is taken for a repeat
 
 
@@ -49,8 +61,9 @@ def same_request(existing: Edit, new: Edit) -> Edit:
     fields = ("provider", "model", "prompt", "video", "options")
     differ = [f for f in fields if getattr(existing, f) != getattr(new, f)]
     if differ:
+        key = (new.idempotency_key or "").rpartition(OWNER_SEPARATOR)[2]  # as the caller gave it
         raise IdempotencyConflict(
-            f"idempotency_key {new.idempotency_key!r} was already used for edit {existing.edit_id} with "
+            f"idempotency_key {key!r} was already used for edit {existing.edit_id} with "
             f"different arguments ({', '.join(differ)}). Use a new key for a new edit, or resend the "
             "same arguments to get that edit back."
         )
@@ -62,6 +75,15 @@ def unknown_outcome(edit: Edit, what: str) -> str:
         f"{what} The create request may have reached {edit.provider}, so it was not sent "
         "again (that could bill twice). Check the provider's dashboard for a recent job before "
         "retrying."
+    )
+
+
+def stopped_mid_create(edit: Edit) -> str:
+    """Why an edit whose submitter died after sending (or maybe sending) its create failed."""
+    return (
+        f"The server stopped while sending this edit to {edit.provider}, so it is unknown whether the "
+        "provider started (and will bill) it. It was not sent again. Check your recent jobs in the "
+        "provider's dashboard."
     )
 
 
@@ -79,6 +101,8 @@ def fingerprint(
         "watermark": args.watermark,
         "reference_image": _identity(reference) if reference is not None else None,
     }
+    if args.owner != LOCAL_OWNER:  # local requests keep the fingerprints stored before owners existed
+        canonical["owner"] = args.owner
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 

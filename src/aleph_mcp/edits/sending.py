@@ -1,8 +1,9 @@
 """Getting one edit to its provider exactly once: deliver the inputs, send the create, record the outcome.
 
-A create is sent again only when the provider's answer proves no job was started (connection refused, 429
-with a short Retry-After). Any other failure is recorded on the edit before the error reaches the caller, so
-nothing is left for the poller to guess about.
+A create is sent again only when the provider's answer proves no job was started: at once after a refused
+connection, or later, from the poller, after a 429 (the edit waits for capacity, see capacity.py). Any other
+failure is recorded on the edit before the error reaches the caller, so nothing is left for the poller to
+guess about.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
+from aleph_mcp.edits.capacity import Capacity, is_waiting_note
 from aleph_mcp.edits.intake import Intake
 from aleph_mcp.edits.requests import build_request, unknown_outcome
 from aleph_mcp.edits.validation import VideoInput
-from aleph_mcp.errors import AlephError, ErrorCode, InvalidInput, ProviderError, RateLimited
+from aleph_mcp.errors import AlephError, ErrorCode, InvalidInput, ProviderError
 from aleph_mcp.models import Edit, EditRequest
 from aleph_mcp.providers.base import Provider
-from aleph_mcp.retry import create_retry_delay
+from aleph_mcp.retry import create_retry_delay, waits_for_capacity
 from aleph_mcp.store import EditStore
 
 logger = logging.getLogger(__name__)
@@ -35,11 +37,13 @@ class Sender:
         store: EditStore,
         *,
         clock: Callable[[], float],
+        capacity: Capacity,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         poll_interval: float = 5.0,
     ) -> None:
         self.store = store
         self.clock = clock
+        self.capacity = capacity
         self.sleep = sleep  # waits between create attempts
         self.poll_interval = poll_interval
 
@@ -60,8 +64,11 @@ class Sender:
             message = f"Could not read the input file for upload: {exc.strerror or exc}."
             await self.record_failure(edit, InvalidInput.code, message)
             raise InvalidInput(message) from None
-        await self._create(edit, provider, request)
-        await progress(1.0, f"{provider.name} accepted the edit (task {edit.provider_task_id})")
+        await self.dispatch(edit, provider, request)
+        if edit.provider_task_id is not None:
+            await progress(1.0, f"{provider.name} accepted the edit (task {edit.provider_task_id})")
+        elif not edit.is_terminal:
+            await progress(1.0, edit.notes or f"Waiting for {provider.name} capacity")
 
     async def _deliver(self, provider: Provider, item: VideoInput, progress: Progress) -> str:
         """What the provider's create request names: the URL or data URI as given, or a local file
@@ -79,44 +86,80 @@ class Sender:
         await progress(0.2, f"Uploading {path.name} to {provider.name}")
         return await provider.upload(path, on_progress=uploaded)
 
-    async def _create(self, edit: Edit, provider: Provider, request: EditRequest) -> None:
-        edit.provider_task_id = await self._send_create(edit, provider, request)
+    async def dispatch(self, edit: Edit, provider: Provider, request: EditRequest) -> None:
+        """Send the create if the provider has room, else leave the edit waiting for capacity (capacity.py).
+
+        The claim is recorded in the store before the create leaves, and a create in flight is seen through
+        to its recorded answer even when the process is shutting down, so a clean stop leaves no edit whose
+        outcome is unknown (a crash still can; the claim then keeps it from being sent twice).
+        """
+        with anyio.CancelScope(shield=True):
+            now = self.clock()
+            limit = self.capacity.limit(provider.name)
+            claim = await self.store.claim_create(edit.edit_id, provider.name, limit, now)
+            if claim == "gone":  # ended, or claimed by someone else meanwhile: nothing for us to send
+                logger.warning("create not sent edit_id=%s reason=already_claimed_or_ended", edit.edit_id)
+                return
+            if claim == "full":
+                self.capacity.hold(edit, request, None)
+                await self.store.save(edit)
+                return
+            edit.create_sent_at, edit.submit_after = now, None
+            wait = await self._attempt(edit, provider, request, attempt=1)
+        attempt = 1
+        while wait is not None:
+            await self.sleep(wait)
+            attempt += 1
+            with anyio.CancelScope(shield=True):
+                wait = await self._attempt(edit, provider, request, attempt)
+
+    async def _attempt(
+        self, edit: Edit, provider: Provider, request: EditRequest, attempt: int
+    ) -> float | None:
+        """Send the create once and record the answer; returns the seconds to wait before sending it again
+        (only when the answer proves no job was started, never on a timeout), else None."""
+        try:
+            task_id = await provider.submit(request)
+        except ProviderError as exc:
+            if waits_for_capacity(exc):
+                held = self.capacity.hold(edit, request, exc)
+                await self.store.save(edit)
+                if held:
+                    return None
+                message = f"Edit {edit.edit_id} failed: {edit.error_message}"
+                raise AlephError(message, code="capacity_timeout") from None
+            wait = create_retry_delay(exc, attempt)
+            if wait is None:
+                raise await self._fail_submit(edit, exc) from exc
+            return wait
+        except AlephError as exc:  # refused by the adapter before anything was sent
+            await self.record_failure(edit, exc.code, exc.message)
+            raise
+        except Exception as exc:
+            # An adapter bug or an unexpected error: whether the create went out is unknown.
+            logger.exception("create failed unexpectedly edit_id=%s", edit.edit_id)
+            await self.record_failure(edit, "submit_outcome_unknown", unknown_outcome(edit, str(exc)))
+            raise AlephError(
+                f"Edit {edit.edit_id} failed at submission: {edit.error_message}",
+                code="submit_outcome_unknown",
+            ) from exc
+        await self._accepted(edit, task_id)
+        return None
+
+    async def _accepted(self, edit: Edit, task_id: str) -> None:
+        edit.provider_task_id, edit.pending_request, edit.submit_after = task_id, None, None
+        edit.poll_failures = 0
+        if is_waiting_note(edit.notes):
+            edit.notes = None
         edit.next_poll_at = self.clock() + self.poll_interval
         edit.updated_at = self.clock()
         await self.store.save(edit)
-
-    async def _send_create(self, edit: Edit, provider: Provider, request: EditRequest) -> str:
-        """One create; sent again only when the answer proves no job was started (never on a timeout)."""
-        attempt = 1
-        while True:
-            try:
-                return await provider.submit(request)
-            except ProviderError as exc:
-                wait = create_retry_delay(exc, attempt)
-                if wait is None:
-                    raise await self._fail_submit(edit, exc) from exc
-                await self.sleep(wait)
-                attempt += 1
-            except AlephError as exc:  # refused by the adapter before anything was sent
-                await self.record_failure(edit, exc.code, exc.message)
-                raise
-            except Exception as exc:
-                # An adapter bug or an unexpected error: whether the create went out is unknown.
-                logger.exception("create failed unexpectedly edit_id=%s", edit.edit_id)
-                await self.record_failure(edit, "submit_outcome_unknown", unknown_outcome(edit, str(exc)))
-                raise AlephError(
-                    f"Edit {edit.edit_id} failed at submission: {edit.error_message}",
-                    code="submit_outcome_unknown",
-                ) from exc
 
     async def _fail_submit(self, edit: Edit, exc: ProviderError, *, not_created: bool = False) -> AlephError:
         """Record the failed submission; returns the error for the caller to raise."""
         code: ErrorCode
         if exc.not_created or not_created:
             code, message = exc.code, exc.message
-            if isinstance(exc, RateLimited):
-                wait = f"{exc.retry_after:.0f} s" if exc.retry_after else "a minute"
-                message += f" The edit was not created; submit it again in about {wait}."
         else:
             code, message = "submit_outcome_unknown", unknown_outcome(edit, exc.message)
         await self.record_failure(edit, code, message)

@@ -14,8 +14,11 @@ import anyio.to_thread
 import httpx2
 
 from aleph_mcp.config import Settings
+from aleph_mcp.edits.capacity import Capacity, capacity_limits
+from aleph_mcp.edits.changes import ChangeFeed, ProgressSteps
 from aleph_mcp.edits.intake import Intake, take_in
 from aleph_mcp.edits.leases import kept_alive
+from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.requests import DUPLICATE_WINDOW, EditArgs, same_request
 from aleph_mcp.edits.sending import Progress, Sender
 from aleph_mcp.errors import CannotCancel, EditNotFound, IdempotencyConflict
@@ -27,8 +30,9 @@ from aleph_mcp.store import EditStore, Gate
 
 logger = logging.getLogger(__name__)
 
-WAIT_STEP = 0.25  # how often wait_for_change looks at the store
-PROGRESS_EVERY = 1.0
+# A waiting call is woken by the change feed; it also looks at the store this often, as a heartbeat for
+# the client and a safety net for a writer that published nothing (another process with no watcher here).
+RECHECK_EVERY = 5.0
 
 
 async def _no_progress(fraction: float, message: str) -> None:
@@ -46,9 +50,12 @@ class EditService:
         lease_seconds: float = 120.0,
         poll_interval: float = 5.0,
         on_submitted: Callable[[Edit], Awaitable[None]] | None = None,
+        on_change: Callable[[Edit], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         http: httpx2.AsyncClient | None = None,
+        changes: ChangeFeed | None = None,
+        policy: PollPolicy | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -57,8 +64,16 @@ class EditService:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.on_submitted = on_submitted
+        self.on_change = on_change  # hears a cancel (submits go to on_submitted)
         self.clock = clock
-        self._sender = Sender(store, clock=clock, sleep=sleep, poll_interval=poll_interval)
+        self.changes = changes if changes is not None else ChangeFeed()
+        policy = policy or PollPolicy(
+            interval=poll_interval,
+            max_interval=max(settings.poll_max_interval, poll_interval),
+            edit_timeout=settings.edit_timeout,
+        )
+        capacity = Capacity(capacity_limits(settings), policy, clock)
+        self._sender = Sender(store, clock=clock, capacity=capacity, sleep=sleep, poll_interval=poll_interval)
         self.http = http  # for pre-flight probes of input URLs; None skips them
         self.budget = Budget.from_settings(settings)
 
@@ -137,7 +152,7 @@ class EditService:
         idempotency_key, else an identical request of the last DUPLICATE_WINDOW seconds that has not
         failed (unless the caller allows a duplicate). Look-up and insert are one atomic store step,
         so two identical calls at once (in one process or two) start one edit."""
-        key = args.idempotency_key
+        key = args.stored_key
         if key:
             existing = await self.store.get_by_idempotency_key(key)
             if existing is not None:
@@ -154,45 +169,84 @@ class EditService:
             return same_request(existing, edit)
 
     # -- read -------------------------------------------------------------------------------------
-    async def get(self, edit_id: str) -> Edit:
+    async def get(self, edit_id: str, owner: str | None = None) -> Edit:
+        """The edit; with `owner`, only that owner's: another's edit is answered exactly like an unknown
+        id, so nothing shows that it exists."""
         edit = await self.store.get(edit_id)
-        if edit is None:
+        if edit is None or (owner is not None and edit.owner != owner):
             raise EditNotFound(f"No edit {edit_id!r}. Call list_edits to see the edits this server knows.")
         return edit
 
-    async def wait_for_change(
-        self, edit_id: str, wait_seconds: float, progress: Progress = _no_progress
+    async def wait_for_end(
+        self,
+        edit_id: str,
+        wait_seconds: float,
+        progress: Progress = _no_progress,
+        *,
+        owner: str | None = None,
     ) -> Edit:
-        """Return as soon as the edit changes visibly, it ends, or `wait_seconds` pass."""
-        edit = await self.get(edit_id)
-        seen = (edit.status, edit.updated_at)
-        start = reported = anyio.current_time()  # monotonic: `clock` is for timestamps
-        while not edit.is_terminal:
-            remaining = start + wait_seconds - anyio.current_time()
-            if remaining <= 0:
-                break
-            await anyio.sleep(min(WAIT_STEP, remaining))
-            edit = await self.get(edit_id)
-            if (edit.status, edit.updated_at) != seen:
-                break
-            now = anyio.current_time()
-            if now - reported >= PROGRESS_EVERY:
-                reported, waited = now, now - start
-                await progress(min(waited / wait_seconds, 0.99), f"{edit.status}; waited {waited:.0f} s")
+        """Return once the edit has ended (succeeded, failed, cancelled) or `wait_seconds` pass, reporting
+        each status change and progress step meanwhile. Woken by the change feed, not by polling."""
+        if wait_seconds <= 0:
+            return await self.get(edit_id, owner)
+        with self.changes.watching(edit_id) as watch:
+            edit = await self.get(edit_id, owner)
+            steps = ProgressSteps(progress, edit)
+            with anyio.move_on_after(wait_seconds) as window:
+                while not edit.is_terminal:
+                    await watch.wait(RECHECK_EVERY)
+                    edit = await self.get(edit_id)
+                    await steps.report(edit)
+            if window.cancel_called:  # the time ran out, perhaps mid-read: answer with the latest
+                edit = await self.get(edit_id)
         return edit
 
     async def list(
-        self, *, status: str | None, provider: str | None, limit: int, cursor: str | None
+        self,
+        *,
+        status: str | None,
+        provider: str | None,
+        limit: int,
+        cursor: str | None,
+        owner: str | None = None,
     ) -> tuple[list[Edit], str | None]:
-        return await self.store.list_edits(status=status, provider=provider, limit=limit, cursor=cursor)
+        return await self.store.list_edits(
+            status=status, provider=provider, limit=limit, cursor=cursor, owner=owner
+        )
 
     # -- cancel -----------------------------------------------------------------------------------
-    async def cancel(self, edit_id: str) -> Edit:
-        edit = await self.get(edit_id)
+    async def cancel(self, edit_id: str, owner: str | None = None) -> Edit:
+        """Cancel at the provider; an edit still waiting for capacity was never sent, so it just ends."""
+        self._cancellable(await self.get(edit_id, owner))
+        holder = self._holder("cancel")
+        await self._lease_for_cancel(edit_id, holder)
+        try:
+            edit = await self.get(edit_id)  # as it is now that no one else works on it
+            provider = self._cancellable(edit)
+            if provider is not None:
+                assert edit.provider_task_id is not None
+                await provider.cancel(edit.provider_task_id)
+            edit.cancel(self.clock())
+            if provider is None:
+                edit.error_message = "Cancelled on request before it was sent; nothing was billed."
+            await self.store.save(edit)
+        finally:
+            await self.store.release(edit_id, holder)
+        self.changes.publish(edit)
+        if self.on_change is not None:
+            await self.on_change(edit)
+        return edit
+
+    def _cancellable(self, edit: Edit) -> Provider | None:
+        """The provider to cancel the edit's job at; None when there is no job yet (it waits for capacity).
+        Raises CannotCancel, saying why, for an edit that cannot be cancelled now."""
+        edit_id = edit.edit_id
         if edit.is_terminal:
             raise CannotCancel(
                 f"Edit {edit_id} has already ended ({edit.status}); there is nothing to cancel."
             )
+        if edit.waiting_for_capacity:
+            return None
         provider = self.providers.get(edit.provider)
         if provider is None:
             raise CannotCancel(
@@ -208,21 +262,7 @@ class EditService:
             raise CannotCancel(
                 f"Edit {edit_id} is still being sent to {edit.provider}; try again in a moment."
             )
-        holder = self._holder("cancel")
-        await self._lease_for_cancel(edit_id, holder)
-        try:
-            edit = await self.get(edit_id)
-            if edit.is_terminal:  # it ended while the poller held it
-                raise CannotCancel(
-                    f"Edit {edit_id} has already ended ({edit.status}); there is nothing to cancel."
-                )
-            assert edit.provider_task_id is not None
-            await provider.cancel(edit.provider_task_id)
-            edit.cancel(self.clock())
-            await self.store.save(edit)
-        finally:
-            await self.store.release(edit_id, holder)
-        return edit
+        return provider
 
     async def _lease_for_cancel(self, edit_id: str, holder: str) -> None:
         """Wait briefly for a poller (here or in another process) to let go of the edit."""

@@ -4,11 +4,13 @@ Spend is summed from the store, which every process on the data dir shares, so t
 restarts and processes. The check runs inside the store's insert of the new edit (a `Gate`, one SQLite
 transaction), so two processes cannot both squeeze under the cap.
 
-What counts: every edit created in the window at its quoted cost, except edits that can cost nothing: free
-ones (`local`), ones refused before their job existed (failed without a task id), and failed or cancelled
-ones at providers that state they do not bill those (prices.json `bills_failed` / `bills_cancelled`: false).
-Where that is not stated, they count. An edit stored without an estimate is re-quoted at today's prices
-(for the longest input its model processes); if that is unknown too it counts as an edit but adds no dollars.
+What counts: every edit created in the window (queued ones waiting for capacity too) at its quoted cost, or
+at the provider's own figure once it reports one (pricing/reported.py), except edits that can cost nothing:
+free ones (`local`), ones that ended before their job existed (failed or cancelled without a task id), and
+failed or cancelled ones at providers that state they do not bill those (prices.json `bills_failed` /
+`bills_cancelled`: false). Where that is not stated, they count. An edit stored without an estimate is
+re-quoted at today's prices (for the longest input its model processes); if that is unknown too it counts
+as an edit but adds no dollars.
 """
 
 from __future__ import annotations
@@ -73,9 +75,9 @@ class Budget:
     # -- what counts --------------------------------------------------------------------------------
     def counts(self, edit: Edit) -> bool:
         """Whether the provider may bill this edit (unknown: yes)."""
+        if edit.is_terminal and edit.provider_task_id is None and edit.error_code != "submit_outcome_unknown":
+            return False  # refused, out of time waiting for capacity, or cancelled before a job existed
         if edit.status == "failed":
-            if edit.provider_task_id is None and edit.error_code != "submit_outcome_unknown":
-                return False  # refused before a job existed
             if edit.error_code in NOT_A_RENDER_FAILURE:
                 return True
             return self._bills(edit, "failed")
@@ -92,6 +94,9 @@ class Budget:
         return stated is not False
 
     def cost(self, edit: Edit) -> float | None:
+        """The provider's own figure once it reported one (0 when it refunded the job), else the quote."""
+        if edit.provider_cost_usd is not None:
+            return edit.provider_cost_usd
         if edit.estimated_cost_usd is not None:
             return edit.estimated_cost_usd
         try:

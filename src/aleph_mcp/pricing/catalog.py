@@ -11,9 +11,10 @@ import math
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import WithJsonSchema
 
 from aleph_mcp.config import PriceOverride
 from aleph_mcp.errors import InvalidInput
@@ -40,6 +41,12 @@ class ThirdPartyPrice(Lean):
     as_of: str | None
 
 
+THIRD_PARTY_SCHEMA = {
+    "type": "array",
+    "description": "Resellers' prices {usd, per, source, as_of}; never quoted",
+}
+
+
 class Price(Lean):
     """A model's price, as quoted."""
 
@@ -52,8 +59,9 @@ class Price(Lean):
     as_of: str | None = Field(default=None, description="YYYY-MM of the source")
     inferred: str | None = Field(default=None, description="What is inferred, not stated")
     note: str | None = None
-    third_party: list[ThirdPartyPrice] = Field(
-        default_factory=list, description="Resellers' prices; never used in quotes"
+    # Published as a plain list: shown for reference, never used in quotes.
+    third_party: Annotated[list[ThirdPartyPrice], WithJsonSchema(THIRD_PARTY_SCHEMA)] = Field(
+        default_factory=list
     )
     bills_failed: bool | None = Field(default=None, description="null: not stated")
     bills_cancelled: bool | None = None

@@ -45,8 +45,8 @@ CAPABILITIES = Capabilities(
     reference_image=True,
     can_cancel=False,
     can_upload=False,
-    # Inferred: AI/ML API states no data URI limit; Runway's own 16 MB data URI limit applies.
-    data_uri_max_bytes=16 * MB,  # local files travel this way too (no upload route)
+    # Inferred: AI/ML API states no data URI limit; Runway's own 5 MB data URI limit applies.
+    data_uri_max_bytes=5 * MB,  # local files travel this way too (no upload route)
     typical_render="about 3-4 minutes (AI/ML API's example took 3 min 30 s)",
 )
 MODEL_FACTS = {

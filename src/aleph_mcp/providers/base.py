@@ -41,6 +41,7 @@ class Capabilities:
     quick_poll: tuple[float, float] | None = None
     renders_in_process: bool = False  # the render runs in whichever process follows the edit
     typical_render: str = "2-15 minutes"
+    ratio_ignored_by: frozenset[str] = frozenset()  # models that take an aspect ratio and silently ignore it
 
     @property
     def default_model(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import mimetypes
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,10 +43,11 @@ CAPABILITIES = Capabilities(
     reference_image=True,  # gen4_aleph only (`references`); MODEL_FACTS say so for aleph2
     can_cancel=True,
     can_upload=True,
-    data_uri_max_bytes=16 * MB,
+    data_uri_max_bytes=5 * MB,  # aleph2, runwayml 5.24; older SDK docstrings said 16 MB
     url_max_bytes=32 * MB,
     upload_max_bytes=200 * MB,
     typical_render="1-10 minutes",  # Runway states no processing time
+    ratio_ignored_by=frozenset({"gen4_aleph"}),  # `ratio` is deprecated: the output follows the input
 )
 MODEL_FACTS = {
     "aleph2": ModelFacts(
@@ -116,13 +118,15 @@ class RunwayProvider(HostedAdapter):
         task = await self._read(task_id)
         word = str(task["status"])
         status = STATUS(word)
+        credits, final = _cost(task)
+        cost: dict[str, Any] = {"cost_credits": credits, "cost_final": final}
         if status == "succeeded":
             output = _first_url(task.get("output"))
             if output is None:
                 raise self.http.malformed("a finished task without an output URL")
             # `previewUrls` is undocumented (seen in Runway's own MCP server); absent is fine.
             thumbnail = _first_url(task.get("previewUrls"))
-            return RemoteStatus("succeeded", 1.0, output, thumbnail)
+            return RemoteStatus("succeeded", 1.0, output, thumbnail, **cost)
         if status == "failed":
             reason = task.get("failure")
             code = task.get("failureCode")
@@ -130,8 +134,9 @@ class RunwayProvider(HostedAdapter):
                 "failed",
                 error_code=str(code) if code else "provider_failed",
                 error_message=scrub(str(reason), self.http.secrets) if reason else "Runway gave no reason.",
+                **cost,
             )
-        return RemoteStatus(status, progress=_progress(task.get("progress")))
+        return RemoteStatus(status, progress=_progress(task.get("progress")), **cost)
 
     async def _read(self, task_id: str) -> Mapping[str, Any]:
         task = await self.http.request("GET", f"/v1/tasks/{quote(task_id, safe='')}")
@@ -200,6 +205,28 @@ def _first_url(value: Any) -> str | None:
     if isinstance(value, list) and value and isinstance(value[0], str) and value[0]:
         return value[0]
     return None
+
+
+def _cost(task: Mapping[str, Any]) -> tuple[float | None, bool]:
+    """Runway's own cost in credits, and whether it is final: `cost.credits` once the task ended (0 when
+    refunded), else `estimatedCost.credits` while it runs. Numbers only: anything else is ignored."""
+    final = _credits(task.get("cost"))
+    if final is not None:
+        return final, True
+    return _credits(task.get("estimatedCost")), False
+
+
+def _credits(value: Any) -> float | None:
+    """A credit count from `{"credits": n}` (or a bare n): finite, not negative, not a bool; else None."""
+    if isinstance(value, Mapping):
+        value = value.get("credits")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # JSON integers have no size limit
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def _progress(value: Any) -> float | None:

@@ -6,9 +6,11 @@ from typing import Any
 
 import mcp.types as types
 from mcp.server import ServerRequestContext
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import MCPServer
 
 from aleph_mcp.config import ALL_PROVIDERS
+from aleph_mcp.server.auth import owner_of
 from aleph_mcp.server.sdk import add_request_handler
 from aleph_mcp.server.state import ServerState
 
@@ -81,7 +83,8 @@ def _matching(words: tuple[str, ...], prefix: str) -> list[str]:
 async def _edit_ids(state: ServerState, template: str, prefix: str) -> list[str]:
     """Recent edit ids starting with the prefix; only finished edits for the video and thumbnail."""
     status = None if template == EDIT_TEMPLATES[0] else "succeeded"
-    edits, _ = await state.store.list_edits(status=status, limit=MAX_COMPLETIONS * 2)
+    owner = owner_of(get_access_token())  # only the caller's own edits complete
+    edits, _ = await state.store.list_edits(status=status, limit=MAX_COMPLETIONS * 2, owner=owner)
     return [e.edit_id for e in edits if e.edit_id.startswith(prefix.strip().lower())]
 
 

@@ -9,6 +9,7 @@ confirm=true.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Resolve
@@ -26,7 +27,7 @@ from aleph_mcp.pricing.budget import asks_first, cost_basis
 from aleph_mcp.pricing.catalog import Quote
 from aleph_mcp.records import cost_text
 from aleph_mcp.server.content import client_roots, looks_local
-from aleph_mcp.server.state import Ctx, agent_errors, progress_of, state_of
+from aleph_mcp.server.state import Ctx, agent_errors, caller, over_http, progress_of, state_of
 
 MODERN = "2026-07-28"  # from this version elicitation rides the tool call's input_required result
 PROMPT_SHOWN = 300  # characters of the prompt quoted in the question
@@ -77,8 +78,17 @@ async def take_in_call(
         watermark=watermark,
         idempotency_key=idempotency_key,
         allow_duplicate=allow_duplicate,
+        owner=caller(ctx),
     )
-    roots = await client_roots(ctx) if looks_local(video) or looks_local(reference_image) else []
+    local = looks_local(video) or looks_local(reference_image)
+    if over_http(ctx):  # a remote caller's path would name the server's files: only the operator's folders
+        if local and not state.settings.http_allowed_dirs:
+            raise ToolError(
+                "Local file paths cannot be used over HTTP: they would name files on the server. Pass an "
+                "https URL or a data: URI."
+            )
+        args = replace(args, local_dirs=tuple(state.settings.http_allowed_dir_paths))
+    roots = await client_roots(ctx) if local and args.local_dirs is None else []
     with agent_errors():
         return await state.service.check(args, progress_of(ctx), roots=roots)
 

@@ -4,42 +4,50 @@
 - 2025-era clients (Claude Desktop, Inspector) send `resources/subscribe`; MCPServer has no public hook for
   it, so we register low-level handlers (`sdk.py`) and keep subscribers keyed by their connection (a new
   session proxy is built per message, so the connection object is the stable key).
-- Another process sharing the data dir may advance an edit; `watch()` reads the store's recent changes so
-  this process's subscribers hear about them too. Each (edit, updated_at) is announced once.
+- Another process sharing the data dir may advance an edit; `edits.changes.watch_store` reads the store's
+  recent changes and hands the new ones to `edit_changed`, so this process's subscribers hear about them
+  too. Each (edit, updated_at) is announced once (the change feed drops repeats).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from typing import Any
 
-import anyio
 import mcp.types as types
 from mcp.server import ServerRequestContext
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import MCPServer
-from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChanged, ResourceUpdated
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    ResourcesListChanged,
+    ResourceUpdated,
+)
 
 from aleph_mcp.models import Edit
-from aleph_mcp.records import edit_uri
+from aleph_mcp.records import URI_PREFIX, edit_uri
+from aleph_mcp.server.auth import owner_of
 from aleph_mcp.server.sdk import add_request_handler, connection_of
 from aleph_mcp.store import EditStore
 
 logger = logging.getLogger(__name__)
-SEEN_LIMIT = 4096
-LOOKBACK = 2.0  # seconds: tolerate small clock skew between writer processes
 
 
 class Notifier:
+    """Every subscription is its caller's: a change is told only to subscribers who own the edit."""
+
     def __init__(self, bus: InMemorySubscriptionBus) -> None:
         self.bus = bus
-        self._subscribers: dict[str, dict[Any, Any]] = {}  # uri -> {connection: session}
+        self._listen = ListenHandler(bus)
+        self._subscribers: dict[str, dict[Any, tuple[Any, str]]] = {}  # uri -> {connection: (session, owner)}
         self._sessions: dict[Any, Any] = {}  # every 2025-era connection seen -> its latest session
-        self._seen: OrderedDict[str, float] = OrderedDict()  # edit_id -> updated_at announced
 
     # -- 2025-era handlers --------------------------------------------------------------------------
     def install(self, server: MCPServer[Any]) -> None:
         add_request_handler(server, "resources/subscribe", types.SubscribeRequestParams, self._on_subscribe)
+        listen = types.SubscriptionsListenRequestParams
+        add_request_handler(server, "subscriptions/listen", listen, self._on_listen)
         add_request_handler(
             server, "resources/unsubscribe", types.UnsubscribeRequestParams, self._on_unsubscribe
         )
@@ -64,9 +72,24 @@ class Notifier:
     async def _on_subscribe(
         self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
+        # Any URI is accepted, as for an unknown edit; updates reach only the edit's owner.
         connection = self.remember(ctx.session, ctx.protocol_version)
-        self._subscribers.setdefault(str(params.uri), {})[connection] = ctx.session
+        owner = owner_of(get_access_token())
+        self._subscribers.setdefault(str(params.uri), {})[connection] = (ctx.session, owner)
         return types.EmptyResult()
+
+    async def _on_listen(
+        self, ctx: ServerRequestContext[Any], params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        """The SDK's listen stream, honouring only the caller's own edits among the resource subscriptions:
+        another's edit is treated like an unknown URI (not honoured, never told of)."""
+        wanted = params.notifications.resource_subscriptions
+        if wanted:
+            owner, store = owner_of(get_access_token()), ctx.lifespan_context.store
+            mine = [uri for uri in wanted if await _owned(store, str(uri), owner)]
+            notifications = params.notifications.model_copy(update={"resource_subscriptions": mine})
+            params = params.model_copy(update={"notifications": notifications})
+        return await self._listen(ctx, params)
 
     async def _on_unsubscribe(
         self, ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
@@ -77,29 +100,19 @@ class Notifier:
 
     # -- publishing -------------------------------------------------------------------------------
     async def edit_changed(self, edit: Edit) -> None:
-        if self._seen.get(edit.edit_id, -1.0) >= edit.updated_at:
-            return
-        self._seen[edit.edit_id] = edit.updated_at
-        self._seen.move_to_end(edit.edit_id)
-        while len(self._seen) > SEEN_LIMIT:
-            self._seen.popitem(last=False)
+        """Announce one change (the app's change feed has already dropped repeats)."""
         uri = edit_uri(edit.edit_id)
         await self.bus.publish(ResourceUpdated(uri=uri))
-        for session in list(self._subscribers.get(uri, {}).values()):
-            await session.send_resource_updated(uri)
+        for session, owner in list(self._subscribers.get(uri, {}).values()):
+            if owner == edit.owner:
+                await session.send_resource_updated(uri)
         if edit.status == "succeeded":
             await self.bus.publish(ResourcesListChanged())
             for session in list(self._sessions.values()):
                 await session.send_resource_list_changed()
 
-    async def watch(self, store: EditStore, interval: float = 1.0, *, start: float) -> None:
-        """Announce changes any process wrote to the store (our own ones are deduplicated)."""
-        since = start
-        while True:
-            await anyio.sleep(interval)
-            try:
-                for edit in await store.changed_since(since - LOOKBACK):
-                    since = max(since, edit.updated_at)
-                    await self.edit_changed(edit)
-            except Exception:
-                logger.exception("watching the store failed; continuing")
+
+async def _owned(store: EditStore, uri: str, owner: str) -> bool:
+    edit_id = uri.removeprefix(URI_PREFIX).split("/", 1)[0]
+    edit = await store.get(edit_id) if uri.startswith(URI_PREFIX) else None
+    return edit is not None and edit.owner == owner

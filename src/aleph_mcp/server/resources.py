@@ -9,14 +9,16 @@ from typing import Any
 import anyio
 import mcp.types as types
 from mcp.server import ServerRequestContext
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from aleph_mcp.models import Edit
 from aleph_mcp.records import to_record, video_uri
+from aleph_mcp.server.auth import owner_of
 from aleph_mcp.server.registration import Registrations
 from aleph_mcp.server.sdk import add_request_handler
-from aleph_mcp.server.state import Ctx, ServerState, state_of
+from aleph_mcp.server.state import Ctx, ServerState, caller, state_of
 
 _EDIT_ID = re.compile(r"^ed_[0-9a-f]{20}$")
 LIST_PAGE = 100
@@ -25,7 +27,7 @@ LIST_PAGE = 100
 async def _edit(ctx: Ctx, edit_id: str) -> tuple[ServerState, Edit]:
     state = state_of(ctx)
     edit = await state.store.get(edit_id) if _EDIT_ID.match(edit_id) else None
-    if edit is None:
+    if edit is None or edit.owner != caller(ctx):  # another's edit reads exactly like an unknown one
         raise ResourceNotFoundError(f"No edit {edit_id!r}; list_edits shows the known edits.")
     return state, edit
 
@@ -89,7 +91,7 @@ async def list_finished(
 ) -> types.ListResourcesResult:
     state: ServerState = ctx.lifespan_context
     edits, next_cursor = await state.store.list_edits(
-        status="succeeded", limit=LIST_PAGE, cursor=params.cursor
+        status="succeeded", limit=LIST_PAGE, cursor=params.cursor, owner=owner_of(get_access_token())
     )
     return types.ListResourcesResult(
         resources=[_listing(e) for e in edits if e.local_path], next_cursor=next_cursor

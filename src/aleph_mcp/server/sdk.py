@@ -11,7 +11,6 @@ from typing import Any
 
 from mcp.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
-from mcp.server.stdio import stdio_server
 from pydantic import BaseModel
 
 Handler = Callable[[Any, Any], Awaitable[Any]]
@@ -38,12 +37,25 @@ def connection_of(session: Any) -> Any:
     return getattr(session, "_connection", session)
 
 
-async def serve_stdio(server: MCPServer[Any]) -> None:
-    """Like `MCPServer.run_stdio_async`, but 2025-era clients are told resource lists change.
+def announce_resource_list_changes(server: MCPServer[Any]) -> None:
+    """Tell 2025-era clients that resource lists change (capability `resources.listChanged`), on every
+    transport: finished videos join `resources/list`.
 
-    `run_stdio_async` offers no way to set `NotificationOptions(resources_changed=True)`.
+    MCPServer offers no option for it: its transports build the initialize answer from the low-level
+    server's `create_initialization_options()` with default NotificationOptions (all False), so the
+    default is replaced here, on this one server instance.
     """
     low = server._lowlevel_server
-    options = low.create_initialization_options(NotificationOptions(resources_changed=True))
-    async with stdio_server() as (read_stream, write_stream):
-        await low.run(read_stream, write_stream, options)
+    original = low.create_initialization_options
+
+    def with_resource_changes(
+        notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        return original(notification_options or NotificationOptions(resources_changed=True), *args, **kwargs)
+
+    low.create_initialization_options = with_resource_changes  # type: ignore[method-assign]
+
+
+async def serve_stdio(server: MCPServer[Any]) -> None:
+    """Serve MCP over stdio (resource list changes announced by `announce_resource_list_changes`)."""
+    await server.run_stdio_async()

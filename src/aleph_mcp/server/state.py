@@ -7,11 +7,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from aleph_mcp.app import AppState
 from aleph_mcp.errors import AlephError
+from aleph_mcp.server.auth import owner_of
 from aleph_mcp.server.notifications import Notifier
 
 
@@ -25,11 +29,36 @@ class ServerState(AppState):
 Ctx = Context[ServerState, Any]
 
 
+@dataclass
+class SignIn:
+    """Who may call over HTTP: the bearer-token verifier and the resource server's OAuth settings."""
+
+    verifier: TokenVerifier
+    settings: AuthSettings
+
+
+@dataclass
+class Health:
+    """The running server, as `/healthz` sees it: set by the lifespan while it runs."""
+
+    state: ServerState | None = None
+
+
 def state_of(ctx: Ctx) -> ServerState:
     """The server state, remembering the caller's connection so it hears list_changed."""
     state = ctx.request_context.lifespan_context
     state.notifier.remember(ctx.session, ctx.protocol_version)
     return state
+
+
+def caller(ctx: Ctx) -> str:
+    """Who is asking: the signed-in HTTP principal, or `local` (stdio, in-process, unsigned loopback)."""
+    return owner_of(get_access_token())
+
+
+def over_http(ctx: Ctx) -> bool:
+    """Whether the request came over HTTP: a remote caller whose local paths would name our files."""
+    return ctx.request_context.request is not None
 
 
 def progress_of(ctx: Ctx) -> Any:

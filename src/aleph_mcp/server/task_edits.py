@@ -14,11 +14,13 @@ from typing import Any
 import mcp.types as types
 from mcp import MCPError
 from mcp.server import ServerRequestContext
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.types import methods
 
-from aleph_mcp.errors import AlephError
+from aleph_mcp.errors import AlephError, EditNotFound
 from aleph_mcp.models import Edit
 from aleph_mcp.records import summary, to_record
+from aleph_mcp.server.auth import owner_of
 from aleph_mcp.server.content import status_result
 from aleph_mcp.server.state import ServerState
 
@@ -47,6 +49,11 @@ MODERN_ERA = Era("2026-07-28", "completed", "ttlMs", "pollIntervalMs", refuses_e
 def state_in(ctx: ServerRequestContext[Any, Any]) -> ServerState:
     state: ServerState = ctx.lifespan_context
     return state
+
+
+def owner_in(ctx: ServerRequestContext[Any, Any]) -> str:
+    """Whose tasks this request may see: like every edit tool, only the signed-in caller's (over HTTP)."""
+    return owner_of(get_access_token())
 
 
 def task_status(edit: Edit, era: Era) -> str:
@@ -89,17 +96,20 @@ def started_edit_id(result: types.CallToolResult) -> str | None:
     return edit_id if isinstance(edit_id, str) else None
 
 
-async def edit_of(state: ServerState, task_id: str) -> Edit:
-    """The edit behind a task id; -32602 for anything that is not one (the spec's code for a bad taskId)."""
-    edit = await state.store.get(task_id) if 0 < len(task_id) <= TASK_ID_MAX else None
-    if edit is None:
-        raise MCPError(code=types.INVALID_PARAMS, message=NOT_FOUND)
-    return edit
+async def edit_of(state: ServerState, task_id: str, owner: str) -> Edit:
+    """The caller's edit behind a task id; -32602 (the spec's code for a bad taskId) for anything else,
+    another user's edit included, so nothing shows that it exists."""
+    try:
+        if 0 < len(task_id) <= TASK_ID_MAX:
+            return await state.service.get(task_id, owner)
+    except EditNotFound:
+        pass
+    raise MCPError(code=types.INVALID_PARAMS, message=NOT_FOUND)
 
 
-async def cancel_task(state: ServerState, task_id: str, era: Era) -> Edit:
+async def cancel_task(state: ServerState, task_id: str, owner: str, era: Era) -> Edit:
     """cancel_edit behind tasks/cancel: its refusals (no cancel API at this provider, ended) as -32602."""
-    edit = await edit_of(state, task_id)
+    edit = await edit_of(state, task_id, owner)
     if edit.is_terminal and not era.refuses_ended_cancel:
         return edit
     if edit.is_terminal:
@@ -108,6 +118,6 @@ async def cancel_task(state: ServerState, task_id: str, era: Era) -> Edit:
             code=types.INVALID_PARAMS, message=f"Cannot cancel task: already in terminal status '{status}'"
         )
     try:
-        return await state.service.cancel(task_id)
+        return await state.service.cancel(task_id, owner)
     except AlephError as exc:
         raise MCPError(code=types.INVALID_PARAMS, message=f"Cannot cancel task: {exc.message}") from None

@@ -80,7 +80,7 @@ class EditTasks(Extension):
             return result
         state = te.state_in(ctx)
         # The edit is stored before edit_video returns, so tasks/get resolves as soon as this arrives.
-        edit = await te.edit_of(state, edit_id)
+        edit = await te.edit_of(state, edit_id, te.owner_in(ctx))
         return {"resultType": "task", **te.task_of(edit, state.poll_interval, te.MODERN_ERA)}
 
 
@@ -98,7 +98,7 @@ def _per_era(modern: Handler | None, legacy: Handler | None) -> Handler:
 
 async def _get(ctx: ServerRequestContext[Any, Any], params: types.GetTaskRequestParams) -> HandlerResult:
     state = te.state_in(ctx)
-    edit = await te.edit_of(state, params.task_id)
+    edit = await te.edit_of(state, params.task_id, te.owner_in(ctx))
     task = {**ACK, **te.task_of(edit, state.poll_interval, te.MODERN_ERA)}
     if task["status"] == "completed":
         task["result"] = te.task_result(edit, state.poll_interval, te.MODERN_ERA.version)
@@ -108,11 +108,11 @@ async def _get(ctx: ServerRequestContext[Any, Any], params: types.GetTaskRequest
 async def _cancel(
     ctx: ServerRequestContext[Any, Any], params: types.CancelTaskRequestParams
 ) -> HandlerResult:
-    await te.cancel_task(te.state_in(ctx), params.task_id, te.MODERN_ERA)
+    await te.cancel_task(te.state_in(ctx), params.task_id, te.owner_in(ctx), te.MODERN_ERA)
     return dict(ACK)
 
 
 async def _update(ctx: ServerRequestContext[Any, Any], params: UpdateTaskParams) -> HandlerResult:
     # Nothing is ever outstanding, and SEP-2663 says to ignore responses to keys that are not.
-    await te.edit_of(te.state_in(ctx), params.task_id)
+    await te.edit_of(te.state_in(ctx), params.task_id, te.owner_in(ctx))
     return dict(ACK)

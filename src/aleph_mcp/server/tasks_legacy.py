@@ -30,6 +30,7 @@ from aleph_mcp.server.task_edits import (
     TASK_TOOL,
     cancel_task,
     edit_of,
+    owner_in,
     started_edit_id,
     state_in,
     task_of,
@@ -40,7 +41,7 @@ CAPABILITY: dict[str, Any] = {"list": {}, "cancel": {}, "requests": {"tools": {"
 RELATED_TASK = "io.modelcontextprotocol/related-task"
 IMMEDIATE_RESPONSE = "io.modelcontextprotocol/model-immediate-response"
 LIST_PAGE = 50
-RESULT_WAIT = 50.0  # seconds per wait_for_change round while tasks/result blocks
+RESULT_WAIT = 50.0  # seconds per wait_for_end round while tasks/result blocks
 
 
 async def legacy_tasks(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -87,7 +88,7 @@ async def _call_as_task(ctx: ServerRequestContext[Any, Any], call_next: CallNext
     if edit_id is None:
         return result
     state = state_in(ctx)
-    edit = await edit_of(state, edit_id)
+    edit = await edit_of(state, edit_id, owner_in(ctx))
     immediate = summary(to_record(edit, poll_interval=state.poll_interval))
     return {
         "task": task_of(edit, state.poll_interval, LEGACY_ERA),
@@ -97,17 +98,17 @@ async def _call_as_task(ctx: ServerRequestContext[Any, Any], call_next: CallNext
 
 async def get_task(ctx: ServerRequestContext[Any, Any], params: types.GetTaskRequestParams) -> HandlerResult:
     state = state_in(ctx)
-    return task_of(await edit_of(state, params.task_id), state.poll_interval, LEGACY_ERA)
+    return task_of(await edit_of(state, params.task_id, owner_in(ctx)), state.poll_interval, LEGACY_ERA)
 
 
 async def task_payload(
     ctx: ServerRequestContext[Any, Any], params: types.GetTaskPayloadRequestParams
 ) -> HandlerResult:
     """tasks/result: blocks until the edit ends, then what the tool call would have returned."""
-    state = state_in(ctx)
-    edit = await edit_of(state, params.task_id)
+    state, owner = state_in(ctx), owner_in(ctx)
+    edit = await edit_of(state, params.task_id, owner)
     while not edit.is_terminal:
-        edit = await state.service.wait_for_change(edit.edit_id, RESULT_WAIT)
+        edit = await state.service.wait_for_end(edit.edit_id, RESULT_WAIT, owner=owner)
     result = task_result(edit, state.poll_interval, LEGACY)
     meta = {**(result.get("_meta") or {}), RELATED_TASK: {"taskId": edit.edit_id}}
     return {**result, "_meta": meta}
@@ -116,11 +117,11 @@ async def task_payload(
 async def list_tasks(
     ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams
 ) -> HandlerResult:
-    """Every edit on the data dir, newest first: the same scope list_edits shows any caller."""
+    """The caller's edits on the data dir, newest first: what list_edits shows them."""
     state = state_in(ctx)
     try:
         edits, cursor = await state.service.list(
-            status=None, provider=None, limit=LIST_PAGE, cursor=params.cursor
+            status=None, provider=None, limit=LIST_PAGE, cursor=params.cursor, owner=owner_in(ctx)
         )
     except AlephError as exc:
         raise MCPError(code=types.INVALID_PARAMS, message=exc.message) from None
@@ -133,5 +134,5 @@ async def list_tasks(
 async def cancel(ctx: ServerRequestContext[Any, Any], params: types.CancelTaskRequestParams) -> HandlerResult:
     """tasks/cancel answers with the task, now cancelled (2025-11-25's CancelTaskResult)."""
     state = state_in(ctx)
-    edit = await cancel_task(state, params.task_id, LEGACY_ERA)
+    edit = await cancel_task(state, params.task_id, owner_in(ctx), LEGACY_ERA)
     return task_of(edit, state.poll_interval, LEGACY_ERA)

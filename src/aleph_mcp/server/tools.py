@@ -16,7 +16,7 @@ from aleph_mcp.records import to_record
 from aleph_mcp.server.confirm import TakenIn, confirm_spend, require_approval
 from aleph_mcp.server.content import edit_result, status_result
 from aleph_mcp.server.registration import Registrations
-from aleph_mcp.server.state import Ctx, agent_errors, progress_of, state_of
+from aleph_mcp.server.state import Ctx, agent_errors, caller, progress_of, state_of
 
 EditResult = Annotated[types.CallToolResult, EditRecord]
 # edit_video's schema also covers its dry run (no edit: identity fields null, `dry_run` set); see dry_run.py
@@ -116,14 +116,14 @@ async def get_edit_status(
     ctx: Ctx,
     edit_id: EditId,
     wait_seconds: Annotated[
-        float, Field(ge=0, le=50, description="Wait up to this long for the status to change")
+        float, Field(ge=0, le=50, description="Wait up to this long for the edit to end; progress meanwhile")
     ] = 0,
 ) -> EditResult:
-    """An edit's status record: once succeeded, the video's path and resource; until then, when to check
-    again."""
+    """An edit's status record: once succeeded, the video's path and resource. With wait_seconds it
+    answers when the edit ends, or when the time is up with the edit still running."""
     state = state_of(ctx)
     with agent_errors():
-        edit = await state.service.wait_for_change(edit_id, wait_seconds, progress_of(ctx))
+        edit = await state.service.wait_for_end(edit_id, wait_seconds, progress_of(ctx), owner=caller(ctx))
     return status_result(edit, state.poll_interval)
 
 
@@ -142,7 +142,7 @@ async def list_edits(
     state = state_of(ctx)
     with agent_errors():
         edits, next_cursor = await state.service.list(
-            status=status, provider=provider, limit=limit, cursor=cursor
+            status=status, provider=provider, limit=limit, cursor=cursor, owner=caller(ctx)
         )
     return EditList(
         edits=[to_record(e, poll_interval=state.poll_interval) for e in edits], next_cursor=next_cursor
@@ -160,7 +160,7 @@ async def cancel_edit(ctx: Ctx, edit_id: EditId) -> EditResult:
     edits run to their end."""
     state = state_of(ctx)
     with agent_errors():
-        edit = await state.service.cancel(edit_id)
+        edit = await state.service.cancel(edit_id, caller(ctx))
     return edit_result(to_record(edit, poll_interval=state.poll_interval))
 
 

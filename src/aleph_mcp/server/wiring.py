@@ -19,13 +19,15 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 from aleph_mcp import __version__
 from aleph_mcp.app import build_app, http_client
 from aleph_mcp.config import Settings
+from aleph_mcp.edits.changes import watch_store
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.server.catalog_tool import catalog_tools
 from aleph_mcp.server.completions import install_completions
 from aleph_mcp.server.notifications import Notifier
 from aleph_mcp.server.prompts import prompts
 from aleph_mcp.server.resources import install_listing, resources
-from aleph_mcp.server.state import ServerState
+from aleph_mcp.server.sdk import announce_resource_list_changes
+from aleph_mcp.server.state import Health, ServerState, SignIn
 from aleph_mcp.server.tasks import EditTasks
 from aleph_mcp.server.tasks_legacy import legacy_tasks
 from aleph_mcp.server.tools import tools
@@ -40,7 +42,9 @@ Edits are asynchronous and each one is billed by its provider:
    anything is sent by a spending budget, or need the person's confirmation above a set cost (the message
    says what to do; pass confirm=true only after the person agreed).
 3. Check back with get_edit_status(edit_id) at the suggested interval (check_again_in_seconds), or pass
-   wait_seconds (up to 50) to wait for a change, or subscribe to aleph://edits/{edit_id}.
+   wait_seconds (up to 50): the call answers as soon as the edit ends (or when the time is up, still
+   running), reporting progress meanwhile. Or subscribe to aleph://edits/{edit_id}. An edit the provider
+   has no room for yet stays queued ("waiting for ... capacity") and is sent when it has: do not resubmit it.
 4. When it has succeeded, the video is archived locally: read aleph://edits/{edit_id}/video or use local_path.
 Do not start the same edit twice to "retry" a slow one: it would be billed twice. Use idempotency_key.
 """
@@ -65,7 +69,10 @@ def create_server(
     providers: Mapping[str, Provider] | None = None,
     store: EditStore | None = None,
     http: httpx2.AsyncClient | None = None,
+    sign_in: SignIn | None = None,
+    health: Health | None = None,
 ) -> MCPServer[ServerState]:
+    """The server; `sign_in` guards its HTTP transport, `health` learns the running state (`/healthz`)."""
     settings = settings or Settings()
     bus = InMemorySubscriptionBus()
     notifier = Notifier(bus)
@@ -80,13 +87,22 @@ def create_server(
                 stack.push_async_callback(the_store.close)
             app = build_app(settings, the_store, client, providers, on_change=notifier.edit_changed)
             state = ServerState(**vars(app), notifier=notifier)
+            if health is not None:
+                health.state = state
             async with anyio.create_task_group() as tg:
                 tick = min(1.0, settings.poll_interval)
                 tg.start_soon(state.poller.run, tick)
-                tg.start_soon(lambda: notifier.watch(the_store, tick, start=time.time()))
+                # Other processes' changes: to subscribers, and to this process's waiting calls.
+                tg.start_soon(
+                    lambda: watch_store(
+                        the_store, app.changes, tick, start=time.time(), on_new=notifier.edit_changed
+                    )
+                )
                 try:
                     yield state
                 finally:
+                    if health is not None:
+                        health.state = None
                     tg.cancel_scope.cancel()
 
     server = MCPServer(
@@ -99,12 +115,15 @@ def create_server(
         lifespan=lifespan,
         subscriptions=bus,
         tools=[*tools.tools(), *catalog_tools.tools()],
+        token_verifier=sign_in.verifier if sign_in else None,
+        auth=sign_in.settings if sign_in else None,
         extensions=[EditTasks()],  # edit_video as a task, 2026-07-28 (and the 2025 tasks/* methods)
         middleware=[legacy_tasks],  # ... and 2025-11-25, where only middleware can answer with a task
     )
     for registrations in (resources, prompts):
         registrations.register(server)
     install_listing(server)
+    announce_resource_list_changes(server)
     install_completions(server)
     notifier.install(server)
     return server

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import math
 from dataclasses import fields
-from typing import Protocol
+from typing import Literal, Protocol
 
 from aleph_mcp.errors import InvalidInput
 from aleph_mcp.models import TERMINAL_STATUSES, Edit
@@ -19,6 +19,9 @@ COLUMNS = [f.name for f in fields(Edit)]
 TERMINAL = tuple(sorted(TERMINAL_STATUSES))
 NOT_TERMINAL_SQL = f"status NOT IN ({', '.join('?' for _ in TERMINAL)})"
 FINDS_REPEATS_SQL = "status NOT IN ('failed', 'cancelled')"  # a request that went nowhere may be asked again
+# An edit whose job exists at its provider or may exist: what a provider's concurrent-job limit counts.
+SENDING_SQL = "(provider_task_id IS NOT NULL OR create_sent_at IS NOT NULL)"
+Claim = Literal["claimed", "full", "gone"]
 CREATED_SINCE_SQL = "SELECT * FROM edits WHERE created_at >= ? ORDER BY created_at, edit_id"
 
 
@@ -37,7 +40,8 @@ class EditStore(Protocol):
 
     - `add` inserts a new edit (IdempotencyConflict if its idempotency key is taken); `save` writes all
       fields back.
-    - `list_edits` pages newest first; `cursor` is the opaque `next_cursor` of the previous page.
+    - `list_edits` pages newest first; `cursor` is the opaque `next_cursor` of the previous page; with
+      `owner`, only that owner's edits. `get` is not scoped: the service checks the owner.
     - `list_edits` raises InvalidInput for a limit below 1 or a cursor it did not give out.
     - `due_for_poll` returns unfinished edits whose `next_poll_at` has passed and whose lease is free,
       earliest first.
@@ -51,6 +55,14 @@ class EditStore(Protocol):
       does not raise; the check and the insert are one step too, so two processes cannot both pass it.
       A repeat found in the window is returned without the gate: it spends nothing.
     - `created_since` returns the edits created at or after a time, oldest first.
+    - `claim_create` records that the edit's create is about to be sent (`create_sent_at = now`, clearing
+      `submit_after`) and returns "claimed"; one atomic step, across processes too. With a `limit`, it first
+      counts the provider's other unfinished edits whose job exists or may exist (a task id or a create sent)
+      and returns "full", changing nothing, when they reach it. "gone": the edit has ended, has a task id
+      or was claimed already, so it must not be sent. Nothing is sent without a "claimed" first: an edit
+      without a task id but with `create_sent_at` may exist at the provider and is never sent again.
+    - `save` writes `submit_after` and `pending_request` (an edit waiting for capacity, never sent) like
+      every other field; `due_for_poll` finds it when `next_poll_at` (its next try) comes.
     """
 
     async def add(self, edit: Edit) -> None: ...
@@ -68,11 +80,13 @@ class EditStore(Protocol):
         provider: str | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        owner: str | None = None,
     ) -> tuple[list[Edit], str | None]: ...
     async def due_for_poll(self, now: float, limit: int) -> list[Edit]: ...
     async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool: ...
     async def release(self, edit_id: str, owner: str) -> None: ...
     async def changed_since(self, since: float, limit: int = 200) -> list[Edit]: ...
+    async def claim_create(self, edit_id: str, provider: str, limit: int | None, now: float) -> Claim: ...
     async def unsubmitted(self) -> list[Edit]: ...
     async def close(self) -> None: ...
 

@@ -6,7 +6,7 @@ import json
 
 from aleph_mcp.errors import IdempotencyConflict, InvalidInput
 from aleph_mcp.models import Edit
-from aleph_mcp.store.base import COLUMNS, Gate, check_limit, decode_cursor, encode_cursor
+from aleph_mcp.store.base import COLUMNS, Claim, Gate, check_limit, decode_cursor, encode_cursor
 
 
 class InMemoryEditStore:
@@ -21,9 +21,10 @@ class InMemoryEditStore:
     def _copy(edit: Edit) -> Edit:
         # Through JSON, as SQLite stores options: no shared nested objects, same types back.
         options = json.loads(json.dumps(edit.options, sort_keys=True))
+        pending = json.loads(json.dumps(edit.pending_request)) if edit.pending_request else None
         return Edit(
             **{name: getattr(edit, name) for name in COLUMNS}
-            | {"options": options, "warnings": list(edit.warnings)}
+            | {"options": options, "warnings": list(edit.warnings), "pending_request": pending}
         )
 
     async def add(self, edit: Edit) -> None:
@@ -77,10 +78,15 @@ class InMemoryEditStore:
         provider: str | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        owner: str | None = None,
     ) -> tuple[list[Edit], str | None]:
         check_limit(limit)
         edits = sorted(self._edits.values(), key=lambda e: (e.created_at, e.edit_id), reverse=True)
-        edits = [e for e in edits if status in (None, e.status) and provider in (None, e.provider)]
+        edits = [
+            e
+            for e in edits
+            if status in (None, e.status) and provider in (None, e.provider) and owner in (None, e.owner)
+        ]
         if cursor is not None:
             after = decode_cursor(cursor)
             edits = [e for e in edits if (e.created_at, e.edit_id) < after]
@@ -119,6 +125,25 @@ class InMemoryEditStore:
             (e for e in self._edits.values() if e.updated_at > since), key=lambda e: e.updated_at
         )
         return [self._copy(e) for e in changed[:limit]]
+
+    async def claim_create(self, edit_id: str, provider: str, limit: int | None, now: float) -> Claim:
+        # No await: the count and the marker are one step on the event loop.
+        if limit is not None:
+            sending = [
+                e
+                for e in self._edits.values()
+                if e.provider == provider
+                and e.edit_id != edit_id
+                and not e.is_terminal
+                and (e.provider_task_id is not None or e.create_sent_at is not None)
+            ]
+            if len(sending) >= limit:
+                return "full"
+        edit = self._edits.get(edit_id)
+        if edit is None or edit.is_terminal or edit.provider_task_id or edit.create_sent_at is not None:
+            return "gone"
+        edit.create_sent_at, edit.submit_after = now, None
+        return "claimed"
 
     async def unsubmitted(self) -> list[Edit]:
         return [

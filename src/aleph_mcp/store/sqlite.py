@@ -22,7 +22,9 @@ from aleph_mcp.store.base import (
     CREATED_SINCE_SQL,
     FINDS_REPEATS_SQL,
     NOT_TERMINAL_SQL,
+    SENDING_SQL,
     TERMINAL,
+    Claim,
     Gate,
     check_limit,
     decode_cursor,
@@ -78,6 +80,23 @@ MIGRATIONS: list[str] = [
     ALTER TABLE edits ADD COLUMN estimated_cost_usd REAL;
     ALTER TABLE edits ADD COLUMN cost_basis TEXT;
     """,
+    # 5: the provider's own cost figure; and sending recorded before it happens, so a crash mid-create is
+    # told apart from an edit that waits for capacity and was never sent (see edits/capacity.py)
+    """
+    ALTER TABLE edits ADD COLUMN provider_cost_credits REAL;
+    ALTER TABLE edits ADD COLUMN provider_cost_usd REAL;
+    ALTER TABLE edits ADD COLUMN provider_cost_final INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE edits ADD COLUMN create_sent_at REAL;
+    ALTER TABLE edits ADD COLUMN submit_after REAL;
+    ALTER TABLE edits ADD COLUMN pending_request TEXT;
+    CREATE INDEX edits_sending ON edits (provider)
+        WHERE provider_task_id IS NOT NULL OR create_sent_at IS NOT NULL;
+    """,
+    # 6: who made each edit (a signed-in HTTP caller, or `local`), so every read is scoped to its owner
+    """
+    ALTER TABLE edits ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';
+    CREATE INDEX edits_owner_newest ON edits (owner, created_at DESC, edit_id DESC);
+    """,
 ]
 
 
@@ -85,6 +104,8 @@ def _row_to_edit(row: sqlite3.Row) -> Edit:
     values = {name: row[name] for name in COLUMNS}
     values["options"] = json.loads(values["options"] or "{}")
     values["warnings"] = json.loads(values["warnings"] or "[]")
+    values["pending_request"] = json.loads(values["pending_request"]) if values["pending_request"] else None
+    values["provider_cost_final"] = bool(values["provider_cost_final"])
     return Edit(**values)
 
 
@@ -92,6 +113,7 @@ def _edit_to_params(edit: Edit) -> dict[str, Any]:
     params = {name: getattr(edit, name) for name in COLUMNS}
     params["options"] = json.dumps(edit.options, sort_keys=True)
     params["warnings"] = json.dumps(edit.warnings)
+    params["pending_request"] = json.dumps(edit.pending_request) if edit.pending_request else None
     return params
 
 
@@ -110,18 +132,15 @@ class SQLiteEditStore:
         self._migrate()
 
     def _migrate(self) -> None:
+        def upgrade() -> None:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={number}")
+
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                version = self._db.execute("PRAGMA user_version").fetchone()[0]
-                for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                    for statement in filter(str.strip, script.split(";")):
-                        self._db.execute(statement)
-                    self._db.execute(f"PRAGMA user_version={number}")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            self._immediately(upgrade)
 
     async def _run(self, fn: Callable[[], T]) -> T:
         def locked() -> T:
@@ -158,21 +177,26 @@ class SQLiteEditStore:
         )
 
         def find_or_insert() -> Edit | None:
-            # IMMEDIATE takes the write lock first, so a second process's look-up waits for this insert.
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                found = self._query(sql, (fingerprint, edit.created_at - window)) if window > 0 else []
-                if not found:
-                    if gate is not None:
-                        gate.check(self._query(CREATED_SINCE_SQL, (gate.since,)))
-                    self._insert(edit, fingerprint)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            found = self._query(sql, (fingerprint, edit.created_at - window)) if window > 0 else []
+            if not found:
+                if gate is not None:
+                    gate.check(self._query(CREATED_SINCE_SQL, (gate.since,)))
+                self._insert(edit, fingerprint)
             return found[0] if found else None
 
-        return await self._run(find_or_insert)
+        # A second process's look-up waits for this insert.
+        return await self._run(lambda: self._immediately(find_or_insert))
+
+    def _immediately(self, fn: Callable[[], T]) -> T:
+        """`fn` in one transaction that takes the write lock first (BEGIN IMMEDIATE)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return result
 
     async def created_since(self, since: float) -> list[Edit]:
         return await self._run(lambda: self._query(CREATED_SINCE_SQL, (since,)))
@@ -199,9 +223,13 @@ class SQLiteEditStore:
         provider: str | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        owner: str | None = None,
     ) -> tuple[list[Edit], str | None]:
         check_limit(limit)
         clauses, params = [], []  # type: tuple[list[str], list[Any]]
+        if owner is not None:
+            clauses.append("owner = ?")
+            params.append(owner)
         if status is not None:
             clauses.append("status = ?")
             params.append(status)
@@ -241,6 +269,24 @@ class SQLiteEditStore:
     async def changed_since(self, since: float, limit: int = 200) -> list[Edit]:
         sql = "SELECT * FROM edits WHERE updated_at > ? ORDER BY updated_at LIMIT ?"
         return await self._run(lambda: self._query(sql, (since, limit)))
+
+    async def claim_create(self, edit_id: str, provider: str, limit: int | None, now: float) -> Claim:
+        # One write transaction: two processes cannot both take a provider's last slot.
+        return await self._run(lambda: self._immediately(lambda: self._claim(edit_id, provider, limit, now)))
+
+    def _claim(self, edit_id: str, provider: str, limit: int | None, now: float) -> Claim:
+        if limit is not None:
+            sql = (
+                "SELECT COUNT(*) FROM edits WHERE provider = ? AND edit_id != ? "
+                f"AND {NOT_TERMINAL_SQL} AND {SENDING_SQL}"
+            )
+            if self._db.execute(sql, (provider, edit_id, *TERMINAL)).fetchone()[0] >= limit:
+                return "full"
+        sql = (
+            "UPDATE edits SET create_sent_at = ?, submit_after = NULL WHERE edit_id = ? "
+            f"AND provider_task_id IS NULL AND create_sent_at IS NULL AND {NOT_TERMINAL_SQL}"
+        )
+        return "claimed" if self._db.execute(sql, (now, edit_id, *TERMINAL)).rowcount == 1 else "gone"
 
     async def unsubmitted(self) -> list[Edit]:
         sql = f"SELECT * FROM edits WHERE provider_task_id IS NULL AND {NOT_TERMINAL_SQL}"
