@@ -7,11 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import mcp.types as types
+import pytest
+from mcp import MCPError
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 from .conftest import make_settings
 from .http_server import http_client, served_http
+from .task_clients import TaskCreated, TasksClient, TaskSnapshot, task_request
 
 UNKNOWN = "ed_00000000000000000000"
 
@@ -128,3 +132,24 @@ async def test_local_paths_from_http_callers_are_refused_without_http_allowed_di
         listed = (await alice.call_tool("list_edits", {})).structured_content
     assert refused.is_error and "https URL or a data: URI" in text(refused)
     assert isinstance(listed, dict) and listed["edits"] == []
+
+
+async def test_another_users_task_answers_exactly_like_an_unknown_task(tmp_path: Path, clip: Path) -> None:
+    """Over HTTP, alice's edit as a task: bob's tasks/get and tasks/cancel get the unknown-task error."""
+    async with served_http(settings_for(tmp_path, clip)) as base:
+        tasks = [TasksClient(lambda seconds: anyio.lowlevel.checkpoint())]
+        async with http_client(base, "alice-token", extensions=tasks) as alice:
+            created = await alice.session.call_tool(
+                "edit_video", {"prompt": "black and white", "video": str(clip)}, allow_claimed=True
+            )
+            assert isinstance(created, TaskCreated), created
+            mine = await alice.session.send_request(task_request("tasks/get", created.task_id), TaskSnapshot)
+            assert mine.task_id == created.task_id
+        async with http_client(base, "bob-token", extensions=tasks) as bob:
+            for method in ("tasks/get", "tasks/cancel"):
+                answers = []
+                for target in (created.task_id, UNKNOWN):
+                    with pytest.raises(MCPError) as refused:
+                        await bob.session.send_request(task_request(method, target), TaskSnapshot)
+                    answers.append(refused.value.error)
+                assert answers[0] == answers[1] and answers[0].code == types.INVALID_PARAMS

@@ -14,8 +14,8 @@ import mcp.types as types
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from aleph_mcp.models import EditRecord
-from aleph_mcp.records import edit_uri, summary
+from aleph_mcp.models import Edit, EditRecord
+from aleph_mcp.records import edit_uri, summary, to_record
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,12 @@ def edit_result(record: EditRecord, thumbnail: Path | None = None) -> types.Call
     if image is not None:
         content.append(image)
     return types.CallToolResult(content=content, structured_content=record.model_dump(mode="json"))
+
+
+def status_result(edit: Edit, poll_interval: float) -> types.CallToolResult:
+    """What get_edit_status returns for `edit` (and a task's result): the still only once it succeeded."""
+    thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
+    return edit_result(to_record(edit, poll_interval=poll_interval), thumbnail)
 
 
 def _inline_image(path: Path | None) -> types.ImageContent | None:

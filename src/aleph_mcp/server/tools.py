@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import mcp.types as types
@@ -15,7 +14,7 @@ from aleph_mcp.edits import dry_run as dry_runs
 from aleph_mcp.models import SEED_MAX, AspectRatio, EditList, EditRecord, EditStatus
 from aleph_mcp.records import to_record
 from aleph_mcp.server.confirm import TakenIn, confirm_spend, require_approval
-from aleph_mcp.server.content import edit_result
+from aleph_mcp.server.content import edit_result, status_result
 from aleph_mcp.server.registration import Registrations
 from aleph_mcp.server.state import Ctx, agent_errors, caller, progress_of, state_of
 
@@ -128,8 +127,7 @@ async def get_edit_status(
     state = state_of(ctx)
     with agent_errors():
         edit = await state.service.wait_for_end(edit_id, wait_seconds, progress_of(ctx), owner=caller(ctx))
-    thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
-    return edit_result(to_record(edit, poll_interval=state.poll_interval), thumbnail)
+    return status_result(edit, state.poll_interval)
 
 
 @tools.tool(

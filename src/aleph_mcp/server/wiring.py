@@ -29,6 +29,8 @@ from aleph_mcp.server.prompts import prompts
 from aleph_mcp.server.resources import install_listing, resources
 from aleph_mcp.server.sdk import announce_resource_list_changes
 from aleph_mcp.server.state import Health, ServerState, SignIn
+from aleph_mcp.server.tasks import EditTasks
+from aleph_mcp.server.tasks_legacy import legacy_tasks
 from aleph_mcp.server.tools import tools
 from aleph_mcp.store import EditStore, SQLiteEditStore
 
@@ -137,6 +139,8 @@ def create_server(
         tools=[*tools.tools(), *catalog_tools.tools()],
         token_verifier=sign_in.verifier if sign_in else None,
         auth=sign_in.settings if sign_in else None,
+        extensions=[EditTasks()],  # edit_video as a task, 2026-07-28 (and the 2025 tasks/* methods)
+        middleware=[legacy_tasks],  # ... and 2025-11-25, where only middleware can answer with a task
     )
     for registrations in (resources, prompts):
         registrations.register(server)
