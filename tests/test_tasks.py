@@ -60,9 +60,8 @@ async def served(
             if name == "kie"
             else RunwayProvider(http, api_key=TEST_KEY, base_url=base)
         )
-        settings = make_settings(
-            tmp_path, default_provider=name, probe_urls=False, **{f"{name}_api_key": TEST_KEY}, **overrides
-        )
+        keyed = {f"{name}_api_key": TEST_KEY, f"{name}_base_url": base}  # results come from its origin
+        settings = make_settings(tmp_path, default_provider=name, probe_urls=False, **keyed, **overrides)
         server = create_server(
             settings, providers={name: provider}, store=store or InMemoryEditStore(), http=http
         )
