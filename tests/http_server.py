@@ -21,11 +21,14 @@ from aleph_mcp.server.http import build_http_app
 
 
 @asynccontextmanager
-async def served_http(settings: Settings) -> AsyncIterator[str]:
-    """aleph-mcp over Streamable HTTP on an ephemeral loopback port; yields the base URL (no path)."""
+async def served_http(settings: Settings, *, public: bool = False) -> AsyncIterator[str]:
+    """aleph-mcp over Streamable HTTP on an ephemeral loopback port; yields the base URL (no path).
+    With `public`, that URL is also ALEPH_MCP_PUBLIC_URL (webhooks come back to it)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    if public:
+        settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
     app = build_http_app(settings, "127.0.0.1", port)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))  # type: ignore[arg-type]
     async with anyio.create_task_group() as tg:

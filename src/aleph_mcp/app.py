@@ -113,6 +113,7 @@ def build_app(
         limits=limits,
         fetch=fetch,
         journal=TaskJournal(settings.data_dir / "task-journal.jsonl"),
+        callback_base=settings.public_url,
     )
 
     async def submitted(edit: Edit) -> None:

@@ -124,6 +124,8 @@ class Settings(_ProviderFields):
     http_allowed_origins: str = ""
     # Folders HTTP callers may name local files in (os.pathsep-separated). Empty: none; they pass URLs.
     http_allowed_dirs: str = ""
+    # kie's webhookHmacKey: with it, a kie webhook whose signature does not match is refused (401).
+    kie_webhook_hmac_key: SecretStr | None = None
     # True: above the threshold only a person's answer starts an edit; confirm=true from a client that
     # cannot ask is refused too.
     confirm_requires_person: bool = False

@@ -28,6 +28,8 @@ class EditRequest:
     seed: int | None = None
     reference_image: str | None = None
     watermark: str | None = None
+    # Where the provider may announce the job's end (a webhook); only a hint to check it (server/webhooks).
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Edit:
     create_sent_at: float | None = None
     submit_after: float | None = None
     pending_request: dict[str, Any] | None = None
+    webhook_token_hash: str | None = None  # sha256 of the secret in this edit's callback URL, if it has one
     owner: str = LOCAL_OWNER  # who made it: a signed-in HTTP caller ("token:…", "oauth:…"), or local
 
     @property

@@ -61,6 +61,7 @@ class Poller:
         limits: Mapping[str, int] | None = None,
         fetch: FetchPolicy | None = None,
         journal: TaskJournal | None = None,
+        callback_base: str | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -72,7 +73,14 @@ class Poller:
         self.clock = clock
         self.capacity = Capacity(limits or {}, self.policy, clock)
         # Sends the creates of edits that waited for capacity, under this poller's lease on each.
-        self._sender = Sender(store, clock=clock, capacity=self.capacity, poll_interval=self.policy.interval)
+        self._sender = Sender(
+            store,
+            clock=clock,
+            capacity=self.capacity,
+            poll_interval=self.policy.interval,
+            journal=journal,
+            callback_base=callback_base,
+        )
         self._limiter = anyio.CapacityLimiter(self.policy.concurrency)
         self._wake = anyio.Event()
         # Result URLs found expired, per edit. Kept apart from poll_failures, which every good status
@@ -80,10 +88,17 @@ class Poller:
         self._expired: dict[str, int] = {}
         self._busy: set[str] = set()  # edits run() is working on or waiting to work on
         self.last_pass: float | None = None  # anyio's clock at the start of run()'s latest pass
+        self._poked: set[str] = set()  # edits a webhook asked to check again
         # Under the default policy only public https URLs are fetched (no configured origin is trusted).
         self.archiver = Archiver(archive, http, providers, fetch or FetchPolicy())
         self._write_failed: dict[str, str] = {}  # edits whose result could not be written, and why
         self.journal = journal
+
+    def poke(self, edit_id: str) -> None:
+        """Check this edit again now (its provider called its webhook): at once if it is not being
+        checked, else right after the check in progress, whose answer may predate the call."""
+        self._poked.add(edit_id)
+        self.wake()
 
     def wake(self) -> None:
         """Run the next pass now (a new edit was submitted)."""
@@ -182,6 +197,10 @@ class Poller:
                 has_key = edit.provider in self.providers
                 timeout = ("timeout", timeout_message(edit, self.policy.edit_timeout, has_key))
                 self._fail(edit, *(("archive_write_failed", unwritten) if unwritten else timeout))
+        if edit.edit_id in self._poked:
+            self._poked.discard(edit.edit_id)
+            if not edit.is_terminal:
+                edit.next_poll_at = self.clock()
         await self._save(edit, changed=visible(edit) != before)
 
     def _recovered(self, edit: Edit) -> bool:
@@ -242,7 +261,11 @@ class Poller:
             edit.status = remote.status
             if remote.progress is not None:
                 edit.progress = max(0.0, min(1.0, remote.progress))
-            edit.next_poll_at = self.clock() + self.policy.next_delay(edit.polls)
+            # With a webhook the provider says when it ends; polling is the safety net for a lost one.
+            slow = edit.webhook_token_hash is not None
+            edit.next_poll_at = self.clock() + (
+                self.policy.max_interval if slow else self.policy.next_delay(edit.polls)
+            )
 
     async def _archive(self, edit: Edit) -> None:
         try:

@@ -74,6 +74,11 @@ def same_request(existing: Edit, new: Edit) -> Edit:
     return existing
 
 
+def token_hash(token: str) -> str:
+    """How a webhook secret is stored and looked up: never as itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def unknown_outcome(edit: Edit, what: str) -> str:
     return (
         f"{what} The create request may have reached {edit.provider}, so it was not sent "

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -20,7 +22,7 @@ from aleph_mcp.edits.capacity import Capacity, is_waiting_note
 from aleph_mcp.edits.intake import Intake
 from aleph_mcp.edits.journal import TaskJournal
 from aleph_mcp.edits.keeping import TaskKeeper
-from aleph_mcp.edits.requests import build_request, unknown_outcome
+from aleph_mcp.edits.requests import build_request, token_hash, unknown_outcome
 from aleph_mcp.edits.validation import VideoInput
 from aleph_mcp.errors import AlephError, ErrorCode, InvalidInput, ProviderError
 from aleph_mcp.models import Edit, EditRequest
@@ -43,6 +45,7 @@ class Sender:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         poll_interval: float = 5.0,
         journal: TaskJournal | None = None,
+        callback_base: str | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -50,6 +53,7 @@ class Sender:
         self.sleep = sleep  # waits between create attempts
         self.poll_interval = poll_interval
         self.keeper = TaskKeeper(store, journal, clock=clock, sleep=sleep)
+        self.callback_base = callback_base.rstrip("/") if callback_base else None  # ALEPH_MCP_PUBLIC_URL
 
     async def send(self, edit: Edit, intake: Intake, progress: Progress) -> None:
         provider = intake.provider
@@ -109,21 +113,37 @@ class Sender:
                 await self.store.save(edit)
                 return
             edit.create_sent_at, edit.submit_after = now, None
-            wait = await self._attempt(edit, provider, request, attempt=1)
+            sent = await self._with_callback(edit, provider, request)
+            wait = await self._attempt(edit, provider, request, sent, attempt=1)
         attempt = 1
         while wait is not None:
             await self.sleep(wait)
             attempt += 1
             with anyio.CancelScope(shield=True):
-                wait = await self._attempt(edit, provider, request, attempt)
+                wait = await self._attempt(edit, provider, request, sent, attempt)
+
+    async def _with_callback(self, edit: Edit, provider: Provider, request: EditRequest) -> EditRequest:
+        """The create with a webhook URL where the provider calls one and this server is reachable
+        (ALEPH_MCP_PUBLIC_URL). Its secret is stored only as a hash; without a stored hash, no webhook."""
+        if not (self.callback_base and provider.capabilities.webhooks):
+            return request
+        token = secrets.token_urlsafe(32)
+        edit.webhook_token_hash = token_hash(token)
+        try:
+            await self.store.save(edit)
+        except Exception as exc:  # polling alone still follows the edit
+            logger.warning("webhook not set edit_id=%s reason=%s", edit.edit_id, type(exc).__name__)
+            edit.webhook_token_hash = None
+            return request
+        return replace(request, callback_url=f"{self.callback_base}/webhooks/{provider.name}/{token}")
 
     async def _attempt(
-        self, edit: Edit, provider: Provider, request: EditRequest, attempt: int
+        self, edit: Edit, provider: Provider, request: EditRequest, sent: EditRequest, attempt: int
     ) -> float | None:
         """Send the create once and record the answer; returns the seconds to wait before sending it again
         (only when the answer proves no job was started, never on a timeout), else None."""
         try:
-            task_id = await provider.submit(request)
+            task_id = await provider.submit(sent)  # `request` (no webhook secret) is what waits, if anything
         except ProviderError as exc:
             if waits_for_capacity(exc):
                 held = self.capacity.hold(edit, request, exc)

@@ -86,6 +86,7 @@ class EditService:
             sleep=sleep,
             poll_interval=poll_interval,
             journal=self.journal,
+            callback_base=settings.public_url,
         )
         self.http = http  # for pre-flight probes of input URLs; None skips them
         self.fetch = fetch or FetchPolicy()  # probes never trust a configured origin (see app.fetch_policy)

@@ -80,17 +80,22 @@ class ProviderHTTP:
             **kwargs,
         )
 
-    def prepare(self, method: str, path: str, json_body: dict[str, Any]) -> PreparedCreate:
+    def prepare(
+        self, method: str, path: str, json_body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> PreparedCreate:
         """The request `send` would make, built by httpx2 without sending it; secrets masked."""
         url = self.base_url + path
-        built = self.client.build_request(method, url, json=json_body, headers=self.headers)
+        built = self.client.build_request(
+            method, url, json=json_body, headers={**self.headers, **(headers or {})}
+        )
         # Content-Length follows the real body, which may differ (an uploaded file's URL for a placeholder).
         shown = {k: self._mask(k, v) for k, v in built.headers.items() if k.lower() != "content-length"}
         return PreparedCreate(method=method, url=str(built.url), headers=shown, body=json_body)
 
-    async def send(self, prepared: PreparedCreate) -> Any:
-        """Send a prepared create: the same method, URL and body, with the real (unmasked) headers."""
-        return await self._exchange(prepared.method, prepared.url, json_body=prepared.body)
+    async def send(self, prepared: PreparedCreate, headers: Mapping[str, str] | None = None) -> Any:
+        """Send a prepared create: the same method, URL and body, with the real (unmasked) headers and the
+        create's own `headers` (as given to `prepare`)."""
+        return await self._exchange(prepared.method, prepared.url, json_body=prepared.body, headers=headers)
 
     def _mask(self, name: str, value: str) -> str:
         for secret in self.secrets:

@@ -37,6 +37,7 @@ class Capabilities:
     # by URL, 200 MB uploaded). None: no limit documented.
     upload_max_bytes: int | None = None
     needs_key: bool = True
+    webhooks: bool = False  # the create can carry a callback URL the provider calls when the job ends
     # (first, longest) poll interval for a command line following one edit, where a poll costs nothing.
     quick_poll: tuple[float, float] | None = None
     renders_in_process: bool = False  # the render runs in whichever process follows the edit

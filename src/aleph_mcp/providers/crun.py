@@ -18,6 +18,7 @@ STATUS_PATH = "/api/v1/client/job/TaskInfo"
 VENDOR_PREFIX = "runway/"
 
 CAPABILITIES = Capabilities(
+    webhooks=True,  # a callback URL in the create (see create_body / create_headers)
     models=("gen-4-aleph",),
     # crun's page lost its field names; only prompt and video are sent until the rest are confirmed.
     aspect_ratios=frozenset(),
@@ -54,10 +55,16 @@ class CrunProvider(HostedAdapter):
         return {"x-api-key": api_key, "Accept": "application/json"}
 
     def create_body(self, request: EditRequest) -> dict[str, Any]:
-        """crun's CreateTask body. No callback_url: we poll."""
+        """crun's CreateTask body, with `callback_url` when the edit has a webhook."""
         model = request.model if "/" in request.model else VENDOR_PREFIX + request.model
         # The `input` names are inferred from crun's happyhorse video-edit model; the Aleph page lost them.
-        return {"model": model, "input": {"prompt": request.prompt, "video_url": request.video}}
+        body: dict[str, Any] = {
+            "model": model,
+            "input": {"prompt": request.prompt, "video_url": request.video},
+        }
+        if request.callback_url:
+            body["callback_url"] = request.callback_url
+        return body
 
     def task_id(self, answer: Any) -> str | None:
         data = self._envelope(answer)

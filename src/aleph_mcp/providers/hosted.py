@@ -80,11 +80,17 @@ class HostedAdapter(ABC):
         """A clearer error for a refusal the vendor words poorly; `exc` itself when there is none."""
         return exc
 
+    def create_headers(self, request: EditRequest) -> dict[str, str]:
+        """Headers a create carries beyond the usual ones (Krea's webhook URL)."""
+        return {}
+
     def describe_create(self, request: EditRequest) -> PreparedCreate:
-        return self.http.prepare("POST", self.create_path, self.create_body(request))
+        headers = self.create_headers(request)
+        return self.http.prepare("POST", self.create_path, self.create_body(request), headers=headers)
 
     async def submit(self, request: EditRequest) -> str:
-        answer = await self.explained(self.http.send(self.describe_create(request)), request)
+        create = self.describe_create(request)
+        answer = await self.explained(self.http.send(create, headers=self.create_headers(request)), request)
         task_id = self.task_id(answer)
         if task_id is None:
             raise self.http.malformed(self.missing_id)

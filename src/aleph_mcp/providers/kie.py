@@ -25,6 +25,7 @@ UPLOAD_PATH = "/api/file-stream-upload"
 UPLOAD_FOLDER = "aleph-mcp"
 
 CAPABILITIES = Capabilities(
+    webhooks=True,  # a callback URL in the create (see create_body / create_headers)
     models=("aleph",),
     aspect_ratios=frozenset({"16:9", "9:16", "4:3", "3:4", "1:1", "21:9"}),
     max_prompt_chars=2048,  # inferred from kie's Runway callback errors; no Aleph limit is documented
@@ -78,13 +79,14 @@ class KieProvider(HostedAdapter):
         )
 
     def create_body(self, request: EditRequest) -> dict[str, Any]:
-        """kie's camelCase create body; optional fields left out when unset (callBackUrl never: we poll)."""
+        """kie's camelCase create body; optional fields left out when unset."""
         body: dict[str, Any] = {"prompt": request.prompt, "videoUrl": request.video}
         optional = {
             "aspectRatio": request.aspect_ratio,  # kie takes our six ratios as they are
             "seed": request.seed,
             "referenceImage": request.reference_image,
             "waterMark": request.watermark,
+            "callBackUrl": request.callback_url,
         }
         body.update({key: value for key, value in optional.items() if value is not None})
         return body

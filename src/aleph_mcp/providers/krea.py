@@ -39,6 +39,7 @@ STATUS = StatusTable(
 )
 
 CAPABILITIES = Capabilities(
+    webhooks=True,  # a callback URL in the create (see create_body / create_headers)
     models=("aleph",),
     aspect_ratios=frozenset(RUNWAY_PIXELS),  # sent as `ratio`
     max_prompt_chars=1000,
@@ -71,6 +72,10 @@ class KreaProvider(HostedAdapter):
         """The create JSON; only documented keys, since Krea rejects unknown ones."""
         body = {"prompt": request.prompt, "init_video": request.video}
         return body | runway_options(request, ratio="ratio", reference="uri")
+
+    def create_headers(self, request: EditRequest) -> dict[str, str]:
+        # Krea takes its webhook as a header; it POSTs the job there at any terminal state.
+        return {"X-Webhook-URL": request.callback_url} if request.callback_url else {}
 
     def task_id(self, answer: Any) -> str | None:
         return text_id(answer.get("job_id")) if isinstance(answer, Mapping) else None

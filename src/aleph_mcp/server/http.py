@@ -32,6 +32,7 @@ from aleph_mcp.config import Settings
 from aleph_mcp.errors import InvalidInput
 from aleph_mcp.server.auth import JwtVerifier, StaticTokens
 from aleph_mcp.server.state import Health, ServerState, SignIn
+from aleph_mcp.server.webhooks import add_webhook_route
 from aleph_mcp.server.wiring import create_server
 
 logger = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ def build_http_app(settings: Settings, host: str, port: int) -> object:
     health = Health()
     server = create_server(settings, sign_in=signing_in, health=health)
     add_health_route(server, health)
+    add_webhook_route(server, health, settings)
     return server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         host=host,

@@ -65,6 +65,15 @@ class InMemoryEditStore:
         edit = self._edits.get(edit_id)
         return self._copy(edit) if edit else None
 
+    async def find_by_webhook(self, token_hash: str) -> Edit | None:
+        found = [e for e in self._edits.values() if e.webhook_token_hash == token_hash]
+        return self._copy(found[0]) if found else None
+
+    async def poll_soon(self, edit_id: str, now: float) -> None:
+        edit = self._edits.get(edit_id)
+        if edit is not None and not edit.is_terminal and (edit.next_poll_at or 0) > now:
+            edit.next_poll_at = now
+
     async def get_by_idempotency_key(self, key: str) -> Edit | None:
         return next((self._copy(e) for e in self._edits.values() if e.idempotency_key == key), None)
 

@@ -110,6 +110,11 @@ MIGRATIONS: list[str] = [
         WHERE provider_task_id IS NULL AND create_sent_at IS NULL AND submit_after IS NULL
         AND status NOT IN ('succeeded', 'failed', 'cancelled');
     """,
+    # 8: the hash of each edit's webhook secret, so a provider's callback finds its edit (and nothing else)
+    """
+    ALTER TABLE edits ADD COLUMN webhook_token_hash TEXT;
+    CREATE UNIQUE INDEX edits_webhook ON edits (webhook_token_hash) WHERE webhook_token_hash IS NOT NULL;
+    """,
 ]
 
 
@@ -223,6 +228,17 @@ class SQLiteEditStore:
     async def get(self, edit_id: str) -> Edit | None:
         rows = await self._run(lambda: self._query("SELECT * FROM edits WHERE edit_id = ?", (edit_id,)))
         return rows[0] if rows else None
+
+    async def find_by_webhook(self, token_hash: str) -> Edit | None:
+        sql = "SELECT * FROM edits WHERE webhook_token_hash = ?"
+        rows = await self._run(lambda: self._query(sql, (token_hash,)))
+        return rows[0] if rows else None
+
+    async def poll_soon(self, edit_id: str, now: float) -> None:
+        sql = (
+            f"UPDATE edits SET next_poll_at = ? WHERE edit_id = ? AND next_poll_at > ? AND {NOT_TERMINAL_SQL}"
+        )
+        await self._run(lambda: self._db.execute(sql, (now, edit_id, now, *TERMINAL)))
 
     async def get_by_idempotency_key(self, key: str) -> Edit | None:
         rows = await self._run(lambda: self._query("SELECT * FROM edits WHERE idempotency_key = ?", (key,)))
