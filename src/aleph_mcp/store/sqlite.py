@@ -147,7 +147,11 @@ class SQLiteEditStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:  # refused (a newer store) or broken: nothing may keep the file open
+            self._db.close()
+            raise
 
     def _migrate(self) -> None:
         def upgrade() -> None:
