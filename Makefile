@@ -1,9 +1,10 @@
 # Everything a newcomer needs: `make demo` (offline edit end to end) and `make test` (the whole suite).
 #
-# `make test` runs lint, type checks and workflow lint once, builds and checks the Claude Desktop bundle,
-# then the test suite on every supported Python (PYTHONS), against the newest mcp release, and with every
-# dependency at its floor. A Python of PYTHONS missing from the machine is skipped with a warning, unless
-# REQUIRE_PYTHONS=1 (CI sets it), which makes it an error.
+# `make test` runs lint, type checks and workflow lint once, builds and checks the Claude Desktop bundle, runs
+# the official MCP conformance suite against `serve --http`, then the test suite on every supported Python
+# (PYTHONS), against the newest mcp release, and with every dependency at its floor. A Python of PYTHONS
+# missing from the machine is skipped with a warning, unless REQUIRE_PYTHONS=1 (CI sets it), which makes it an
+# error.
 SHELL := /bin/bash
 PYTHON ?= $(shell scripts/find-python 3.11 || command -v python3)
 PYTHONS ?= 3.11 3.12 3.13
@@ -24,7 +25,7 @@ BUNDLE_DIR := build/mcpb/unpacked
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 
-.PHONY: venv demo test lint typecheck actionlint pytest matrix newest-mcp floors mcpb mcpb-check dist icon clean
+.PHONY: venv demo test lint typecheck actionlint conformance pytest matrix newest-mcp floors mcpb mcpb-check dist icon clean
 
 venv: $(VENV)/.installed
 
@@ -73,7 +74,12 @@ typecheck: venv
 actionlint: venv
 	$(BIN)/actionlint -color=false .github/workflows/*.yml
 
-test: lint typecheck actionlint mcpb-check
+# The official MCP conformance suite against `serve --http`: Node 22 and the suite are pinned in
+# packaging/conformance, the scenarios that need the suite's own fixtures in its expected-failures.yml.
+conformance: venv
+	scripts/conformance.sh
+
+test: lint typecheck actionlint mcpb-check conformance
 	@$(MAKE) --no-print-directory matrix
 
 # The suite on every Python of PYTHONS (each in its own venv), then EXTRA_JOBS; a time per job at the end.
@@ -133,4 +139,5 @@ dist: venv
 	$(BIN)/python -m build --outdir dist
 
 clean:
-	rm -rf $(VENV) .venv-* build dist .pytest_cache .mypy_cache .ruff_cache $(NODE_TOOLS)/node_modules
+	rm -rf $(VENV) .venv-* build dist .pytest_cache .mypy_cache .ruff_cache $(NODE_TOOLS)/node_modules \
+	  packaging/conformance/node_modules
