@@ -35,10 +35,13 @@ exit codes:
 
 
 def _configure_logging(level: str) -> None:
-    # stdout is the MCP channel: every log line goes to stderr.
+    # stdout is the MCP channel: every log line goes to stderr. The level is set on the handler too, so a
+    # client asking for more (MCP logging/setLevel) gets more without changing what stderr shows.
     logging.basicConfig(
         stream=sys.stderr, level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level.upper())
 
 
 def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:

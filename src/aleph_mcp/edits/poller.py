@@ -328,6 +328,7 @@ class Poller:
         self, edit: Edit, status: EditStatus, code: str | None = None, message: str | None = None
     ) -> None:
         edit.finish(status, self.clock(), code, message)
+        logger.info("edit ended edit_id=%s status=%s code=%s", edit.edit_id, status, code or "-")
         self._expired.pop(edit.edit_id, None)
         self._write_failed.pop(edit.edit_id, None)
 

@@ -130,7 +130,15 @@ class EditService:
     async def start(self, intake: Intake, progress: Progress = _no_progress) -> tuple[Edit, bool]:
         """Record the edit and send its one create. Returns (edit, matched_earlier_request)."""
         try:
-            return await self._start(intake, progress)
+            edit, repeat = await self._start(intake, progress)
+            logger.info(
+                "edit %s edit_id=%s provider=%s status=%s",
+                "repeated" if repeat else "started",
+                edit.edit_id,
+                edit.provider,
+                edit.status,
+            )
+            return edit, repeat
         finally:
             intake.discard()  # sent, refused or a repeat: the private input copies are read no more
 

@@ -16,6 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from aleph_mcp.app import AppState
 from aleph_mcp.errors import AlephError
 from aleph_mcp.server.auth import owner_of
+from aleph_mcp.server.client_logs import ClientLogs, serving
 from aleph_mcp.server.notifications import Notifier
 
 
@@ -24,6 +25,7 @@ class ServerState(AppState):
     """The app as the MCP server serves it: plus the notifier that tells subscribed clients of changes."""
 
     notifier: Notifier
+    logs: ClientLogs
 
 
 Ctx = Context[ServerState, Any]
@@ -47,7 +49,7 @@ class Health:
 def state_of(ctx: Ctx) -> ServerState:
     """The server state, remembering the caller's connection so it hears list_changed."""
     state = ctx.request_context.lifespan_context
-    state.notifier.remember(ctx.session, ctx.protocol_version)
+    serving.set(state.notifier.remember(ctx.session, ctx.protocol_version))  # log lines now are this client's
     return state
 
 

@@ -6,6 +6,7 @@ Nothing is built at import time; the lifespan builds what was not injected and t
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -21,8 +22,10 @@ from aleph_mcp.app import build_app, http_client
 from aleph_mcp.config import Settings, load_settings
 from aleph_mcp.edits.changes import watch_store
 from aleph_mcp.media.fetch import Resolver
+from aleph_mcp.models import Edit
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.server.catalog_tool import catalog_tools
+from aleph_mcp.server.client_logs import ClientLogs
 from aleph_mcp.server.completions import install_completions
 from aleph_mcp.server.notifications import Notifier
 from aleph_mcp.server.prompts import prompts
@@ -68,6 +71,7 @@ ICON = types.Icon(
 async def running(
     settings: Settings,
     notifier: Notifier,
+    logs: ClientLogs,
     *,
     providers: Mapping[str, Provider] | None,
     store: EditStore | None,
@@ -82,21 +86,26 @@ async def running(
             store = SQLiteEditStore(settings.store_path)
             stack.push_async_callback(store.close)
         the_store = store
-        app = build_app(
-            settings, the_store, client, providers, on_change=notifier.edit_changed, resolver=resolver
-        )
-        state = ServerState(**vars(app), notifier=notifier)
+
+        async def changed(edit: Edit) -> None:
+            logs.edit_seen(edit)
+            await notifier.edit_changed(edit)
+
+        app = build_app(settings, the_store, client, providers, on_change=changed, resolver=resolver)
+        state = ServerState(**vars(app), notifier=notifier, logs=logs)
+        package_logger = logging.getLogger("aleph_mcp")
+        package_logger.addHandler(logs)
+        stack.callback(package_logger.removeHandler, logs)
         await app.service.recover()  # task ids a previous run could not store, before any poll
         if health is not None:
             health.state = state
         async with anyio.create_task_group() as tg:
             tick = min(1.0, settings.poll_interval)
             tg.start_soon(state.poller.run, tick)
+            tg.start_soon(logs.deliver)
             # Other processes' changes: to subscribers, and to this process's waiting calls.
             tg.start_soon(
-                lambda: watch_store(
-                    the_store, app.changes, tick, start=time.time(), on_new=notifier.edit_changed
-                )
+                lambda: watch_store(the_store, app.changes, tick, start=time.time(), on_new=changed)
             )
             try:
                 yield state
@@ -121,10 +130,18 @@ def create_server(
     settings = settings or load_settings()
     bus = InMemorySubscriptionBus()
     notifier = Notifier(bus)
+    logs = ClientLogs(settings.secrets())
 
     def lifespan(_server: MCPServer[ServerState]) -> AbstractAsyncContextManager[ServerState]:
         return running(
-            settings, notifier, providers=providers, store=store, http=http, health=health, resolver=resolver
+            settings,
+            notifier,
+            logs,
+            providers=providers,
+            store=store,
+            http=http,
+            health=health,
+            resolver=resolver,
         )
 
     server = MCPServer(
@@ -148,4 +165,5 @@ def create_server(
     announce_resource_list_changes(server)
     install_completions(server)
     notifier.install(server)
+    logs.install(server)
     return server
