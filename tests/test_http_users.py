@@ -153,3 +153,17 @@ async def test_another_users_task_answers_exactly_like_an_unknown_task(tmp_path:
                         await bob.session.send_request(task_request(method, target), TaskSnapshot)
                     answers.append(refused.value.error)
                 assert answers[0] == answers[1] and answers[0].code == types.INVALID_PARAMS
+
+
+async def test_each_user_is_held_to_their_own_budget(tmp_path: Path, clip: Path) -> None:
+    """With a per-user cap, alice's spend refuses alice's next edit while bob's still fits."""
+    prices = {"local": {"usd": 0.5, "per": "edit"}}
+    settings = settings_for(tmp_path, clip, budget_usd_per_user=0.75, prices=prices)
+    async with served_http(settings) as base:
+        async with http_client(base, "alice-token") as alice:
+            first = await alice.call_tool("edit_video", {"prompt": "sepia", "video": str(clip)})
+            second = await alice.call_tool("edit_video", {"prompt": "mirrored", "video": str(clip)})
+        async with http_client(base, "bob-token") as bob:
+            theirs = await bob.call_tool("edit_video", {"prompt": "sepia", "video": str(clip)})
+    assert not first.is_error and not theirs.is_error, (text(first), text(theirs))
+    assert second.is_error and "ALEPH_MCP_BUDGET_USD_PER_USER" in text(second)

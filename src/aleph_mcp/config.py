@@ -105,6 +105,7 @@ class Settings(_ProviderFields):
     # asks the person first. None: no cap / never ask.
     budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     budget_edits: int | None = Field(default=None, ge=0)
+    budget_usd_per_user: float | None = Field(default=None, ge=0, allow_inf_nan=False)  # each owner's own cap
     confirm_above_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     # Serving over HTTP (README "Run it as a service"): who may call, and what a request may carry.
     # Static tokens: "principal=token,principal=sha256:HEX" (or one per line in the file).

@@ -87,7 +87,7 @@ async def preview(service: EditService, checked: Intake) -> EditVideoResult:
             quote=checked.estimate,
             request=create,
             uploads=[note for item in inputs if (note := upload_note(provider, item))],
-            budget=await service.budget_status(checked.estimate),
+            budget=await service.budget_status(checked.estimate, checked.args.owner),
             needs_confirmation=asks,
         ),
     )

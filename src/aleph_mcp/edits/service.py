@@ -145,7 +145,7 @@ class EditService:
     async def _start(self, intake: Intake, progress: Progress) -> tuple[Edit, bool]:
         edit = intake.new_edit(now=self.clock(), lease_seconds=self.lease_seconds)
         # The budget is checked inside the insert: across processes, only edits that fit get stored.
-        gate = self.budget.gate(intake.estimate, edit.created_at) if self.budget.active else None
+        gate = self.budget.gate(intake.estimate, edit.created_at, edit.owner) if self.budget.active else None
         existing = await self._record(intake.args, edit, intake.fingerprint, gate)
         if existing is not None:
             return existing, True
@@ -173,18 +173,18 @@ class EditService:
             stop_if_lost=stop_if_lost,
         )
 
-    async def check_budget(self, estimate: Quote) -> None:
+    async def check_budget(self, estimate: Quote, owner: str | None = None) -> None:
         """Raise BudgetExceeded if an edit quoted `estimate` would not fit now (read-only; submit checks
         again, atomically with its insert)."""
         if self.budget.active:
             now = self.clock()
-            self.budget.check(estimate, await self.store.created_since(now - WINDOW), now)
+            self.budget.check(estimate, await self.store.created_since(now - WINDOW), now, owner)
 
-    async def budget_status(self, estimate: Quote) -> str | None:
+    async def budget_status(self, estimate: Quote, owner: str | None = None) -> str | None:
         if not self.budget.active:
             return None
         now = self.clock()
-        return self.budget.status(estimate, await self.store.created_since(now - WINDOW), now)
+        return self.budget.status(estimate, await self.store.created_since(now - WINDOW), now, owner)
 
     async def _record(
         self, args: EditArgs, edit: Edit, request_print: str, gate: Gate | None = None

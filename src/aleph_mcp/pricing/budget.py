@@ -60,17 +60,18 @@ class Budget:
     usd: float | None
     edits: int | None
     prices: Mapping[str, PriceOverride]
+    usd_per_user: float | None = None  # each owner's own cap, beside the global ones
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Budget:
-        return cls(settings.budget_usd, settings.budget_edits, settings.prices)
+        return cls(settings.budget_usd, settings.budget_edits, settings.prices, settings.budget_usd_per_user)
 
     @property
     def active(self) -> bool:
-        return self.usd is not None or self.edits is not None
+        return self.usd is not None or self.edits is not None or self.usd_per_user is not None
 
-    def gate(self, estimate: Quote, now: float) -> BudgetGate:
-        return BudgetGate(self, estimate, now, now - WINDOW)
+    def gate(self, estimate: Quote, now: float, owner: str | None = None) -> BudgetGate:
+        return BudgetGate(self, estimate, now, now - WINDOW, owner)
 
     # -- what counts --------------------------------------------------------------------------------
     def counts(self, edit: Edit) -> bool:
@@ -109,12 +110,17 @@ class Budget:
         return Spend([(e, cost) for e, cost in counted if cost != 0])  # free edits spend nothing
 
     # -- the check ----------------------------------------------------------------------------------
-    def check(self, estimate: Quote, recent: Sequence[Edit], now: float) -> None:
-        """Raise BudgetExceeded when this edit would pass a cap; `recent`: the edits of the last 24 h."""
+    def check(self, estimate: Quote, recent: Sequence[Edit], now: float, owner: str | None = None) -> None:
+        """Raise BudgetExceeded when this edit would pass a cap; `recent`: the edits of the last 24 h.
+        With `owner`, that owner's own edits are held to ALEPH_MCP_BUDGET_USD_PER_USER too."""
         if not self.active or estimate.usd == 0:
             return  # a free edit spends nothing
-        if self.usd is not None and estimate.usd is None:
+        if (self.usd is not None or self.usd_per_user is not None) and estimate.usd is None:
             raise BudgetExceeded(_unknown_price(estimate), code="price_unknown")
+        if self.usd_per_user is not None and owner is not None and estimate.usd is not None:
+            own = self.spend([e for e in recent if e.owner == owner and e.created_at >= now - WINDOW])
+            if own.usd + estimate.usd > self.usd_per_user + EPSILON:
+                raise BudgetExceeded(self._too_much_for_one(estimate, own))
         spend = self.spend([e for e in recent if e.created_at >= now - WINDOW])
         if self.edits is not None and len(spend.counted) + 1 > self.edits:
             raise BudgetExceeded(self._too_many(spend, now))
@@ -125,12 +131,14 @@ class Budget:
         ):
             raise BudgetExceeded(self._too_much(estimate, spend, now))
 
-    def status(self, estimate: Quote, recent: Sequence[Edit], now: float) -> str | None:
+    def status(
+        self, estimate: Quote, recent: Sequence[Edit], now: float, owner: str | None = None
+    ) -> str | None:
         """For a dry run: whether a real call would pass the budget, and how much of it is used."""
         if not self.active:
             return None
         try:
-            self.check(estimate, recent, now)
+            self.check(estimate, recent, now, owner)
         except BudgetExceeded as exc:
             return f"A real call would be refused. {exc.message}"
         spend = self.spend(recent)
@@ -154,6 +162,15 @@ class Budget:
             )
         leaving = spend.counted[used - self.edits][0]  # once it leaves the window, one more edit fits
         return text + _frees(leaving, now) + " Nothing was sent."
+
+    def _too_much_for_one(self, estimate: Quote, own: Spend) -> str:
+        assert self.usd_per_user is not None and estimate.usd is not None
+        cost = cost_text(estimate.usd, cost_basis(estimate))
+        return (
+            f"Refused before spending: this edit is estimated at {cost}; "
+            f"your edits spent {own.describe()} in the last 24 hours, and each user may spend "
+            f"${self.usd_per_user:.2f} (ALEPH_MCP_BUDGET_USD_PER_USER). Nothing was sent."
+        )
 
     def _too_much(self, estimate: Quote, spend: Spend, now: float) -> str:
         assert self.usd is not None and estimate.usd is not None
@@ -184,9 +201,10 @@ class BudgetGate:
     estimate: Quote
     now: float
     since: float
+    owner: str | None = None
 
     def check(self, recent: list[Edit]) -> None:
-        self.budget.check(self.estimate, recent, self.now)
+        self.budget.check(self.estimate, recent, self.now, self.owner)
 
 
 def estimate_cost(

@@ -113,7 +113,8 @@ async def confirm_spend(
         return SpendDecision(verdict="declined", message=DECLINED_BEFORE)
     estimate = intake.estimate
     try:
-        await state.service.check_budget(estimate)  # an edit the budget refuses is not worth asking about
+        # An edit the budget refuses is not worth asking about.
+        await state.service.check_budget(estimate, intake.args.owner)
     except AlephError:
         return NOT_NEEDED  # the tool body refuses it with the same message
     if not asks_first(estimate, threshold):
