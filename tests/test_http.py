@@ -42,6 +42,12 @@ INITIALIZE = {
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
+def oauth_settings(tmp_path: Path, jwks_url: str) -> Any:
+    return make_settings(
+        tmp_path, oauth_issuer=ISSUER, oauth_jwks_url=jwks_url, oauth_audience=AUDIENCE, oauth_scopes="aleph"
+    )
+
+
 def signer() -> tuple[rsa.RSAPrivateKey, dict[str, Any]]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = json.loads(RSAAlgorithm.to_jwk(key.public_key())) | {"kid": "k1", "alg": "RS256", "use": "sig"}
@@ -100,13 +106,7 @@ async def test_the_protected_resource_metadata_names_the_resource_and_its_issuer
     """/.well-known/oauth-protected-resource/mcp is served without a token, for the configured issuer."""
     _key, jwks = signer()
     with served_json(jwks) as jwks_url:
-        settings = make_settings(
-            tmp_path,
-            oauth_issuer=ISSUER,
-            oauth_jwks_url=jwks_url,
-            oauth_audience=AUDIENCE,
-            oauth_scopes="aleph",
-        )
+        settings = oauth_settings(tmp_path, jwks_url)
         async with served_http(settings) as base, httpx2.AsyncClient() as http:
             answer = await http.get(f"{base}/.well-known/oauth-protected-resource/mcp")
     assert answer.status_code == 200
@@ -132,13 +132,7 @@ async def test_oauth_jwts_are_checked_for_signature_audience_expiry_and_scope(
     """Only a JWT signed by the issuer's key, for this audience, unexpired and with the scope gets in."""
     key, jwks = signer()
     with served_json(jwks) as jwks_url:
-        settings = make_settings(
-            tmp_path,
-            oauth_issuer=ISSUER,
-            oauth_jwks_url=jwks_url,
-            oauth_audience=AUDIENCE,
-            oauth_scopes="aleph",
-        )
+        settings = oauth_settings(tmp_path, jwks_url)
         async with served_http(settings) as base:
             answer = await post_initialize(base, {"authorization": f"Bearer {token(key, **claims)}"})
     assert answer.status_code == status
