@@ -315,9 +315,13 @@ class SQLiteEditStore:
         sql = "UPDATE edits SET lease_owner = NULL, lease_until = NULL WHERE edit_id = ? AND lease_owner = ?"
         await self._run(lambda: self._db.execute(sql, (edit_id, owner)))
 
-    async def changed_since(self, since: float, limit: int = 200) -> list[Edit]:
-        sql = "SELECT * FROM edits WHERE updated_at > ? ORDER BY updated_at LIMIT ?"
-        return await self._run(lambda: self._query(sql, (since, limit)))
+    async def changed_since(
+        self, since: float, limit: int = 200, *, after_id: str | None = None
+    ) -> list[Edit]:
+        where = "updated_at > ?" if after_id is None else "(updated_at, edit_id) > (?, ?)"
+        params = (since, limit) if after_id is None else (since, after_id, limit)
+        sql = f"SELECT * FROM edits WHERE {where} ORDER BY updated_at, edit_id LIMIT ?"
+        return await self._run(lambda: self._query(sql, params))
 
     async def claim_create(self, edit_id: str, provider: str, limit: int | None, now: float) -> Claim:
         # One write transaction: two processes cannot both take a provider's last slot.
