@@ -159,14 +159,18 @@ async def test_invalid_arguments_are_refused_before_any_request(tmp_path: Path) 
 
 
 async def test_list_edits_pages_newest_first_with_a_cursor(tmp_path: Path) -> None:
-    """Three edits in pages of two: newest first, a cursor for the rest, filters apply."""
+    """Three edits in pages of two: newest first, a cursor for the rest, filters apply; the text sums up."""
     async with served(tmp_path, FakeRunway(TEST_KEY), "runway") as client:
         ids = []
         for prompt in ("one", "two", "three"):
             result = await client.call_tool("edit_video", {"prompt": prompt, "video": VIDEO})
             ids.append(result.structured_content["edit_id"])
-        first = (await client.call_tool("list_edits", {"limit": 2})).structured_content
+        page = await client.call_tool("list_edits", {"limit": 2})
+        first = page.structured_content
         assert first is not None and [e["edit_id"] for e in first["edits"]] == ids[::-1][:2]
+        text = text_of(page)  # a summary of the page, not a JSON copy of the structured content
+        assert text.startswith("2 edits, newest first (") and "{" not in text
+        assert ids[2] in text and f"cursor={first['next_cursor']}" in text
         second = await client.call_tool("list_edits", {"limit": 2, "cursor": first["next_cursor"]})
         assert [e["edit_id"] for e in second.structured_content["edits"]] == [ids[0]]
         assert second.structured_content["next_cursor"] is None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mcp import Client
 
+from aleph_mcp.models import EditRecord
 from aleph_mcp.server import create_server
 
 from .conftest import make_settings
@@ -58,3 +59,12 @@ async def test_watermark_is_offered_by_every_provider_that_draws_it(tmp_path: Pa
         tools = {t.name: t for t in (await client.list_tools()).tools}
     description = tools["edit_video"].input_schema["properties"]["watermark"]["description"]
     assert "kie" in description and "local" in description
+
+
+async def test_list_edits_publishes_its_record_schema_inline(tmp_path: Path) -> None:
+    """list_edits' output schema holds each record's schema in place of a `$ref`: the same schema."""
+    async with Client(create_server(make_settings(tmp_path))) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    schema = tools["list_edits"].output_schema
+    assert schema is not None and "$ref" not in json.dumps(schema)
+    assert schema["properties"]["edits"]["items"] == EditRecord.model_json_schema()

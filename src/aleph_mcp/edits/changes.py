@@ -3,7 +3,8 @@ edit moves, without reading the store on a timer.
 
 This process's own changes (the poller's `on_change`, a submit, a cancel) are published as they are saved;
 another process's reach it through `watch_store`, which reads the store's recent changes every `interval`
-(the MCP server's notifier and the CLI's `follow` both run it). Nothing here imports `mcp`.
+(the MCP server's notifier and the CLI's `follow` both run it), page by page, so a burst of any size is
+published in full. Nothing here imports `mcp`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 SEEN_LIMIT = 4096
 LOOKBACK = 2.0  # seconds: tolerate small clock skew between writer processes
+PAGE = 200  # changes read at a time; a burst of any size is read page by page
 
 OnEdit = Callable[[Edit], Awaitable[None]]
 Progress = Callable[[float, str], Awaitable[None]]
@@ -90,12 +92,26 @@ async def watch_store(
     while True:
         await anyio.sleep(interval)
         try:
-            for edit in await store.changed_since(since - LOOKBACK):
-                since = max(since, edit.updated_at)
-                if feed.publish(edit) and on_new is not None:
-                    await on_new(edit)
+            since = await publish_changes(store, feed, since, on_new=on_new)
         except Exception:
             logger.exception("watching the store failed; continuing")
+
+
+async def publish_changes(
+    store: EditStore, feed: ChangeFeed, since: float, *, on_new: OnEdit | None = None
+) -> float:
+    """Publish every change from LOOKBACK before `since` on, paging by (updated_at, edit_id) however many
+    there are; returns the newest update time seen (where the next look starts)."""
+    newest, after, after_id = since, since - LOOKBACK, ""
+    while True:
+        page = await store.changed_since(after, limit=PAGE, after_id=after_id)
+        for edit in page:
+            newest = max(newest, edit.updated_at)
+            if feed.publish(edit) and on_new is not None:
+                await on_new(edit)
+        if len(page) < PAGE:
+            return newest
+        after, after_id = page[-1].updated_at, page[-1].edit_id
 
 
 class ProgressSteps:

@@ -15,9 +15,9 @@ import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
-import av
 import httpx2
 
 from aleph_mcp.edits.validation import VideoInput
@@ -25,6 +25,9 @@ from aleph_mcp.errors import InvalidInput, TransientProviderError, UnsafeURL
 from aleph_mcp.media.fetch import FetchPolicy, read_url
 from aleph_mcp.media.formats import IMAGE_DEMUXERS, check_moving, describe, open_video, sniff
 from aleph_mcp.pricing.catalog import facts_of
+
+if TYPE_CHECKING:
+    import av  # imported at the first probe: PyAV is not start-up work
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,8 @@ def probe_bytes_or_file(source: str | io.BytesIO, size: int | None, *, whole: bo
     """Read container metadata with PyAV; raises InvalidInput for anything that is not a readable video.
 
     `whole`: the source is the entire file, so a still picture (one frame, no duration) is refused too."""
+    import av
+
     try:
         with open_video(source) as container:
             if not container.streams.video:

@@ -10,10 +10,10 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import anyio.to_thread
-import av
 import httpx2
 
 from aleph_mcp.errors import (
@@ -27,6 +27,9 @@ from aleph_mcp.errors import (
 from aleph_mcp.media.fetch import FetchPolicy, open_url
 from aleph_mcp.media.formats import check_video_file, open_image, open_video
 from aleph_mcp.retry import error_for_status
+
+if TYPE_CHECKING:
+    import av  # imported where a still is written: PyAV is not start-up work
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +80,8 @@ def _writing(what: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
+        import av
+
         if isinstance(exc, av.FFmpegError) and exc.errno not in (errno.ENOSPC, errno.EROFS, errno.EACCES):
             raise
         raise ArchiveWriteFailed(
@@ -175,6 +180,8 @@ def normalize_image(source: Path, dest: Path, *, max_width: int = THUMBNAIL_MAX_
 
 
 def write_jpeg(frame: av.VideoFrame, dest: Path, *, max_width: int) -> None:
+    import av
+
     width = min(frame.width, max_width)
     height = max(2, round(frame.height * width / frame.width))
     width, height = width - width % 2, height - height % 2

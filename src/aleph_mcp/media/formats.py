@@ -9,11 +9,12 @@ format is passed to `av.open` explicitly: a playlist in an allowed folder never 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO
-
-import av
+from typing import IO, TYPE_CHECKING
 
 from aleph_mcp.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import av  # imported where a file is opened: PyAV is not start-up work
 
 # The demuxers that may open a video or an image, by the short name `av.open(format=...)` takes.
 VIDEO_DEMUXERS = {"mov": "mov,mp4,m4a,3gp,3g2,mj2", "matroska": "matroska,webm"}
@@ -83,6 +84,8 @@ def open_allowed(source: Source, allowed: dict[str, str], what: str) -> av.conta
         kinds = "an MP4, MOV, MKV or WebM video" if video else "a PNG, JPEG, WebP or GIF image"
         wanted = "a video" if video else "an image"
         raise InvalidInput(f"The {what} is {describe(head)}, not {wanted} this server reads; pass {kinds}.")
+    import av
+
     opened = str(source) if isinstance(source, Path) else source
     try:
         # protocol_whitelist: even the chosen demuxer may only read the one local file it was given.
@@ -113,6 +116,8 @@ def check_video_file(path: Path, what: str = "result") -> None:
 
 def check_image_file(path: Path, what: str = "reference_image") -> None:
     """Raise InvalidInput unless `path` is an image on the allowlist with a decodable picture."""
+    import av
+
     try:
         with open_image(path, what) as container:
             next(container.decode(video=0))

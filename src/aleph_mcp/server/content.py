@@ -14,7 +14,7 @@ import mcp.types as types
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from aleph_mcp.models import Edit, EditRecord
+from aleph_mcp.models import Edit, EditList, EditRecord
 from aleph_mcp.records import edit_uri, summary, to_record
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,30 @@ def status_result(edit: Edit, poll_interval: float) -> types.CallToolResult:
     """What get_edit_status returns for `edit` (and a task's result): the still only once it succeeded."""
     thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
     return edit_result(to_record(edit, poll_interval=poll_interval), thumbnail)
+
+
+def list_result(listing: EditList) -> types.CallToolResult:
+    """The page as structured content; the text only says what is in it (a JSON copy would double it)."""
+    edits = listing.edits
+    counts: dict[str, int] = {}
+    for record in edits:
+        counts[record.status] = counts.get(record.status, 0) + 1
+    tally = ", ".join(f"{n} {status}" for status, n in counts.items())
+    lines = [f"{len(edits)} edit{'s' * (len(edits) != 1)}, newest first" + (f" ({tally})" if tally else "")]
+    lines += [
+        f"- {r.edit_id} {r.status} {r.provider}/{r.model} {r.created_at}: {_short(r.prompt)}" for r in edits
+    ]
+    if listing.next_cursor:
+        lines.append(f"More: call list_edits with cursor={listing.next_cursor}")
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text="\n".join(lines))],
+        structured_content=listing.model_dump(mode="json"),
+    )
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _inline_image(path: Path | None) -> types.ImageContent | None:

@@ -14,11 +14,12 @@ from aleph_mcp.edits import dry_run as dry_runs
 from aleph_mcp.models import SEED_MAX, AspectRatio, EditList, EditRecord, EditStatus
 from aleph_mcp.records import to_record
 from aleph_mcp.server.confirm import TakenIn, confirm_spend, require_approval
-from aleph_mcp.server.content import edit_result, status_result
+from aleph_mcp.server.content import edit_result, list_result, status_result
 from aleph_mcp.server.registration import Registrations
 from aleph_mcp.server.state import Ctx, agent_errors, caller, progress_of, state_of
 
 EditResult = Annotated[types.CallToolResult, EditRecord]
+ListResult = Annotated[types.CallToolResult, EditList]
 # edit_video's schema also covers its dry run (no edit: identity fields null, `dry_run` set); see dry_run.py
 EditVideoResult = Annotated[types.CallToolResult, dry_runs.EditVideoResult]
 Approval = Annotated[ElicitationResult[BaseModel], Resolve(confirm_spend)]
@@ -140,16 +141,15 @@ async def list_edits(
     provider: Annotated[ProviderName | None, Field(description="Only this provider's edits")] = None,
     limit: Annotated[int, Field(ge=1, le=100, description="At most this many")] = 20,
     cursor: Annotated[str | None, Field(description="next_cursor of the previous page")] = None,
-) -> EditList:
+) -> ListResult:
     """Edits this server knows (all processes sharing its data dir), newest first."""
     state = state_of(ctx)
     with agent_errors():
         edits, next_cursor = await state.service.list(
             status=status, provider=provider, limit=limit, cursor=cursor, owner=caller(ctx)
         )
-    return EditList(
-        edits=[to_record(e, poll_interval=state.poll_interval) for e in edits], next_cursor=next_cursor
-    )
+    records = [to_record(e, poll_interval=state.poll_interval) for e in edits]
+    return list_result(EditList(edits=records, next_cursor=next_cursor))
 
 
 @tools.tool(

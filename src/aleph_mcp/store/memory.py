@@ -130,10 +130,14 @@ class InMemoryEditStore:
         if holder is not None and holder[0] == owner:
             del self._leases[edit_id]
 
-    async def changed_since(self, since: float, limit: int = 200) -> list[Edit]:
-        changed = sorted(
-            (e for e in self._edits.values() if e.updated_at > since), key=lambda e: e.updated_at
-        )
+    async def changed_since(
+        self, since: float, limit: int = 200, *, after_id: str | None = None
+    ) -> list[Edit]:
+        def after(e: Edit) -> bool:
+            tie = after_id is not None and e.updated_at == since and e.edit_id > after_id
+            return e.updated_at > since or tie
+
+        changed = sorted(filter(after, self._edits.values()), key=lambda e: (e.updated_at, e.edit_id))
         return [self._copy(e) for e in changed[:limit]]
 
     async def claim_create(self, edit_id: str, provider: str, limit: int | None, now: float) -> Claim:
