@@ -20,12 +20,21 @@ from aleph_mcp.config import Settings
 from aleph_mcp.server.http import build_http_app
 
 
+def loopback_socket() -> socket.socket:
+    """A socket bound to an ephemeral loopback port, for `uvicorn.Server.serve(sockets=[...])`.
+
+    Made with IPPROTO_TCP: asyncio sets TCP_NODELAY only on connections whose socket says TCP, and a plain
+    `socket.socket()` says 0. Without it every answer waits about 40 ms for the client's delayed ACK."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 @asynccontextmanager
 async def served_http(settings: Settings, *, public: bool = False) -> AsyncIterator[str]:
     """aleph-mcp over Streamable HTTP on an ephemeral loopback port; yields the base URL (no path).
     With `public`, that URL is also ALEPH_MCP_PUBLIC_URL (webhooks come back to it)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = loopback_socket()
     port = sock.getsockname()[1]
     if public:
         settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})

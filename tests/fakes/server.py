@@ -27,6 +27,9 @@ from .base import Exchange, FakeAPI, Held
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle's algorithm the body waits for the client's
+    # delayed ACK of the headers, about 40 ms per answer on a kept-alive connection.
+    disable_nagle_algorithm = True
     fakes: Mapping[str, FakeAPI] = {}
 
     def log_message(self, format: str, *args: object) -> None:  # keep test output clean
