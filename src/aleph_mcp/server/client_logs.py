@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import logging
 import re
+import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ class ClientLogs(logging.Handler):
         self._listeners: dict[Any, Listener] = {}  # connection -> who listens at which level
         self._owners: OrderedDict[str, str] = OrderedDict()  # edit_id -> owner, from the edits seen
         self._send: MemoryObjectSendStream[Queued] | None = None  # open while `deliver` runs
+        self._loop_thread: int | None = None  # the event loop's thread, where records may be queued
 
     def install(self, server: MCPServer[Any]) -> None:
         add_request_handler(server, "logging/setLevel", types.SetLevelRequestParams, self._set_level)
@@ -96,7 +98,9 @@ class ClientLogs(logging.Handler):
             self._owners.popitem(last=False)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not self._listeners or not record.name.startswith("aleph_mcp"):
+        # Memory streams are not thread-safe: records of worker threads (renders, SQLite) stay on stderr.
+        on_loop = threading.get_ident() == self._loop_thread
+        if not on_loop or not self._listeners or not record.name.startswith("aleph_mcp"):
             return
         level = FROM_PYTHON.get(record.levelno, "error" if record.levelno > logging.ERROR else "debug")
         text = scrub(record.getMessage(), self.secrets)
@@ -118,7 +122,7 @@ class ClientLogs(logging.Handler):
     async def deliver(self) -> None:
         """Send queued records until cancelled; one failing client never stops the others."""
         send, receive = anyio.create_memory_object_stream[Queued](1024)
-        self._send = send
+        self._send, self._loop_thread = send, threading.get_ident()
         try:
             async with send, receive:
                 await self._drain(receive)
