@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from aleph_mcp.store.sqlite import page_sql
 
 
 def plan(path: Path, sql: str, params: list[object]) -> str:
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:  # a connection's own `with` only commits
         return " ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
 
 
