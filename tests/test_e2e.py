@@ -65,7 +65,8 @@ async def test_a_server_killed_mid_edit_finishes_it_after_restart_without_a_seco
         served_fakes(runway=("queued",) + ("running",) * 1000) as (origin, apis),
         (tmp_path / "server.log").open("w") as log,
     ):
-        env = server_env(origin, tmp_path / "data", "runway")
+        # A kill may land while the poller holds the edit's lease: keep it short (4 s) for the restart.
+        env = server_env(origin, tmp_path / "data", "runway") | {"ALEPH_MCP_REQUEST_TIMEOUT": "1"}
         killed: list[int] = []
         with contextlib.suppress(Exception):  # the transport breaks when its server dies
             async with stdio_server(env, log) as client:
