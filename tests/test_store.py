@@ -59,6 +59,9 @@ def full_edit() -> Edit:
         next_poll_at=1700000030.25,
         poll_failures=2,
         polls=7,
+        parent_edit_id="ed_parent",
+        trim_start=1.25,
+        trim_end=3.5,
     )
 
 
@@ -216,6 +219,20 @@ async def test_edits_are_filtered_by_status_and_provider(store: EditStore) -> No
     assert await ids(provider="krea") == ["ed_0004", "ed_0003"]
     assert await ids(status="succeeded", provider="kie") == ["ed_0001"]
     assert await ids(status="cancelled") == []
+
+
+async def test_edits_are_filtered_by_parent_and_its_fields_survive_a_save(store: EditStore) -> None:
+    """parent= lists the edits made from that edit's output, with their trims, newest first, pages too."""
+    await store.add(make_edit(1))
+    await store.add(make_edit(2, parent_edit_id="ed_0001", trim_start=0.5, trim_end=2.0))
+    await store.add(make_edit(3, parent_edit_id="ed_0002"))
+    await store.add(make_edit(4, parent_edit_id="ed_0001"))
+    first, cursor = await store.list_edits(parent="ed_0001", limit=1)
+    rest, end = await store.list_edits(parent="ed_0001", cursor=cursor)
+    assert [e.edit_id for e in first + rest] == ["ed_0004", "ed_0002"] and end is None
+    assert (rest[0].trim_start, rest[0].trim_end) == (0.5, 2.0)
+    assert [e.edit_id for e in (await store.list_edits(parent="ed_0004"))[0]] == []
+    assert [e.edit_id for e in (await store.list_edits(parent="ed_0001", status="failed"))[0]] == []
 
 
 async def test_paging_through_45_edits_in_pages_of_20_sees_each_once(store: EditStore) -> None:

@@ -22,6 +22,12 @@ def plan(path: Path, sql: str, params: list[object]) -> str:
     [
         (["status = ?"], ["running"], "edits_status_newest (status=?)"),
         (["provider = ?"], ["kie"], "edits_provider_newest (provider=?)"),
+        (["parent_edit_id = ?"], ["ed_1"], "edits_parent_newest (parent_edit_id=?)"),
+        (
+            ["owner = ?", "parent_edit_id = ?"],
+            ["local", "ed_1"],
+            "edits_parent_newest (parent_edit_id=?)",
+        ),
         (
             ["status = ?", "(created_at, edit_id) < (?, ?)"],
             ["running", 5.0, "ed_1"],

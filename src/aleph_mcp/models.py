@@ -92,6 +92,11 @@ class Edit:
     pending_request: dict[str, Any] | None = None
     webhook_token_hash: str | None = None  # sha256 of the secret in this edit's callback URL, if it has one
     owner: str = LOCAL_OWNER  # who made it: a signed-in HTTP caller ("token:…", "oauth:…"), or local
+    # A chain: the finished edit whose archived output is this edit's input (edits/chains.py).
+    parent_edit_id: str | None = None
+    # The part of the input edited, seconds into it (edits/trims.py); None: from its start / to its end.
+    trim_start: float | None = None
+    trim_end: float | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -164,7 +169,7 @@ class EditErrorInfo(Lean):
 ERROR_SCHEMA = {
     "type": ["object", "null"],
     "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-    "description": "Why it failed or was cancelled: a stable code and a message",
+    "description": "Why it failed or was cancelled",
 }
 
 
@@ -179,8 +184,22 @@ class ProviderCost(Lean):
 
 PROVIDER_COST_SCHEMA = {
     "type": ["object", "null"],
-    "description": "The provider's own reported cost: {credits, final, usd (converted), basis}",
+    "description": "The provider's own figure: {credits, final, usd, basis}",
 }
+
+
+class LineageStep(Lean):
+    """One edit of a chain: its id, its prompt and its input (the first step's is the original input)."""
+
+    edit_id: str
+    prompt: str
+    input: str
+    trim: str | None = None
+
+
+LINEAGE_SCHEMA = {
+    "type": ["array", "null"]
+}  # described in the tools' text: every byte here is paid four times
 
 
 class RecordFields(Lean):
@@ -205,16 +224,19 @@ class RecordFields(Lean):
     notes: str | None = Field(default=None, description="What the provider applied or ignored")
     warnings: list[str] = Field(
         default_factory=list,
-        description="What the provider changes silently, or what was not checked",
+        description="What the provider changes silently, or was not checked",
     )
     check_again_in_seconds: int | None = Field(default=None, description="null once ended")
     duplicate_of_request: bool = Field(default=False, description="Matched an earlier identical call")
     estimated_cost_usd: float | None = Field(
         default=None,
-        description="The quote when submitted, USD; null: price unknown",
+        description="The quote, USD; null: unknown",
     )
     cost_basis: str | None = None
     provider_cost: Annotated[ProviderCost | None, WithJsonSchema(PROVIDER_COST_SCHEMA)] = None
+    parent_edit_id: str | None = None
+    trim: str | None = None
+    lineage: Annotated[list[LineageStep] | None, WithJsonSchema(LINEAGE_SCHEMA)] = None
 
 
 class EditRecord(RecordFields):

@@ -41,7 +41,8 @@ class EditStore(Protocol):
     - `add` inserts a new edit (IdempotencyConflict if its idempotency key is taken); `save` writes all
       fields back.
     - `list_edits` pages newest first; `cursor` is the opaque `next_cursor` of the previous page; with
-      `owner`, only that owner's edits. `get` is not scoped: the service checks the owner.
+      `owner`, only that owner's edits; with `parent`, only the edits made from that edit's output
+      (`parent_edit_id`, indexed). `get` is not scoped: the service checks the owner.
     - `list_edits` raises InvalidInput for a limit below 1 or a cursor it did not give out.
     - `due_for_poll` returns unfinished edits whose `next_poll_at` has passed and whose lease is free,
       earliest first.
@@ -89,6 +90,7 @@ class EditStore(Protocol):
         limit: int = 20,
         cursor: str | None = None,
         owner: str | None = None,
+        parent: str | None = None,
     ) -> tuple[list[Edit], str | None]: ...
     async def due_for_poll(self, now: float, limit: int) -> list[Edit]: ...
     async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool: ...

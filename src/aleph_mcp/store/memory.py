@@ -89,13 +89,17 @@ class InMemoryEditStore:
         limit: int = 20,
         cursor: str | None = None,
         owner: str | None = None,
+        parent: str | None = None,
     ) -> tuple[list[Edit], str | None]:
         check_limit(limit)
         edits = sorted(self._edits.values(), key=lambda e: (e.created_at, e.edit_id), reverse=True)
         edits = [
             e
             for e in edits
-            if status in (None, e.status) and provider in (None, e.provider) and owner in (None, e.owner)
+            if status in (None, e.status)
+            and provider in (None, e.provider)
+            and owner in (None, e.owner)
+            and parent in (None, e.parent_edit_id)
         ]
         if cursor is not None:
             after = decode_cursor(cursor)

@@ -120,6 +120,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX edits_status_newest ON edits (status, created_at DESC, edit_id DESC);
     CREATE INDEX edits_provider_newest ON edits (provider, created_at DESC, edit_id DESC);
     """,
+    # 10: chains (the edit whose output is the input, `list_edits(parent=...)` by an index) and trims
+    """
+    ALTER TABLE edits ADD COLUMN parent_edit_id TEXT;
+    ALTER TABLE edits ADD COLUMN trim_start REAL;
+    ALTER TABLE edits ADD COLUMN trim_end REAL;
+    CREATE INDEX edits_parent_newest ON edits (parent_edit_id, created_at DESC, edit_id DESC)
+        WHERE parent_edit_id IS NOT NULL;
+    """,
 ]
 
 
@@ -141,7 +149,7 @@ def _edit_to_params(edit: Edit) -> dict[str, Any]:
 
 
 def page_sql(clauses: list[str]) -> str:
-    """A `list_edits` page: newest first, served by the index of its filter (migrations 1, 6 and 9)."""
+    """A `list_edits` page: newest first, served by the index of its filter (migrations 1, 6, 9 and 10)."""
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     return f"SELECT * FROM edits {where} ORDER BY created_at DESC, edit_id DESC LIMIT ?"
 
@@ -274,12 +282,16 @@ class SQLiteEditStore:
         limit: int = 20,
         cursor: str | None = None,
         owner: str | None = None,
+        parent: str | None = None,
     ) -> tuple[list[Edit], str | None]:
         check_limit(limit)
         clauses, params = [], []  # type: tuple[list[str], list[Any]]
         if owner is not None:
             clauses.append("owner = ?")
             params.append(owner)
+        if parent is not None:
+            clauses.append("parent_edit_id = ?")
+            params.append(parent)
         if status is not None:
             clauses.append("status = ?")
             params.append(status)
