@@ -12,7 +12,8 @@ from aleph_mcp.server import create_server
 
 from .conftest import make_settings
 
-TOOLS_LIST_BUDGET = 15_000  # bytes of the tools/list answer as it goes over the wire (compact JSON)
+TOOLS_LIST_BUDGET = 16_000  # bytes of the tools/list answer as it goes over the wire (compact JSON); 15 KB
+# until chains and trims (issue 17) added from_edit, start/end/duration_seconds, parent, lineage and trim
 
 
 async def test_every_tool_and_parameter_has_a_description_without_stray_indentation(tmp_path: Path) -> None:
@@ -43,7 +44,7 @@ async def test_resource_templates_have_titles_and_the_server_an_icon(tmp_path: P
 
 
 async def test_the_tools_list_answer_stays_under_its_budget(tmp_path: Path) -> None:
-    """The whole tools/list answer, as sent, stays under 15 KB: clients read it every session."""
+    """The whole tools/list answer, as sent, stays under 16 KB: clients read it every session."""
     async with Client(create_server(make_settings(tmp_path))) as client:
         tools = (await client.list_tools()).tools
     wire = json.dumps(

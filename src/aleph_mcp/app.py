@@ -133,6 +133,7 @@ def build_app(
         changes=changes,
         policy=policy,
         fetch=fetch.strict(),
+        archive=archive,
     )
     return AppState(
         settings=settings, store=store, service=service, poller=poller, archive=archive, changes=changes

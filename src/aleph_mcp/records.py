@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from aleph_mcp.models import Edit, EditErrorInfo, EditRecord, ProviderCost
+from aleph_mcp.models import Edit, EditErrorInfo, EditRecord, LineageStep, ProviderCost
 
 URI_PREFIX = "aleph://edits/"
 
@@ -22,6 +22,17 @@ def thumbnail_uri(edit_id: str) -> str:
     return f"{URI_PREFIX}{edit_id}/thumbnail"
 
 
+def compare_uri(edit_id: str) -> str:
+    return f"{URI_PREFIX}{edit_id}/compare"
+
+
+def trim_text(start: float | None, end: float | None) -> str | None:
+    """A trim as people read it, e.g. "1.5-4 s" (seconds of the input); None: the whole input."""
+    if start is None and end is None:
+        return None
+    return f"{start or 0:g}-{end:g} s" if end is not None else f"from {start:g} s"
+
+
 def iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
@@ -35,7 +46,14 @@ def check_again_in(edit: Edit, now: float, default: float) -> int | None:
     return max(1, round(due - now + 1))
 
 
-def to_record(edit: Edit, *, poll_interval: float = 5.0, duplicate: bool = False) -> EditRecord:
+def to_record(
+    edit: Edit,
+    *,
+    poll_interval: float = 5.0,
+    duplicate: bool = False,
+    lineage: list[LineageStep] | None = None,
+) -> EditRecord:
+    """The record agents see; `lineage` (a chain's steps, chains.py) where the caller looked it up."""
     now = time.time()
     return EditRecord(
         edit_id=edit.edit_id,
@@ -62,6 +80,9 @@ def to_record(edit: Edit, *, poll_interval: float = 5.0, duplicate: bool = False
         estimated_cost_usd=edit.estimated_cost_usd,
         cost_basis=edit.cost_basis,
         provider_cost=provider_cost(edit),
+        parent_edit_id=edit.parent_edit_id,
+        trim=trim_text(edit.trim_start, edit.trim_end),
+        lineage=lineage or None,
     )
 
 
@@ -92,6 +113,10 @@ def summary(record: EditRecord) -> str:
     line = f"Edit {record.edit_id} ({record.provider}/{record.model}) is {record.status}"
     if record.progress is not None and record.status == "running":
         line += f", {record.progress:.0%}"
+    if record.trim:
+        line += f", editing {record.trim} of its input"
+    if record.parent_edit_id:
+        line += f", made from edit {record.parent_edit_id}'s video"
     if record.status == "succeeded" and record.local_path:
         line += f". Video: {record.local_path} (resource {record.video_uri})"
     if record.error is not None:

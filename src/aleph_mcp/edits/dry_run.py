@@ -23,7 +23,7 @@ from aleph_mcp.models import Lean, RecordFields
 from aleph_mcp.pricing.budget import asks_first, cost_basis
 from aleph_mcp.pricing.catalog import Quote
 from aleph_mcp.providers.base import PreparedCreate, Provider
-from aleph_mcp.records import cost_text
+from aleph_mcp.records import cost_text, trim_text
 
 if TYPE_CHECKING:
     from aleph_mcp.edits.service import EditService
@@ -41,6 +41,9 @@ class DryRunPreview(Lean):
     budget: str | None = Field(
         description="Whether a real call fits ALEPH_MCP_BUDGET_USD / _EDITS now; null when no budget is set"
     )
+    trim: str | None = Field(
+        default=None, description="The part of the input a real call edits (cut here first); null: all of it"
+    )
     needs_confirmation: bool = Field(
         description="A real call would ask the person first (ALEPH_MCP_CONFIRM_ABOVE_USD) or, where the "
         "client cannot ask, need confirm=true"
@@ -50,7 +53,7 @@ class DryRunPreview(Lean):
 DRY_RUN_SCHEMA = {
     "type": ["object", "null"],
     "description": "Only in a dry run: {quote, request (the exact create, secrets masked), uploads, budget, "
-    "needs_confirmation}; nothing was sent",
+    "needs_confirmation, trim}; nothing was sent",
 }
 
 
@@ -89,6 +92,7 @@ async def preview(service: EditService, checked: Intake) -> EditVideoResult:
             uploads=[note for item in inputs if (note := upload_note(provider, item))],
             budget=await service.budget_status(checked.estimate, checked.args.owner),
             needs_confirmation=asks,
+            trim=trim_text(*checked.trim) if checked.trim else None,
         ),
     )
 
@@ -127,6 +131,8 @@ def describe(result: EditVideoResult) -> str:
         "(headers and body in dry_run.request).",
         *preview_.uploads,
     ]
+    if preview_.trim:
+        lines.append(f"Only {preview_.trim} of the input is edited: it is cut on this server before sending.")
     if preview_.budget:
         lines.append(preview_.budget)
     if preview_.needs_confirmation:

@@ -8,6 +8,7 @@ checks, probes or quotes again (nor asks the client for its roots again).
 from __future__ import annotations
 
 import shutil
+import time
 import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -18,8 +19,10 @@ import anyio.to_thread
 import httpx2
 
 from aleph_mcp.config import ALL_PROVIDERS, Settings
+from aleph_mcp.edits.chains import Parent
 from aleph_mcp.edits.preflight import inspect_input
 from aleph_mcp.edits.requests import EditArgs, fingerprint, watermark_of
+from aleph_mcp.edits.trims import check_cut_route, cut_input, requested_trim
 from aleph_mcp.edits.validation import (
     VideoInput,
     check_against,
@@ -56,6 +59,8 @@ class Intake:
     warnings: list[str]
     estimate: Quote
     scratch: Path | None = None  # the folder of the inputs' private copies; see `discard`
+    parent_id: str | None = None  # a chain's step: the edit whose output is the input (chains.py)
+    trim: tuple[float, float] | None = None  # (start, end) seconds of the input edited (trims.py)
 
     def discard(self) -> None:
         """Remove the private copies once nothing will read them again (sent, refused or previewed)."""
@@ -64,7 +69,7 @@ class Intake:
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.args, self.name, self.model, self.video, self.reference)
+        return fingerprint(self.args, self.name, self.model, self.video, self.reference, self.trim)
 
     def new_edit(self, *, now: float, lease_seconds: float) -> Edit:
         """The stored form of the request, before anything is sent."""
@@ -98,6 +103,9 @@ class Intake:
             warnings=list(self.warnings),
             estimated_cost_usd=self.estimate.usd,
             cost_basis=cost_basis(self.estimate),
+            parent_edit_id=self.parent_id,
+            trim_start=self.trim[0] if self.trim else None,
+            trim_end=self.trim[1] if self.trim else None,
         )
 
 
@@ -110,30 +118,38 @@ async def take_in(
     fetch: FetchPolicy | None = None,
     progress: Progress = _no_progress,
     roots: Sequence[Path] = (),
+    parent: Parent | None = None,
 ) -> Intake:
     """Validate, resolve, route, probe (a URL only when `http` is given) and quote one request.
 
-    `roots` are directories the MCP client declared; local files inside them are allowed too.
+    `roots` are directories the MCP client declared; local files inside them are allowed too. `parent`:
+    the finished edit (chains.py) whose archived output is the input, instead of `args.video`.
     """
-    name, provider, model, video, reference = validate_args(args, providers, settings, roots)
+    name, provider, model, video, reference = validate_args(args, providers, settings, roots, parent)
     scratch = settings.data_dir / "inputs" / uuid.uuid4().hex
+    policy = fetch or FetchPolicy()
     try:
         allowed = local_dirs(args, settings, roots)
-        video = await _private(video, allowed, scratch, "video")
+        # The archive is ours: a parent's file is read from there, and only a parent's.
+        video = await _private(video, [parent.file.parent] if parent else allowed, scratch, "video")
         if reference is not None:
             reference = await _private(reference, allowed, scratch, "reference_image")
             if reference.kind == "path":
                 await anyio.to_thread.run_sync(check_image_file, Path(reference.value))
         await progress(0.02, "Checking the input video")
+        video, trim = await cut_input(args, video, scratch, http, policy)
         limit = input_limit(video, provider.capabilities, name)
-        warnings, seconds = await inspect_input(video, name, model, limit, http, fetch or FetchPolicy())
+        # A parent's own URL is not fetched to be checked: its archived copy is the same video.
+        checked = parent.as_file() if parent and video.kind == "url" else video
+        warnings, seconds = await inspect_input(checked, name, model, limit, http, policy)
         warnings += ignored_options(args, name, provider, model)
         estimate = estimate_cost(name, model, seconds, settings.prices)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     used = scratch if scratch.exists() else None
-    return Intake(args, name, provider, model, video, reference, warnings, estimate, used)
+    parent_id = parent.edit.edit_id if parent else None
+    return Intake(args, name, provider, model, video, reference, warnings, estimate, used, parent_id, trim)
 
 
 def local_dirs(args: EditArgs, settings: Settings, roots: Sequence[Path]) -> list[Path]:
@@ -151,7 +167,9 @@ async def _private(item: VideoInput, allowed: list[Path], scratch: Path, what: s
     copy, digest, size = await anyio.to_thread.run_sync(
         private_copy, Path(item.value), allowed, scratch / what, what
     )
-    return VideoInput("path", str(copy), size, shown=item.value, digest=digest)
+    return VideoInput(
+        "path", str(copy), size, shown=item.shown or item.value, digest=digest, origin=item.origin
+    )
 
 
 _INVISIBLE = {0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x180E, 0x034F, 0x115F, 0x1160, 0x3164}
@@ -178,7 +196,11 @@ def ignored_options(args: EditArgs, name: str, provider: Provider, model: str) -
 
 
 def validate_args(
-    args: EditArgs, providers: Mapping[str, Provider], settings: Settings, roots: Sequence[Path] = ()
+    args: EditArgs,
+    providers: Mapping[str, Provider],
+    settings: Settings,
+    roots: Sequence[Path] = (),
+    parent: Parent | None = None,
 ) -> tuple[str, Provider, str, VideoInput, VideoInput | None]:
     """Everything about a request that can be checked without sending it (InvalidInput, NotConfigured)."""
     name = args.provider or settings.resolved_default_provider
@@ -216,7 +238,13 @@ def validate_args(
             + (" or pass model='gen4_aleph'." if name == "runway" else ".")
         )
     allowed = local_dirs(args, settings, roots)
-    video = resolve_input(args.video, allowed)
+    trim = requested_trim(args)
+    if parent is None:
+        video = resolve_input(args.video, allowed)
+    else:  # a trim is cut here from the archived file; untrimmed, the best route (chains.py)
+        video = parent.as_file() if trim else parent.route(name, caps, time.time(), providers)
+    if trim is not None:
+        check_cut_route(caps, name, providers)
     check_video_route(video, caps, name)
     reference = None
     if args.reference_image is not None:

@@ -28,6 +28,11 @@ class EditArgs:
     owner: str = LOCAL_OWNER  # who asks: what they make is theirs, and only their own edits repeat theirs
     # Where this caller may read local files; None: the server's ALEPH_MCP_ALLOWED_DIRS (and client roots).
     local_dirs: tuple[Path, ...] | None = None
+    from_edit: str | None = None  # a chain: the caller's finished edit whose video is the input (chains.py)
+    # A trim: the part of the input to edit, seconds into it (trims.py); end and duration exclude each other
+    start_seconds: float | None = None
+    end_seconds: float | None = None
+    duration_seconds: float | None = None
 
     @property
     def stored_key(self) -> str | None:
@@ -97,10 +102,15 @@ def stopped_mid_create(edit: Edit) -> str:
 
 
 def fingerprint(
-    args: EditArgs, provider: str, model: str, video: VideoInput, reference: VideoInput | None
+    args: EditArgs,
+    provider: str,
+    model: str,
+    video: VideoInput,
+    reference: VideoInput | None,
+    trim: tuple[float, float] | None = None,
 ) -> str:
     """sha256 of the canonical request: what makes two calls the same edit (and the same bill)."""
-    canonical = {
+    canonical: dict[str, object] = {
         "provider": provider,
         "model": model,
         "prompt": args.prompt,
@@ -112,12 +122,16 @@ def fingerprint(
     }
     if args.owner != LOCAL_OWNER:  # local requests keep the fingerprints stored before owners existed
         canonical["owner"] = args.owner
+    if trim is not None:  # the part edited is part of the request (untrimmed ones keep their prints)
+        canonical["trim"] = [round(trim[0], 3), round(trim[1], 3)]
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
 def _identity(item: VideoInput) -> str:
     """A data URI or a local file by the hash of its content (never the data itself), so a file rewritten
     in place is a new request; a URL as given."""
+    if item.origin is not None:  # a parent edit's output: the same input whichever route it travels
+        return item.origin
     if item.kind == "data":
         return f"data:sha256:{item.content_id}"
     if item.kind == "path":

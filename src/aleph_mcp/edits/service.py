@@ -15,6 +15,8 @@ import httpx2
 
 from aleph_mcp.config import Settings
 from aleph_mcp.edits.capacity import Capacity, capacity_limits
+from aleph_mcp.edits.chains import find_parent, parent_reference
+from aleph_mcp.edits.chains import lineage as chain_of
 from aleph_mcp.edits.changes import ChangeFeed, ProgressSteps
 from aleph_mcp.edits.intake import Intake, take_in
 from aleph_mcp.edits.journal import TaskJournal
@@ -23,9 +25,10 @@ from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.requests import DUPLICATE_WINDOW, EditArgs, same_request
 from aleph_mcp.edits.sending import Progress, Sender
 from aleph_mcp.errors import CannotCancel, EditNotFound, IdempotencyConflict
+from aleph_mcp.media.archive import Archive
 from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.media.localfiles import sweep
-from aleph_mcp.models import Edit
+from aleph_mcp.models import Edit, LineageStep
 from aleph_mcp.pricing.budget import WINDOW, Budget
 from aleph_mcp.pricing.catalog import Quote
 from aleph_mcp.providers.base import Provider
@@ -61,6 +64,7 @@ class EditService:
         changes: ChangeFeed | None = None,
         policy: PollPolicy | None = None,
         fetch: FetchPolicy | None = None,
+        archive: Archive | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -91,6 +95,7 @@ class EditService:
         self.http = http  # for pre-flight probes of input URLs; None skips them
         self.fetch = fetch or FetchPolicy()  # probes never trust a configured origin (see app.fetch_policy)
         self.budget = Budget.from_settings(settings)
+        self.archive = archive or Archive(settings.archive_dir)  # where a chain's parent video is read
 
     async def recover(self) -> int:
         """At start: give every journaled task id (one the store could not take) to its edit, and remove
@@ -116,7 +121,12 @@ class EditService:
     async def check(
         self, args: EditArgs, progress: Progress = _no_progress, *, roots: Sequence[Path] = ()
     ) -> Intake:
-        """The intake: validate, probe, quote; sends and stores nothing."""
+        """The intake: validate, probe, quote; sends and stores nothing. A chain's parent (`from_edit`, or
+        video=aleph://edits/{id}/video) must be the caller's own finished edit."""
+        parent_id = parent_reference(args.video, args.from_edit)
+        parent = None
+        if parent_id is not None:
+            parent = await find_parent(self.store, self.archive, parent_id, args.owner)
         return await take_in(
             args,
             self.providers,
@@ -125,7 +135,12 @@ class EditService:
             fetch=self.fetch,
             progress=progress,
             roots=roots,
+            parent=parent,
         )
+
+    async def lineage(self, edit: Edit) -> list[LineageStep]:
+        """The chain back to the original input, oldest first (chains.py); empty for a first edit."""
+        return await chain_of(self.store, edit)
 
     async def start(self, intake: Intake, progress: Progress = _no_progress) -> tuple[Edit, bool]:
         """Record the edit and send its one create. Returns (edit, matched_earlier_request)."""
@@ -250,9 +265,10 @@ class EditService:
         limit: int,
         cursor: str | None,
         owner: str | None = None,
+        parent: str | None = None,
     ) -> tuple[list[Edit], str | None]:
         return await self.store.list_edits(
-            status=status, provider=provider, limit=limit, cursor=cursor, owner=owner
+            status=status, provider=provider, limit=limit, cursor=cursor, owner=owner, parent=parent
         )
 
     # -- cancel -----------------------------------------------------------------------------------

@@ -33,6 +33,9 @@ class VideoInput:
     size: int | None = None  # bytes, where known without network I/O
     shown: str | None = None  # a local file's path as checked, once `value` is its private copy
     digest: str | None = None  # sha256 of a local file's content, taken while copying it
+    # What the input is, for duplicate detection, when not its bytes or URL: "edit:<id>" for a chain's
+    # parent output (edits/chains.py), whichever route it takes to the provider.
+    origin: str | None = None
 
     @property
     def display(self) -> str:

@@ -55,7 +55,11 @@ NOT_NEEDED = SpendDecision(verdict="not_needed")
 async def take_in_call(
     ctx: Ctx,
     prompt: str,
-    video: str,
+    video: str | None,
+    from_edit: str | None,
+    start_seconds: float | None,
+    end_seconds: float | None,
+    duration_seconds: float | None,
     provider: ProviderName | None,
     model: str | None,
     aspect_ratio: AspectRatio | None,
@@ -70,9 +74,17 @@ async def take_in_call(
     The confirmation question, the dry run and the real submit all use what this returns.
     """
     state = state_of(ctx)
+    if not video and not from_edit:
+        raise ToolError(
+            "Pass `video` (a URL, data: URI or local path) or `from_edit` (one of your edit ids)."
+        )
     args = EditArgs(
         prompt=prompt,
-        video=video,
+        video=video or "",
+        from_edit=from_edit,
+        start_seconds=start_seconds,
+        end_seconds=end_seconds,
+        duration_seconds=duration_seconds,
         provider=provider,
         model=model,
         aspect_ratio=aspect_ratio,
@@ -83,7 +95,7 @@ async def take_in_call(
         allow_duplicate=allow_duplicate,
         owner=caller(ctx),
     )
-    local = looks_local(video) or looks_local(reference_image)
+    local = looks_local(video) or looks_local(reference_image)  # an aleph: video is an edit, not a file
     if over_http(ctx):  # a remote caller's path would name the server's files: only the operator's folders
         if local and not state.settings.http_allowed_dirs:
             raise ToolError(
@@ -122,7 +134,8 @@ async def confirm_spend(
     if can_ask(ctx):  # the person is there: their answer, not the agent's flag, decides
         if _asks_by_retry(ctx) and not ctx.input_responses:
             intake.discard()  # this round only asks; the call that brings the answer takes the input in anew
-        return Elicit(question(estimate, threshold, intake.args.prompt, intake.args.video), SpendConfirmation)
+        shown = intake.args.video or intake.video.display  # from_edit: the parent's video URI
+        return Elicit(question(estimate, threshold, intake.args.prompt, shown), SpendConfirmation)
     if confirm and not settings.confirm_requires_person:
         return NOT_NEEDED
     return SpendDecision(

@@ -14,7 +14,7 @@ import mcp.types as types
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from aleph_mcp.models import Edit, EditList, EditRecord
+from aleph_mcp.models import Edit, EditList, EditRecord, LineageStep
 from aleph_mcp.records import edit_uri, summary, to_record
 
 logger = logging.getLogger(__name__)
@@ -50,10 +50,12 @@ def edit_result(record: EditRecord, thumbnail: Path | None = None) -> types.Call
     return types.CallToolResult(content=content, structured_content=record.model_dump(mode="json"))
 
 
-def status_result(edit: Edit, poll_interval: float) -> types.CallToolResult:
+def status_result(
+    edit: Edit, poll_interval: float, lineage: list[LineageStep] | None = None
+) -> types.CallToolResult:
     """What get_edit_status returns for `edit` (and a task's result): the still only once it succeeded."""
     thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
-    return edit_result(to_record(edit, poll_interval=poll_interval), thumbnail)
+    return edit_result(to_record(edit, poll_interval=poll_interval, lineage=lineage), thumbnail)
 
 
 def list_result(listing: EditList) -> types.CallToolResult:
@@ -88,7 +90,8 @@ def _inline_image(path: Path | None) -> types.ImageContent | None:
 
 
 def looks_local(value: str | None) -> bool:
-    return bool(value) and not str(value).lower().startswith(("https://", "http://", "data:"))
+    """A value that names a file on this machine: not a URL, a data: URI or an edit (aleph:)."""
+    return bool(value) and not str(value).lower().startswith(("https://", "http://", "data:", "aleph:"))
 
 
 async def client_roots(ctx: Context[Any, Any]) -> list[Path]:

@@ -35,8 +35,17 @@ Prompt = Annotated[
     ),
 ]
 Video = Annotated[
-    str, Field(min_length=1, description="An https URL, a data: URI, or a local path in the allowed folders")
+    str | None,
+    Field(
+        min_length=1,
+        description="https URL, data: URI, local path in the allowed folders, or aleph://edits/{id}/video",
+    ),
 ]
+FromEdit = Annotated[
+    str | None, Field(min_length=1, max_length=100, description="Edit this finished edit's video (its id)")
+]
+Seconds = Annotated[float | None, Field(ge=0, description="Trim: seconds into the input")]
+Duration = Annotated[float | None, Field(gt=0, description="Trim: seconds from start (or end_seconds)")]
 EditId = Annotated[str, Field(min_length=1, max_length=100, description="The edit_id edit_video returned")]
 ProviderArg = Annotated[
     ProviderName | None, Field(description="Which API renders it (list_providers); default: the server's")
@@ -79,7 +88,11 @@ async def edit_video(
     intake: TakenIn,
     approval: Approval,
     prompt: Prompt,
-    video: Video,
+    video: Video = None,
+    from_edit: FromEdit = None,
+    start_seconds: Seconds = None,
+    end_seconds: Seconds = None,
+    duration_seconds: Duration = None,
     provider: ProviderArg = None,
     model: ModelArg = None,
     aspect_ratio: AspectRatioArg = None,
@@ -94,7 +107,7 @@ async def edit_video(
     """Start an Aleph video-to-video edit; returns at once with the edit id and estimated cost.
     Rendering takes minutes: check back with get_edit_status or subscribe to the edit's resource.
     Billed by the provider; dry_run=true shows cost and request without sending. Above a set cost the
-    person is asked first."""
+    person is asked first. from_edit edits an earlier result; start/end_seconds trim the input."""
     state = state_of(ctx)
     try:
         if dry_run:
@@ -107,7 +120,9 @@ async def edit_video(
         await require_approval(ctx, intake, approval)
         with agent_errors():
             edit, duplicate = await state.service.start(intake, progress_of(ctx))
-        return edit_result(to_record(edit, poll_interval=state.poll_interval, duplicate=duplicate))
+            chain = await state.service.lineage(edit)
+        record = to_record(edit, poll_interval=state.poll_interval, duplicate=duplicate, lineage=chain)
+        return edit_result(record)
     finally:
         intake.discard()  # previewed, declined or sent: its private input copies are done with
 
@@ -128,7 +143,8 @@ async def get_edit_status(
     state = state_of(ctx)
     with agent_errors():
         edit = await state.service.wait_for_end(edit_id, wait_seconds, progress_of(ctx), owner=caller(ctx))
-    return status_result(edit, state.poll_interval)
+        chain = await state.service.lineage(edit)
+    return status_result(edit, state.poll_interval, chain)
 
 
 @tools.tool(
@@ -141,12 +157,13 @@ async def list_edits(
     provider: Annotated[ProviderName | None, Field(description="Only this provider's edits")] = None,
     limit: Annotated[int, Field(ge=1, le=100, description="At most this many")] = 20,
     cursor: Annotated[str | None, Field(description="next_cursor of the previous page")] = None,
+    parent: Annotated[str | None, Field(max_length=100, description="Only edits made from this edit")] = None,
 ) -> ListResult:
     """Edits this server knows (all processes sharing its data dir), newest first."""
     state = state_of(ctx)
     with agent_errors():
         edits, next_cursor = await state.service.list(
-            status=status, provider=provider, limit=limit, cursor=cursor, owner=caller(ctx)
+            status=status, provider=provider, limit=limit, cursor=cursor, owner=caller(ctx), parent=parent
         )
     records = [to_record(e, poll_interval=state.poll_interval) for e in edits]
     return list_result(EditList(edits=records, next_cursor=next_cursor))
