@@ -27,6 +27,7 @@ PROMPTS = {
     "change_camera": {"video", "camera_move", "subject", "provider"},
     "change_weather_or_time": {"video", "change", "transition", "provider"},
     "continue_shot": {"video", "next_action", "camera_move", "provider"},
+    "refine": {"edit_id", "change", "provider"},
 }
 # (prompt, arguments, words the Aleph prompt must contain)
 RENDERS = [
@@ -89,15 +90,16 @@ def edit(edit_id: str, status: EditStatus, created_at: float) -> Edit:
 
 
 @pytest.mark.parametrize("era", ERAS)
-async def test_the_seven_prompts_are_listed_with_their_arguments(tmp_path: Path, era: dict[str, Any]) -> None:
-    """prompts/list names every job with its arguments; the video and the job's subject are required."""
+async def test_the_eight_prompts_are_listed_with_their_arguments(tmp_path: Path, era: dict[str, Any]) -> None:
+    """prompts/list names every job with its arguments; the video (or edit) and the subject are required."""
     async with prompt_client(tmp_path, InMemoryEditStore(), **era) as client:
         listed = {p.name: p for p in (await client.list_prompts()).prompts}
     assert set(listed) == set(PROMPTS)
     for name, arguments in PROMPTS.items():
         args = {a.name: a for a in listed[name].arguments or []}
         assert set(args) == arguments, name
-        assert args["video"].required is True and args["provider"].required is False
+        assert args["edit_id" if name == "refine" else "video"].required is True
+        assert args["provider"].required is False
         assert listed[name].description and listed[name].title
     assert {a.name for a in listed["restyle"].arguments or [] if a.required} == {"video", "style"}
 
@@ -176,3 +178,53 @@ async def test_edit_ids_complete_by_prefix_from_the_store(tmp_path: Path, era: d
         assert await complete("aleph://edits/{edit_id}", " ED_BB") == ["ed_bbbb0000000000000003"]
         assert await complete("aleph://edits/{edit_id}", "ed_z") == []
         assert await complete("aleph://other/{edit_id}", "ed_") == []
+
+
+async def refine_text(client: Client, arguments: dict[str, str]) -> str:
+    result = await client.get_prompt("refine", arguments)
+    assert len(result.messages) == 1 and result.messages[0].role == "user"
+    content = result.messages[0].content
+    assert isinstance(content, types.TextContent)
+    return content.text
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_refine_writes_the_follow_up_call_on_the_previous_result(
+    tmp_path: Path, era: dict[str, Any]
+) -> None:
+    """refine names the edit as from_edit, keeps its provider, and asks only for the new change."""
+    store = InMemoryEditStore()
+    done = edit("ed_" + "a" * 20, "succeeded", 1.0)
+    done.provider = "runway"
+    await store.add(done)
+    async with prompt_client(tmp_path, store, **era) as client:
+        text = await refine_text(client, {"edit_id": done.edit_id, "change": "now make it night."})
+        other = await refine_text(client, {"edit_id": done.edit_id, "change": "snow", "provider": "kie"})
+    aleph_prompt = text.split("Aleph prompt:\n", 1)[1].split("\n\n", 1)[0]
+    assert aleph_prompt.startswith("Now make it night, applied consistently in every frame.")
+    assert "Keep everything else as it is" in aleph_prompt and ".." not in aleph_prompt
+    assert f'from_edit="{done.edit_id}", provider="runway"' in text and '"sepia"' in text
+    assert "start_seconds" in text and "lineage" in text
+    assert 'provider="kie"' in other
+
+
+async def test_refine_refuses_an_unfinished_a_failed_and_an_unknown_edit(tmp_path: Path) -> None:
+    """Only a succeeded edit of the caller's has a result to refine; the others are errors, not calls."""
+    store = InMemoryEditStore()
+    await store.add(edit("ed_" + "b" * 20, "running", 1.0))
+    await store.add(edit("ed_" + "c" * 20, "failed", 2.0))
+    theirs = edit("ed_" + "d" * 20, "succeeded", 3.0)
+    theirs.owner = "token:mallory"
+    await store.add(theirs)
+    async with prompt_client(tmp_path, store) as client:
+        messages = []
+        for edit_id in ("b", "c", "d", "../x"):
+            with pytest.raises(MCPError) as caught:
+                await client.get_prompt(
+                    "refine",
+                    {"edit_id": "ed_" + edit_id * 20 if len(edit_id) == 1 else edit_id, "change": "night"},
+                )
+            messages.append(str(caught.value))
+    assert "running" in messages[0] and "get_edit_status" in messages[0]
+    assert "failed" in messages[1]
+    assert "No edit" in messages[2] and "No edit" in messages[3]

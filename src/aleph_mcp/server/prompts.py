@@ -2,7 +2,8 @@
 
 Each prompt turns a few arguments into an Aleph prompt written the way the provider docs advise: say what
 changes (not what is already in the shot), name camera moves, say when and how fast things happen. The
-rendered message tells the agent to pass it to edit_video.
+rendered message tells the agent to pass it to edit_video. `refine` writes the follow-up call on an earlier
+result (from_edit), for the caller's own succeeded edits only.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
+import mcp.types as types
+from mcp import MCPError
 from pydantic import Field
 
 from aleph_mcp.config import ProviderName
+from aleph_mcp.errors import AlephError
 from aleph_mcp.server.registration import Registrations
+from aleph_mcp.server.state import Ctx, caller, state_of
 
 Transition = Literal["from the first frame", "gradually over the shot"]
 
@@ -48,6 +53,15 @@ NextAction = Annotated[
     Field(min_length=1, max_length=600, description="What happens next, e.g. 'the car turns into an alley'"),
 ]
 When = Annotated[Transition, Field(description="All at once, or gradually over the shot")]
+EditId = Annotated[
+    str, Field(min_length=1, max_length=100, description="The finished edit whose result to change further")
+]
+Wanted = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=600, description="The change wanted on top of it, e.g. 'now make it night'"
+    ),
+]
 
 
 def _clean(value: str) -> str:
@@ -191,6 +205,40 @@ async def continue_shot(
         "the same characters and visual style, with continuous, natural motion."
     )
     return render("continue the shot", prompt, video, provider)
+
+
+@prompts.prompt(title="Refine an edit's result")
+async def refine(ctx: Ctx, edit_id: EditId, change: Wanted, provider: Provider = None) -> str:
+    """Change the result of a finished edit further: one more change on top of it, the rest kept."""
+    state = state_of(ctx)
+    try:
+        edit = await state.service.get(edit_id.strip(), caller(ctx))
+    except AlephError as exc:
+        raise MCPError(code=types.INVALID_PARAMS, message=exc.message) from None
+    if edit.status != "succeeded":
+        raise MCPError(
+            types.INVALID_PARAMS,
+            f"Edit {edit.edit_id} {'is still ' if not edit.is_terminal else ''}{edit.status}; only a "
+            "succeeded edit's result can be refined"
+            + (" (wait for it with get_edit_status)." if not edit.is_terminal else "."),
+        )
+    wanted = _clean(change)
+    prompt = (
+        f"{wanted[:1].upper()}{wanted[1:]}, applied consistently in every frame. Keep everything else as it "
+        "is in this video: the subjects, their motion, the framing, the timing and the look it already has."
+    )
+    # Its own provider can often take the result by its URL, with nothing uploaded (edits/chains.py).
+    target = provider or edit.provider
+    return (
+        f"Refine edit {edit.edit_id} (made with {json.dumps(edit.prompt[:200])}) with Runway Aleph: "
+        f"{wanted}.\n\n"
+        f"Aleph prompt:\n{prompt}\n\n"
+        f"Call edit_video with from_edit={json.dumps(edit.edit_id)}, provider={json.dumps(target)} and "
+        "prompt set to the Aleph prompt above (describe only the new change; adjust it if the user "
+        "asked for more). To change only part of the clip, add start_seconds and end_seconds. The "
+        "edit is billed and takes minutes: note the new edit id and check back with get_edit_status; "
+        "its record's lineage shows the chain back to the original video."
+    )
 
 
 __all__ = ["prompts", "render"]
