@@ -4,6 +4,7 @@ refused before anything is written."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -12,10 +13,10 @@ import pytest
 
 from aleph_mcp.errors import InvalidInput
 from aleph_mcp.media import encoding
-from aleph_mcp.media.cutting import Cut, check_trim, cut_clip
+from aleph_mcp.media.cutting import ClipTiming, Cut, check_trim, clip_timing, cut_clip
 from aleph_mcp.providers.local import audio, render
 
-from .media import audio_samples, chirp_time, indices, make_clip, make_counter_clip, pitch_at, played
+from .media import audio_samples, chirp, chirp_time, indices, make_clip, make_counter_clip, pitch_at, played
 
 FPS = 12
 
@@ -40,6 +41,10 @@ def assert_cut(out: Path, cut: Cut, first: int, frames: int) -> None:
     samples, rate = audio_samples(out)
     for at in (0.1, video.duration - 0.35):  # the sound at output time t is the source's at start + t
         assert abs(chirp_time(pitch_at(samples, rate, at)) - (cut.start + at)) < 0.05
+    # ... to the sample, from the first one: a copy does not start a packet early, nor lose the pre-roll
+    wanted = chirp(cut.start + np.arange(len(samples)) / rate)
+    for head in (slice(0, 1024), slice(1024, 8192)):
+        assert np.corrcoef(samples[head], wanted[head])[0, 1] > 0.99
 
 
 @pytest.mark.parametrize(
@@ -106,6 +111,53 @@ def test_a_codec_an_mp4_copy_does_not_take_is_encoded_as_h264(tmp_path: Path) ->
     assert not cut.copied
     assert indices(out) == list(range(12, 24))
     assert played(out).codec == "h264" and played(out).audio is None
+
+
+def test_an_h264_matroska_clip_is_copied_into_an_mp4(tmp_path: Path) -> None:
+    clip = make_counter_clip(tmp_path / "clip.mkv", seconds=2, fps=FPS)
+    out = tmp_path / "cut.mp4"
+    cut = cut_clip(clip, out, 1, 2)
+    assert cut.copied
+    assert indices(out) == list(range(12, 24))
+    with av.open(str(out)) as inp:
+        assert inp.format.name.startswith("mov,mp4")
+        assert inp.streams.audio[0].codec_context.name == "aac"
+
+
+def test_sound_an_mp4_copy_does_not_take_is_encoded_as_aac(tmp_path: Path) -> None:
+    """H.264 from a keyframe, but Opus sound: the cut is encoded again, sound and all."""
+    clip = tmp_path / "opus.mkv"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 64, 36, "yuv420p"
+        sound = out.add_stream("libopus", rate=48000)
+        for n in range(24):
+            frame = av.VideoFrame.from_ndarray(np.full((36, 64, 3), n * 10, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = n, Fraction(1, FPS)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+        for offset in range(0, 96000, 960):
+            chunk = av.AudioFrame.from_ndarray(
+                np.zeros((1, 960), np.float32) + 0.1, format="flt", layout="mono"
+            )
+            chunk.sample_rate, chunk.pts, chunk.time_base = 48000, offset, Fraction(1, 48000)
+            out.mux(sound.encode(chunk))
+        out.mux(sound.encode(None))
+    out_path = tmp_path / "cut.mp4"
+    cut = cut_clip(clip, out_path, 0, 1)
+    assert not cut.copied
+    video = played(out_path)
+    assert len(video.times) == 12 and video.audio is not None and abs(video.audio - 1) < 1 / FPS
+    with av.open(str(out_path)) as inp:
+        assert inp.streams.audio[0].codec_context.name == "aac"
+
+
+def test_the_timing_is_what_cuts_count_from(counter: Path, tmp_path: Path) -> None:
+    assert clip_timing(counter) == ClipTiming(duration=3.0, fps=12.0)
+    late = clip_timing(make_counter_clip(tmp_path / "late.mp4", seconds=2, fps=FPS, start=4))
+    assert late == ClipTiming(duration=2.0, fps=12.0)
+    with pytest.raises(InvalidInput, match="does not exist"):
+        clip_timing(tmp_path / "gone.mp4")
 
 
 def test_an_odd_sized_clip_comes_out_even(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 from av.container import InputContainer, OutputContainer
@@ -91,14 +92,38 @@ def check_trim(start: float, end: float, duration: float, *, slack: float = 0.0)
     return float(start), float(min(end, duration))
 
 
+@dataclass(frozen=True)
+class ClipTiming:
+    duration: float  # seconds from the first frame to the end of the last, as cut_clip counts them
+    fps: float  # the nominal frame rate
+
+
+def clip_timing(src: Path) -> ClipTiming:
+    """The clip's length and frame rate, counted as `cut_clip` counts them: check a trim with
+    `check_trim(start, end, timing.duration, slack=1 / timing.fps)`, plan windows with `fps=timing.fps`."""
+    with _opened(src) as inp:
+        stream = inp.streams.video[0]
+        packets = _scan(inp, stream)
+        tb = stream.time_base or Fraction(1, 1000)
+        span = max(p.pts + p.duration for p in packets) - min(p.pts for p in packets)
+        return ClipTiming(duration=float(span * tb), fps=float(frame_rate(stream)))
+
+
+def _opened(src: Path) -> InputContainer:
+    """The clip, opened as a video this server reads, with a video stream; InvalidInput otherwise."""
+    if not src.is_file():
+        raise InvalidInput("The video to cut does not exist.")
+    inp = open_video(src, "video to cut")
+    if not inp.streams.video:
+        inp.close()
+        raise InvalidInput("The video to cut has no video stream.")
+    return inp
+
+
 def cut_clip(src: Path, dst: Path, start: float, end: float) -> Cut:
     """Write `src` from `start` to `end` seconds into `dst` (an MP4), by stream copy when exact (see the
     module's doc). InvalidInput, with nothing written, for a span outside the clip or too short."""
-    if not src.is_file():
-        raise InvalidInput("The video to cut does not exist.")
-    with open_video(src, "video to cut") as inp:
-        if not inp.streams.video:
-            raise InvalidInput("The video to cut has no video stream.")
+    with _opened(src) as inp:
         stream = inp.streams.video[0]
         packets = _scan(inp, stream)
         tb = stream.time_base or Fraction(1, 1000)
@@ -168,7 +193,7 @@ def _copyable(inp: InputContainer, packets: list[_Packet], kept: set[int]) -> bo
 
 def _copy(src: Path, part: Path, kept: set[int], end: float) -> None:
     """Copy the kept video packets and the audio packets of the same span (to `end` on the file's
-    clock), rebased to 0."""
+    clock), rebased so the cut's first frame is at 0."""
     with open_video(src, "video to cut") as inp, _mp4(part) as out:
         video = inp.streams.video[0]
         sound = inp.streams.audio[0] if inp.streams.audio else None
@@ -176,28 +201,29 @@ def _copy(src: Path, part: Path, kept: set[int], end: float) -> None:
         out_sound = out.add_stream_from_template(sound) if sound is not None else None
         first = min(kept)
         start = float(first * (video.time_base or 0))
-        audio_base: int | None = None
         for packet in inp.demux(*([video] + ([sound] if sound is not None else []))):
             if packet.pts is None or not packet.size:
                 continue
-            if packet.stream is video:
-                if packet.pts in kept:
-                    packet.pts -= first
-                    packet.dts = None if packet.dts is None else packet.dts - first
-                    packet.stream = out_video
-                    out.mux(packet)
-                continue
-            assert out_sound is not None and packet.time_base is not None
-            at, half = (
-                float(packet.pts * packet.time_base),
-                float((packet.duration or 0) * packet.time_base) / 2,
-            )
-            if start - half <= at < end - half:
-                if audio_base is None:  # sound that starts late keeps its place
-                    audio_base = packet.pts - max(0, round((at - start) / packet.time_base))
-                packet.pts = packet.dts = packet.pts - audio_base
+            if packet.stream is video and packet.pts in kept:
+                packet.pts -= first
+                packet.dts = None if packet.dts is None else packet.dts - first
+                packet.stream = out_video
+                out.mux(packet)
+            elif packet.stream is sound and out_sound is not None and _sounds_in(packet, start, end):
+                # Rebased on the sample clock: the packet that holds the cut's start (and the one
+                # before it, which its decoding overlaps) start below 0, and the MP4's edit list hides
+                # those samples, so the sound starts exactly with the picture.
+                assert packet.time_base is not None
+                packet.pts = packet.dts = packet.pts - round(start / packet.time_base)
                 packet.stream = out_sound
                 out.mux(packet)
+
+
+def _sounds_in(packet: av.Packet[Any], start: float, end: float) -> bool:
+    """Whether an audio packet plays within [start, end) or just before it (one packet of pre-roll)."""
+    assert packet.pts is not None and packet.time_base is not None
+    at, length = float(packet.pts * packet.time_base), float((packet.duration or 0) * packet.time_base)
+    return start - length <= at + length and at < end
 
 
 def _reencode(src: Path, part: Path, kept: set[int], start: float) -> None:
