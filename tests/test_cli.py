@@ -14,6 +14,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 from aleph_mcp.cli import main
 from aleph_mcp.providers.local.watermark import Watermark
@@ -230,6 +231,20 @@ def test_open_prints_the_archived_path_and_refuses_unfinished_edits(cli: Cli, cl
     pending = cli("edit", str(clip), "sepia", "--no-wait").out.strip()
     unfinished = cli("open", pending)
     assert unfinished.code == 3 and "no video yet" in unfinished.err
+
+
+def test_open_compare_prints_the_before_after_sheet(cli: Cli, clip: Path) -> None:
+    """`open --compare` prints the finished edit's sheet, a JPEG of two rows; JSON names it too."""
+    record = cli("edit", *BOUNDED, str(clip), "mirror", "--json").json
+    opened = cli("open", record["edit_id"], "--compare")
+    sheet = Path(opened.out.strip())
+    assert opened.code == 0 and sheet.name == f"{record['edit_id']}.compare.jpg"
+    with Image.open(sheet) as image:
+        assert image.format == "JPEG" and image.width > image.height
+    assert cli("open", record["edit_id"], "--json").json["compare"] == str(sheet)
+    sheet.unlink()
+    missing = cli("open", record["edit_id"], "--compare")
+    assert missing.code != 0 and "no before/after sheet" in missing.err
 
 
 def test_open_show_runs_the_desktop_viewer_or_says_there_is_none(

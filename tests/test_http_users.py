@@ -64,7 +64,7 @@ async def test_another_users_edit_answers_exactly_like_an_unknown_id(tmp_path: P
             listed = (await bob.call_tool("list_edits", {})).structured_content
             assert isinstance(listed, dict) and listed["edits"] == []
             assert (await bob.list_resources()).resources == []
-            for suffix in ("", "/video", "/thumbnail"):
+            for suffix in ("", "/video", "/thumbnail", "/compare"):
                 errors = []
                 for target in (edit_id, UNKNOWN):
                     try:

@@ -39,7 +39,7 @@ async def test_resource_templates_have_titles_and_the_server_an_icon(tmp_path: P
     async with Client(create_server(make_settings(tmp_path))) as client:
         templates = (await client.list_resource_templates()).resource_templates
         info = client.server_info
-    assert len(templates) == 3 and all(t.title and t.description for t in templates)
+    assert len(templates) == 4 and all(t.title and t.description for t in templates)
     assert info is not None and info.icons and info.icons[0].src.startswith("data:image/svg+xml;base64,")
 
 

@@ -161,7 +161,9 @@ async def cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 async def open_video(args: argparse.Namespace, settings: Settings) -> int:
     async with runtime(settings) as rt:
-        found = await rt.state().service.get(args.edit_id)
+        service = rt.state().service
+        found = await service.get(args.edit_id)
+        sheet = service.compare_sheet(found)
     if not found.is_terminal:
         raise CliError(
             f"Edit {found.edit_id} is still {found.status}{_progress(found)}; there is no video yet. "
@@ -174,6 +176,13 @@ async def open_video(args: argparse.Namespace, settings: Settings) -> int:
     video = Path(found.local_path)
     if not video.is_file():
         raise CliError(f"The archived video {video} is missing (was it deleted?).", code="missing")
+    if getattr(args, "compare", False) and sheet is None:
+        raise CliError(
+            f"Edit {found.edit_id} has no before/after sheet: its input was not kept (an https URL input is "
+            "not fetched again for it). Open the video instead.",
+            code="missing",
+        )
+    shown = sheet if getattr(args, "compare", False) and sheet is not None else video
     if args.json:
         emit_json(
             {
@@ -181,12 +190,13 @@ async def open_video(args: argparse.Namespace, settings: Settings) -> int:
                 "status": found.status,
                 "video": str(video),
                 "thumbnail": found.thumbnail_path,
+                "compare": str(sheet) if sheet else None,
             }
         )
     else:
-        print(video)
+        print(shown)
     if args.show:
-        await anyio.to_thread.run_sync(show_file, video)
+        await anyio.to_thread.run_sync(show_file, shown)
     return OK
 
 

@@ -123,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     opener = commands.add_parser("open", parents=[common], help="print (or --show) an edit's archived video")
     opener.add_argument("edit_id")
     opener.add_argument("--show", action="store_true", help="open it with the desktop's viewer")
+    opener.add_argument(
+        "--compare",
+        action="store_true",
+        help="its before/after sheet (input frames above output frames) instead",
+    )
 
     commands.add_parser("doctor", parents=[common], help="check keys, data dir, store and codecs")
     demo = commands.add_parser("demo", parents=[logs], help="an offline edit end to end (no key, no network)")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx2
 
+from aleph_mcp.edits.before_after import make_sheet
 from aleph_mcp.media.archive import Archive, archive_file, download, save_thumbnail
 from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.models import Edit
@@ -55,6 +56,10 @@ class Archiver:
         return await save_thumbnail(
             self.http, self.archive, edit.edit_id, edit.thumbnail_url, video, policy=self.policy
         )
+
+    async def compare(self, edit: Edit, video: Path) -> Path | None:
+        """The before/after sheet (before_after.py), made now that the output is here."""
+        return await make_sheet(self.archive, edit, video)
 
     def discard(self, edit: Edit) -> None:
         """Once archived, a job rendered here is not kept twice: its folder (and input copy) goes."""

@@ -271,6 +271,7 @@ class Poller:
         try:
             dest = await self.archiver.video(edit)
             thumbnail = await self.archiver.thumbnail(edit, dest)
+            await self.archiver.compare(edit, dest)
         except ArchiveWriteFailed as exc:
             self._write_trouble(edit, exc)
             return

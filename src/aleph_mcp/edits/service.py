@@ -14,6 +14,7 @@ import anyio.to_thread
 import httpx2
 
 from aleph_mcp.config import Settings
+from aleph_mcp.edits.before_after import keep_input, sheet_of
 from aleph_mcp.edits.capacity import Capacity, capacity_limits
 from aleph_mcp.edits.chains import find_parent, parent_reference
 from aleph_mcp.edits.chains import lineage as chain_of
@@ -101,6 +102,7 @@ class EditService:
         """At start: give every journaled task id (one the store could not take) to its edit, and remove
         private input copies a killed process left behind."""
         await anyio.to_thread.run_sync(sweep, self.settings.data_dir / "inputs", STALE_INPUTS)
+        await anyio.to_thread.run_sync(self.archive.sweep_inputs, STALE_INPUTS, self.clock())
         return await self.journal.reconcile(self.store, self.clock())
 
     def _holder(self, what: str) -> str:
@@ -138,6 +140,10 @@ class EditService:
             parent=parent,
         )
 
+    def compare_sheet(self, edit: Edit) -> Path | None:
+        """The finished edit's before/after sheet (before_after.py), where one was made."""
+        return sheet_of(self.archive, edit)
+
     async def lineage(self, edit: Edit) -> list[LineageStep]:
         """The chain back to the original input, oldest first (chains.py); empty for a first edit."""
         return await chain_of(self.store, edit)
@@ -172,6 +178,7 @@ class EditService:
             # edit's outcome unknown while it is still being sent.
             async with self._kept(edit.edit_id, holder, stop_if_lost=False):
                 await self._sender.send(edit, intake, progress)
+                await keep_input(self.archive, edit, intake.video)  # for its before/after sheet
         finally:
             await self.store.release(edit.edit_id, holder)
         if self.on_submitted is not None:

@@ -51,6 +51,24 @@ class Archive:
     def thumbnail_path(self, edit_id: str, suffix: str) -> Path:
         return self.root / f"{edit_id}.thumb{suffix}"
 
+    def input_path(self, edit_id: str) -> Path:
+        """The (cut) input an edit was sent, kept until its before/after sheet is made (before_after.py)."""
+        return self.root / f"{edit_id}.input.mp4"
+
+    def compare_path(self, edit_id: str) -> Path:
+        return self.root / f"{edit_id}.compare.jpg"
+
+    def sweep_inputs(self, older_than: float, now: float) -> int:
+        """Remove kept inputs older than `older_than` seconds: their edits ended without a sheet, or ran
+        so long that a sheet is not worth the disk. Returns how many went."""
+        removed = 0
+        for kept in self.root.glob("*.input.mp4"):
+            with contextlib.suppress(OSError):
+                if kept.stat().st_mtime < now - older_than:
+                    kept.unlink()
+                    removed += 1
+        return removed
+
     @contextlib.contextmanager
     def staged(self, dest: Path) -> Iterator[Path]:
         """A temp path beside `dest`, moved into place when the block ends cleanly: a file in the archive

@@ -15,7 +15,7 @@ from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 from aleph_mcp.models import Edit, EditList, EditRecord, LineageStep
-from aleph_mcp.records import edit_uri, summary, to_record
+from aleph_mcp.records import compare_uri, edit_uri, summary, to_record
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +23,11 @@ INLINE_IMAGE_MAX_BYTES = 256 * 1024  # a chat client shows it; keep the result l
 ROOTS_TIMEOUT = 5.0
 
 
-def edit_result(record: EditRecord, thumbnail: Path | None = None) -> types.CallToolResult:
-    """Text summary, link to the record, and once finished a link to the video and an inline still."""
+def edit_result(
+    record: EditRecord, thumbnail: Path | None = None, sheet: Path | None = None
+) -> types.CallToolResult:
+    """Text summary, link to the record, and once finished a link to the video and an inline image: the
+    before/after sheet where there is one, else the output's still."""
     content: list[types.ContentBlock] = [
         types.TextContent(type="text", text=summary(record)),
         types.ResourceLink(
@@ -44,18 +47,29 @@ def edit_result(record: EditRecord, thumbnail: Path | None = None) -> types.Call
                 mime_type="video/mp4",
             )
         )
-    image = _inline_image(thumbnail)
+    if sheet is not None:
+        content.append(
+            types.ResourceLink(
+                type="resource_link",
+                uri=compare_uri(record.edit_id),
+                name=f"{record.edit_id} before/after",
+                mime_type="image/jpeg",
+                description="Input frames above the output's at the same moments",
+            )
+        )
+    image = _inline_image(sheet) or _inline_image(thumbnail)
     if image is not None:
         content.append(image)
     return types.CallToolResult(content=content, structured_content=record.model_dump(mode="json"))
 
 
 def status_result(
-    edit: Edit, poll_interval: float, lineage: list[LineageStep] | None = None
+    edit: Edit, poll_interval: float, lineage: list[LineageStep] | None = None, sheet: Path | None = None
 ) -> types.CallToolResult:
-    """What get_edit_status returns for `edit` (and a task's result): the still only once it succeeded."""
+    """What get_edit_status returns for `edit` (and a task's result): the image only once it succeeded."""
     thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
-    return edit_result(to_record(edit, poll_interval=poll_interval, lineage=lineage), thumbnail)
+    record = to_record(edit, poll_interval=poll_interval, lineage=lineage)
+    return edit_result(record, thumbnail, sheet if edit.status == "succeeded" else None)
 
 
 def list_result(listing: EditList) -> types.CallToolResult:

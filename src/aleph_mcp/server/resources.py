@@ -1,4 +1,5 @@
-"""MCP resources: an edit's record, archived video and thumbnail; resources/list shows finished videos."""
+"""MCP resources: an edit's record, archived video, thumbnail and before/after sheet; resources/list shows
+finished videos."""
 
 from __future__ import annotations
 
@@ -85,6 +86,19 @@ async def edit_video_file(edit_id: str, ctx: Ctx) -> bytes:
 async def edit_thumbnail(edit_id: str, ctx: Ctx) -> bytes:
     _, edit = await _edit(ctx, edit_id)
     return await _read_file(edit.thumbnail_path, "thumbnail", edit)
+
+
+@resources.resource(
+    "aleph://edits/{edit_id}/compare",
+    name="edit-compare",
+    title="Before and after",
+    mime_type="image/jpeg",
+    description="Frames of the input above the output's at the same moments",
+)
+async def edit_compare(edit_id: str, ctx: Ctx) -> bytes:
+    state, edit = await _edit(ctx, edit_id)
+    sheet = state.service.compare_sheet(edit)
+    return await _read_file(str(sheet) if sheet else None, "before/after sheet", edit)
 
 
 async def list_finished(

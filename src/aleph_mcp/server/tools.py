@@ -138,13 +138,13 @@ async def get_edit_status(
         float, Field(ge=0, le=50, description="Wait up to this long for the edit to end; progress meanwhile")
     ] = 0,
 ) -> EditResult:
-    """An edit's status record: once succeeded, the video's path and resource. With wait_seconds it
-    answers when the edit ends, or when the time is up with the edit still running."""
+    """An edit's status record: once succeeded, the video's path and resource, and a before/after image.
+    With wait_seconds it answers when the edit ends, or when the time is up with the edit still running."""
     state = state_of(ctx)
     with agent_errors():
         edit = await state.service.wait_for_end(edit_id, wait_seconds, progress_of(ctx), owner=caller(ctx))
         chain = await state.service.lineage(edit)
-    return status_result(edit, state.poll_interval, chain)
+    return status_result(edit, state.poll_interval, chain, state.service.compare_sheet(edit))
 
 
 @tools.tool(
