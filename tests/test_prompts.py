@@ -228,3 +228,18 @@ async def test_refine_refuses_an_unfinished_a_failed_and_an_unknown_edit(tmp_pat
     assert "running" in messages[0] and "get_edit_status" in messages[0]
     assert "failed" in messages[1]
     assert "No edit" in messages[2] and "No edit" in messages[3]
+
+
+async def test_refine_completes_edit_ids_of_finished_edits_only(tmp_path: Path) -> None:
+    """The edit_id of refine completes from the caller's succeeded edits by prefix, like /video does."""
+    store = InMemoryEditStore()
+    await store.add(edit("ed_" + "a" * 20, "succeeded", 1.0))
+    await store.add(edit("ed_" + "a" * 19 + "b", "running", 2.0))
+    await store.add(edit("ed_" + "c" * 20, "succeeded", 3.0))
+    async with prompt_client(tmp_path, store) as client:
+        ref = types.PromptReference(type="ref/prompt", name="refine")
+        found = await client.complete(ref, {"name": "edit_id", "value": "ed_a"})
+        sheet = types.ResourceTemplateReference(type="ref/resource", uri="aleph://edits/{edit_id}/compare")
+        sheets = await client.complete(sheet, {"name": "edit_id", "value": "ed_"})
+    assert found.completion.values == ["ed_" + "a" * 20]
+    assert sheets.completion.values == ["ed_" + "c" * 20, "ed_" + "a" * 20]

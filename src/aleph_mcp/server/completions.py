@@ -51,6 +51,7 @@ EDIT_TEMPLATES = (
     "aleph://edits/{edit_id}",
     "aleph://edits/{edit_id}/video",
     "aleph://edits/{edit_id}/thumbnail",
+    "aleph://edits/{edit_id}/compare",
 )
 MAX_COMPLETIONS = 100  # the spec's ceiling for one answer
 
@@ -60,7 +61,9 @@ async def _complete(
 ) -> types.CompleteResult:
     """Complete prompt arguments from their vocabularies and edit ids from the store, by prefix."""
     ref, argument = params.ref, params.argument
-    if isinstance(ref, types.PromptReference):
+    if isinstance(ref, types.PromptReference) and argument.name == "edit_id":  # refine: a finished edit
+        values = await _edit_ids(ctx.lifespan_context, EDIT_TEMPLATES[1], argument.value)
+    elif isinstance(ref, types.PromptReference):
         values = _matching(VOCABULARY.get(argument.name, ()), argument.value)
     elif ref.uri in EDIT_TEMPLATES and argument.name == "edit_id":
         values = await _edit_ids(ctx.lifespan_context, ref.uri, argument.value)
@@ -81,7 +84,7 @@ def _matching(words: tuple[str, ...], prefix: str) -> list[str]:
 
 
 async def _edit_ids(state: ServerState, template: str, prefix: str) -> list[str]:
-    """Recent edit ids starting with the prefix; only finished edits for the video and thumbnail."""
+    """Recent edit ids starting with the prefix; only finished edits for the video, thumbnail and sheet."""
     status = None if template == EDIT_TEMPLATES[0] else "succeeded"
     owner = owner_of(get_access_token())  # only the caller's own edits complete
     edits, _ = await state.store.list_edits(status=status, limit=MAX_COMPLETIONS * 2, owner=owner)

@@ -50,6 +50,8 @@ Edits are asynchronous and each one is billed by its provider:
    running), reporting progress meanwhile. Or subscribe to aleph://edits/{edit_id}. An edit the provider
    has no room for yet stays queued ("waiting for ... capacity") and is sent when it has: do not resubmit it.
 4. When it has succeeded, the video is archived locally: read aleph://edits/{edit_id}/video or use local_path.
+5. To change that result further, edit_video(prompt, from_edit=edit_id) (the refine prompt writes the call);
+   start_seconds and end_seconds edit only part of a clip.
 Do not start the same edit twice to "retry" a slow one: it would be billed twice. Use idempotency_key.
 """
 
