@@ -285,3 +285,44 @@ async def test_another_users_edit_cannot_be_a_parent_over_http(tmp_path: Path, c
     assert mine["parent_edit_id"] == parent["edit_id"]
     assert theirs.replace(parent["edit_id"], unknown) == made_up == by_uri.replace(parent["edit_id"], unknown)
     assert isinstance(listed, dict) and listed["edits"] == []
+
+
+async def test_a_dry_run_on_a_parent_shows_its_own_url_in_the_request(tmp_path: Path) -> None:
+    """dry_run with from_edit: the exact create names the parent's URL; nothing is sent or stored."""
+    fake = FakeRunway(TEST_KEY)
+    async with mixed_client(tmp_path, fake) as (client, store):
+        first = await started(
+            client, prompt="snow", video="https://cdn.example.com/in.mp4", provider="runway"
+        )
+        parent = await finished(client, first["edit_id"])
+        preview = await client.call_tool(
+            "edit_video",
+            {"prompt": "night", "from_edit": parent["edit_id"], "provider": "runway", "dry_run": True},
+        )
+        edits, _ = await store.list_edits()
+    shown = preview.structured_content
+    assert isinstance(shown, dict) and shown["dry_run"]["request"]["body"]["videoUri"] == parent["output_url"]
+    assert shown["dry_run"]["uploads"] == [] and len(fake.creates) == 1 and len(edits) == 1
+
+
+async def test_an_idempotency_key_on_a_parent_returns_that_edit_by_either_route(tmp_path: Path) -> None:
+    """The same key and parent give the same edit even once the URL route gave way to an upload."""
+    fake = FakeRunway(TEST_KEY)
+    async with mixed_client(tmp_path, fake) as (client, store):
+        first = await started(
+            client, prompt="snow", video="https://cdn.example.com/in.mp4", provider="runway"
+        )
+        parent = await finished(client, first["edit_id"])
+        call = {
+            "prompt": "night",
+            "from_edit": parent["edit_id"],
+            "provider": "runway",
+            "idempotency_key": "k1",
+        }
+        one = await started(client, **call)
+        edit = await store.get(parent["edit_id"])
+        assert edit is not None and edit.finished_at is not None
+        edit.finished_at -= 2 * 86400  # its URL has lapsed: the archived file would be uploaded now
+        await store.save(edit)
+        again = await started(client, **call)
+    assert again["edit_id"] == one["edit_id"] and len(fake.creates) == 2

@@ -12,7 +12,7 @@ from .conftest import TEST_KEY
 from .fakes.runway import FakeRunway
 from .media import indices, make_clip, make_counter_clip, played
 from .results import text_of
-from .test_chains import finished, local_client, refused, started
+from .test_chains import finished, local_client, mixed_client, refused, started
 from .test_inputs import CDN, served
 
 FPS = 12
@@ -126,3 +126,41 @@ async def test_the_trim_is_part_of_the_duplicate_fingerprint(tmp_path: Path, cou
         whole = await started(client, prompt="invert", video=str(counter))
     assert same["edit_id"] == one["edit_id"] and same["duplicate_of_request"] is True
     assert len({one["edit_id"], other["edit_id"], whole["edit_id"]}) == 3
+
+
+async def test_a_trim_for_a_url_only_provider_is_refused_naming_those_that_take_files(
+    tmp_path: Path, counter: Path
+) -> None:
+    """crun takes only URLs and a trim is a file cut here: refused, naming local and runway, nothing sent."""
+    fake = FakeRunway(TEST_KEY)
+    async with mixed_client(tmp_path, fake) as (client, store):
+        message = await refused(
+            client, prompt="snow", video="https://cdn.example.com/a.mp4", provider="crun", end_seconds=1
+        )
+        edits, _ = await store.list_edits()
+    assert "takes only URLs" in message and "local, runway" in message
+    assert edits == [] and fake.creates == []
+
+
+async def test_a_chain_and_a_trim_dry_run_shows_the_route_and_the_part(tmp_path: Path, counter: Path) -> None:
+    """The dry run of a trimmed chain names the upload of the cut and the part; nothing is uploaded."""
+    fake = FakeRunway(TEST_KEY)
+    async with mixed_client(tmp_path, fake) as (client, store):
+        parent = await finished(
+            client, (await started(client, prompt="sepia", video=str(counter)))["edit_id"]
+        )
+        preview = await client.call_tool(
+            "edit_video",
+            {
+                "prompt": "night",
+                "from_edit": parent["edit_id"],
+                "provider": "runway",
+                "start_seconds": 1,
+                "dry_run": True,
+            },
+        )
+        edits, _ = await store.list_edits()
+    shown = preview.structured_content
+    assert isinstance(shown, dict) and shown["edit_id"] is None
+    assert shown["dry_run"]["trim"] == "1-3 s" and "would first be uploaded" in shown["dry_run"]["uploads"][0]
+    assert fake.uploads == [] and fake.creates == [] and len(edits) == 1

@@ -97,6 +97,8 @@ class Parent:
         edit, lifetime = self.edit, URL_LIFETIME.get(name)
         if edit.provider != name or lifetime is None or not caps.accepts_urls:
             return None
+        # The provider's own answer, which the archive fetched under the fetch policy (https, or the
+        # provider's configured origin): handed back only to that provider, never fetched here again.
         url = edit.output_url or ""
         if not url.lower().startswith(("https://", "http://")) or edit.finished_at is None:
             return None

@@ -81,8 +81,9 @@ class Intake:
                 ("seed", args.seed),
                 ("watermark", watermark_of(args)),
                 ("reference_image", reference.display if reference else None),
-                # Content hashes, so an idempotency key reused for other bytes at the same name is caught.
-                ("video_sha256", self.video.content_id),
+                # Content hashes, so an idempotency key reused for other bytes at the same name is caught. A
+                # parent's output is named by its edit id (in `video`), whichever route it travels.
+                ("video_sha256", None if self.video.origin else self.video.content_id),
                 ("reference_sha256", reference.content_id if reference else None),
             )
             if v is not None
