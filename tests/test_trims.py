@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
+from mcp import Client
 
-from .conftest import TEST_KEY
+from aleph_mcp.providers import runway
+from aleph_mcp.server import create_server
+
+from .conftest import TEST_KEY, make_settings
 from .fakes.runway import FakeRunway
 from .media import indices, make_clip, make_counter_clip, played
 from .results import text_of
 from .test_chains import finished, local_client, mixed_client, refused, started
-from .test_inputs import CDN, served
+from .test_inputs import CDN, cdn_handler, public_dns, served
 
 FPS = 12
 
@@ -164,3 +170,33 @@ async def test_a_chain_and_a_trim_dry_run_shows_the_route_and_the_part(tmp_path:
     assert isinstance(shown, dict) and shown["edit_id"] is None
     assert shown["dry_run"]["trim"] == "1-3 s" and "would first be uploaded" in shown["dry_run"]["uploads"][0]
     assert fake.uploads == [] and fake.creates == [] and len(edits) == 1
+
+
+async def test_a_url_trimmed_for_local_is_fetched_and_rendered(tmp_path: Path, counter: Path) -> None:
+    """local takes no URLs, but a trim of one is a local file: fetched, cut and rendered here."""
+    handler = cdn_handler({"/clips/counter.mp4": counter.read_bytes()})
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(handler)) as http:
+        server = create_server(
+            make_settings(tmp_path, default_provider="local"), http=http, resolver=public_dns
+        )
+        async with Client(server) as client:
+            url = f"https://{CDN}/clips/counter.mp4"
+            whole = await refused(client, prompt="invert", video=url)
+            begun = await started(client, prompt="make it black and white", video=url, start_seconds=2)
+            done = await finished(client, begun["edit_id"])
+    assert "edits files on this machine" in whole
+    assert indices(Path(done["local_path"])) == list(range(24, 36))
+
+
+async def test_the_size_limit_applies_to_the_cut_not_the_whole_clip(
+    tmp_path: Path, inputs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clip over runway's upload limit is refused whole, but a small trim of it goes through."""
+    clip = make_counter_clip(inputs / "big.mp4", seconds=3, fps=FPS, size=(96, 54))
+    limit = clip.stat().st_size - 1
+    caps = runway.CAPABILITIES
+    monkeypatch.setattr(runway.RunwayProvider, "capabilities", replace(caps, upload_max_bytes=limit))
+    async with served(tmp_path, FakeRunway(TEST_KEY), "runway") as client:
+        whole = await refused(client, prompt="snow", video=str(clip))
+        part = await started(client, prompt="snow", video=str(clip), end_seconds=1)
+    assert "accepts at most" in whole and part["trim"] == "0-1 s"

@@ -22,7 +22,6 @@ import anyio.to_thread
 
 from aleph_mcp.edits.validation import VideoInput
 from aleph_mcp.media.archive import Archive
-from aleph_mcp.media.compare import contact_sheet
 from aleph_mcp.models import Edit
 
 logger = logging.getLogger(__name__)
@@ -65,6 +64,8 @@ async def make_sheet(archive: Archive, edit: Edit, video: Path) -> Path | None:
     before = _before(archive, edit)
     if before is None:
         return None
+    from aleph_mcp.media.compare import contact_sheet  # PyAV and Pillow are not start-up work
+
     dest = archive.compare_path(edit.edit_id)
     try:
         with archive.staged(dest) as tmp:

@@ -139,6 +139,8 @@ async def take_in(
                 await anyio.to_thread.run_sync(check_image_file, Path(reference.value))
         await progress(0.02, "Checking the input video")
         video, trim = await cut_input(args, video, scratch, http, policy)
+        if trim is not None:
+            check_video_route(video, provider.capabilities, name)
         limit = input_limit(video, provider.capabilities, name)
         # A parent's own URL is not fetched to be checked: its archived copy is the same video.
         checked = parent.as_file() if parent and video.kind == "url" else video
@@ -244,9 +246,10 @@ def validate_args(
         video = resolve_input(args.video, allowed)
     else:  # a trim is cut here from the archived file; untrimmed, the best route (chains.py)
         video = parent.as_file() if trim else parent.route(name, caps, time.time(), providers)
-    if trim is not None:
+    if trim is not None:  # what travels is the cut, a local file: its route and size are checked once cut
         check_cut_route(caps, name, providers)
-    check_video_route(video, caps, name)
+    else:
+        check_video_route(video, caps, name)
     reference = None
     if args.reference_image is not None:
         reference = resolve_input(args.reference_image, allowed, what="reference_image")

@@ -24,7 +24,6 @@ from aleph_mcp.edits.preflight import probe_file
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.edits.validation import VideoInput
 from aleph_mcp.errors import InvalidInput, TransientProviderError, UnsafeURL
-from aleph_mcp.media.cutting import check_trim, cut_clip
 from aleph_mcp.media.fetch import FetchPolicy, open_url
 from aleph_mcp.providers.base import Capabilities, Provider
 
@@ -88,6 +87,8 @@ async def cut_input(
     wanted = requested_trim(args)
     if wanted is None:
         return video, None
+    from aleph_mcp.media.cutting import check_trim, cut_clip  # PyAV is not start-up work
+
     source = await _local_source(video, scratch / "source", http, policy)
     length = (await probe_file(source)).duration
     if length is None:
