@@ -326,3 +326,20 @@ async def test_an_idempotency_key_on_a_parent_returns_that_edit_by_either_route(
         await store.save(edit)
         again = await started(client, **call)
     assert again["edit_id"] == one["edit_id"] and len(fake.creates) == 2
+
+
+@pytest.mark.parametrize("stored", ["file:///etc/passwd", "runway://elsewhere/x", "", "javascript:alert(1)"])
+async def test_a_parent_url_that_is_not_a_web_url_is_never_handed_on(tmp_path: Path, stored: str) -> None:
+    """Whatever the provider once answered as output_url, only an http(s) URL is reused; else upload."""
+    fake = FakeRunway(TEST_KEY)
+    async with mixed_client(tmp_path, fake) as (client, store):
+        first = await started(
+            client, prompt="snow", video="https://cdn.example.com/in.mp4", provider="runway"
+        )
+        parent = await finished(client, first["edit_id"])
+        edit = await store.get(parent["edit_id"])
+        assert edit is not None
+        edit.output_url = stored or None
+        await store.save(edit)
+        await started(client, prompt="night", from_edit=parent["edit_id"], provider="runway")
+    assert fake.creates[1].json["videoUri"].startswith("runway://ephemeral/") and len(fake.uploads) == 1
