@@ -210,4 +210,9 @@ def test_a_result_that_is_not_a_video_or_is_missing_fails_clearly(tmp_path: Path
         stitch(parts, windows, long_clip, tmp_path / "whole.mp4")
     with pytest.raises(StitchFailed, match="2 results were given for 3 windows"):
         stitch(parts[:2], windows, long_clip, tmp_path / "whole.mp4")
+    with pytest.raises(StitchFailed, match="not in order, or leave a gap"):
+        stitch(parts, windows[::-1], long_clip, tmp_path / "whole.mp4")
+    gap = [windows[0], Window(1, 6, 9.5), windows[2]]
+    with pytest.raises(StitchFailed, match="not in order, or leave a gap"):
+        stitch(parts, gap, long_clip, tmp_path / "whole.mp4")
     assert not (tmp_path / "whole.mp4").exists()

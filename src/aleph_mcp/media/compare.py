@@ -65,6 +65,7 @@ def contact_sheet(before: Path, after: Path, dst: Path, columns: int = 4) -> Pat
     for row, tiles in enumerate(rows):
         for column, image in enumerate(tiles):
             sheet.paste(image, (GAP + column * (tile[0] + GAP), GAP + row * (tile[1] + GAP)))
+    dst.parent.mkdir(parents=True, exist_ok=True)
     part = dst.with_name(f".{dst.name}.part")
     try:
         for quality in JPEG_QUALITIES:  # busy pictures (grain, foliage) compress worse
