@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -302,6 +302,34 @@ class SQLiteEditStore:
             "AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_poll_at, edit_id LIMIT ?"
         )
         return await self._run(lambda: self._query(sql, (now, *TERMINAL, now, limit)))
+
+    async def lease_due(self, now: float, owner: str, until: float, limit: int) -> list[Edit]:
+        # One statement picks and leases, so two processes never draw the same edit; the pick walks the
+        # partial index on next_poll_at (migration 1), earliest due first.
+        sql = (
+            "UPDATE edits SET lease_owner = ?, lease_until = ? WHERE edit_id IN ("
+            "SELECT edit_id FROM edits WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? "
+            f"AND {NOT_TERMINAL_SQL} AND (lease_until IS NULL OR lease_until < ?) "
+            "ORDER BY next_poll_at, edit_id LIMIT ?) RETURNING *"
+        )
+
+        def draw() -> list[Edit]:
+            rows = self._db.execute(sql, (owner, until, now, *TERMINAL, now, limit)).fetchall()
+            return sorted(map(_row_to_edit, rows), key=lambda e: (e.next_poll_at or 0.0, e.edit_id))
+
+        return await self._run(lambda: self._immediately(draw))
+
+    async def save_many(self, edits: Sequence[Edit], *, release: str | None = None) -> None:
+        params = [_edit_to_params(edit) | {"holder": release} for edit in edits]
+        assignments = ", ".join(f"{c} = :{c}" for c in COLUMNS if c != "edit_id")
+        if release is not None:  # the holder's lease ends in the same write (another holder's stays)
+            assignments += (
+                ", lease_until = CASE WHEN lease_owner = :holder THEN NULL ELSE lease_until END"
+                ", lease_owner = CASE WHEN lease_owner = :holder THEN NULL ELSE lease_owner END"
+            )
+        sql = f"UPDATE edits SET {assignments} WHERE edit_id = :edit_id"
+        if params:
+            await self._run(lambda: self._immediately(lambda: self._db.executemany(sql, params)))
 
     async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool:
         sql = (
