@@ -50,10 +50,11 @@ def edit_result(record: EditRecord, thumbnail: Path | None = None) -> types.Call
     return types.CallToolResult(content=content, structured_content=record.model_dump(mode="json"))
 
 
-def status_result(edit: Edit, poll_interval: float) -> types.CallToolResult:
-    """What get_edit_status returns for `edit` (and a task's result): the still only once it succeeded."""
+def status_result(edit: Edit, poll_interval: float, behind: float = 0.0) -> types.CallToolResult:
+    """What get_edit_status returns for `edit` (and a task's result): the still only once it succeeded.
+    `behind`: how late the poller runs (its check-again hint says when the edit is really looked at)."""
     thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
-    return edit_result(to_record(edit, poll_interval=poll_interval), thumbnail)
+    return edit_result(to_record(edit, poll_interval=poll_interval, behind=behind), thumbnail)
 
 
 def list_result(listing: EditList) -> types.CallToolResult:

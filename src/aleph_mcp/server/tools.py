@@ -107,7 +107,10 @@ async def edit_video(
         await require_approval(ctx, intake, approval)
         with agent_errors():
             edit, duplicate = await state.service.start(intake, progress_of(ctx))
-        return edit_result(to_record(edit, poll_interval=state.poll_interval, duplicate=duplicate))
+        record = to_record(
+            edit, poll_interval=state.poll_interval, duplicate=duplicate, behind=state.poller.behind
+        )
+        return edit_result(record)
     finally:
         intake.discard()  # previewed, declined or sent: its private input copies are done with
 
@@ -128,7 +131,7 @@ async def get_edit_status(
     state = state_of(ctx)
     with agent_errors():
         edit = await state.service.wait_for_end(edit_id, wait_seconds, progress_of(ctx), owner=caller(ctx))
-    return status_result(edit, state.poll_interval)
+    return status_result(edit, state.poll_interval, state.poller.behind)
 
 
 @tools.tool(
@@ -148,7 +151,7 @@ async def list_edits(
         edits, next_cursor = await state.service.list(
             status=status, provider=provider, limit=limit, cursor=cursor, owner=caller(ctx)
         )
-    records = [to_record(e, poll_interval=state.poll_interval) for e in edits]
+    records = [to_record(e, poll_interval=state.poll_interval, behind=state.poller.behind) for e in edits]
     return list_result(EditList(edits=records, next_cursor=next_cursor))
 
 
