@@ -99,6 +99,7 @@ class Poller:
         self.paces = paces or Paces()
         self._outbox: MemoryObjectSendStream[tuple[Edit, bool]] | None = None  # run()'s writer
         self.behind = 0.0  # seconds: how late run() draws due edits (0 when it keeps up)
+        self._backlogged = False  # run()'s last draw filled the window: more may be due
         self._wake = anyio.Event()
         # Result URLs found expired, per edit. Kept apart from poll_failures, which every good status
         # read resets (and the fresh read is exactly what follows an expired URL).
@@ -131,13 +132,13 @@ class Poller:
                 tg.start_soon(self._write, receive)
                 while True:
                     self.last_pass = anyio.current_time()  # what a health check reads: the loop is alive
-                    full = False
                     try:
-                        full = await self._draw(tg)
+                        self._backlogged = await self._draw(tg)
                     except Exception:
+                        self._backlogged = False
                         logger.exception("poll pass failed; continuing")
-                    # Behind: go on as soon as a slot frees. Caught up: look again shortly.
-                    with anyio.move_on_after(tick if full else min(tick, DRAW_IDLE)):
+                    # Behind: go on as soon as half the window frees. Caught up: look again shortly.
+                    with anyio.move_on_after(tick if self._backlogged else min(tick, DRAW_IDLE)):
                         await self._wake.wait()
                     self._wake = anyio.Event()
         finally:
@@ -182,8 +183,8 @@ class Poller:
             logger.exception("poll failed edit_id=%s", edit.edit_id)
         finally:
             self._busy.discard(edit.edit_id)
-            if len(self._busy) <= self.policy.concurrency:
-                self._wake.set()  # room for the next batch
+            if self._backlogged and len(self._busy) <= self.policy.concurrency:
+                self._wake.set()  # room for the next batch of a backlog
 
     async def poll_once(self) -> int:
         """Advance every due edit once; returns how many edits this pass worked on."""
