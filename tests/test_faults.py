@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,21 +245,29 @@ async def test_a_stalled_download_does_not_hold_up_other_edits(tmp_path: Path) -
 
 
 class LockedOnce(InMemoryEditStore):
-    """A store whose first lease of one edit fails, as a busy SQLite file can."""
+    """A store whose first draw of due edits and first two saves of one edit fail, as a busy SQLite file
+    can (the batch, then the edit alone)."""
 
     def __init__(self, edit_id: str) -> None:
         super().__init__()
-        self.edit_id, self.failed = edit_id, False
+        self.edit_id, self.failed, self.save_failures = edit_id, False, 0
 
-    async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool:
-        if edit_id == self.edit_id and not self.failed:
+    async def lease_due(self, now: float, owner: str, until: float, limit: int) -> list[Edit]:
+        if not self.failed:
             self.failed = True
             raise sqlite3.OperationalError("database is locked")
-        return await super().lease(edit_id, owner, until, now)
+        return await super().lease_due(now, owner, until, limit)
+
+    async def save_many(self, edits: Sequence[Edit], *, release: str | None = None) -> None:
+        if any(e.edit_id == self.edit_id for e in edits) and self.save_failures < 2:
+            self.save_failures += 1
+            raise sqlite3.OperationalError("database is locked")
+        await super().save_many(edits, release=release)
 
 
 async def test_a_store_error_on_one_edit_does_not_stop_the_poller(tmp_path: Path) -> None:
-    """The lease of one edit fails once: run() logs it, keeps going, and both edits finish."""
+    """The draw of due edits fails once, and so does a save of one edit: run() logs them, keeps going
+    (the edit whose save failed comes round again at once, not when its lease lapses), and both finish."""
     fake = FakeRunway(TEST_KEY, steps=("running", "succeeded"))
     async with httpx2.AsyncClient(transport=fake.transport()) as http:
         provider = RunwayProvider(http, api_key=TEST_KEY, base_url="http://fake.invalid")
@@ -287,5 +295,5 @@ async def test_a_store_error_on_one_edit_does_not_stop_the_poller(tmp_path: Path
                 while not all(e.is_terminal for e in (await store.list_edits())[0]):
                     await anyio.sleep(0.01)
                 tg.cancel_scope.cancel()
-    assert store.failed
+    assert store.failed and store.save_failures == 2
     assert [e.status for e in (await store.list_edits())[0]] == ["succeeded", "succeeded"]

@@ -361,6 +361,63 @@ async def test_a_released_edit_is_due_again(store: EditStore) -> None:
     assert [e.edit_id for e in await store.due_for_poll(200.0, limit=10)] == ["ed_0001"]
 
 
+# -- lease_due / save_many (the poller's batched round trips) --------------------------------------
+
+
+async def test_lease_due_leases_the_earliest_due_edits_and_returns_them(store: EditStore) -> None:
+    """Up to `limit` due, unfinished, unleased edits, earliest first, each now held by the caller."""
+    await store.add(make_edit(1, next_poll_at=100.0, status="running", provider_task_id="t1"))
+    await store.add(make_edit(2, next_poll_at=50.0, provider_task_id="t2"))
+    await store.add(make_edit(3, next_poll_at=150.0, provider_task_id="t3"))
+    await store.add(make_edit(4, next_poll_at=150.5, provider_task_id="t4"))  # not due yet
+    await store.add(make_edit(5, next_poll_at=None, provider_task_id="t5"))  # not scheduled
+    await store.add(make_edit(6, status="succeeded", next_poll_at=10.0, finished_at=90.0))
+    await store.add(make_edit(7, next_poll_at=60.0, provider_task_id="t7"))
+    assert await store.lease("ed_0007", "other", until=400.0, now=150.0)  # held by someone else
+    leased = await store.lease_due(150.0, "me", 300.0, limit=2)
+    assert [e.edit_id for e in leased] == ["ed_0002", "ed_0001"]
+    assert leased[1] == make_edit(1, next_poll_at=100.0, status="running", provider_task_id="t1")
+    assert [e.edit_id for e in await store.due_for_poll(150.0, limit=10)] == ["ed_0003"]
+    assert await store.lease("ed_0002", "other", until=400.0, now=200.0) is False  # mine until 300
+    assert [e.edit_id for e in await store.lease_due(150.0, "me", 300.0, limit=5)] == ["ed_0003"]
+    assert await store.lease_due(150.0, "me", 300.0, limit=5) == []  # none left
+
+
+async def test_an_edit_leased_by_lease_due_is_drawn_again_once_the_lease_lapses(store: EditStore) -> None:
+    """A crashed drawer blocks nobody: after `until` the edit is due for the next caller."""
+    await store.add(make_edit(1, next_poll_at=100.0, provider_task_id="t1"))
+    assert len(await store.lease_due(150.0, "crashed", 200.0, limit=1)) == 1
+    assert await store.lease_due(199.0, "next", 400.0, limit=1) == []
+    assert [e.edit_id for e in await store.lease_due(201.0, "next", 400.0, limit=1)] == ["ed_0001"]
+
+
+async def test_save_many_writes_every_edit_and_releases_the_holders_leases(store: EditStore) -> None:
+    """Every field written back; the holder's leases end; another holder's lease stays; unknown skipped."""
+    for n in range(3):
+        await store.add(make_edit(n, next_poll_at=100.0, provider_task_id=f"t{n}"))
+    mine = await store.lease_due(150.0, "me", 300.0, limit=2)
+    assert await store.lease("ed_0002", "other", until=300.0, now=150.0)
+    theirs = await store.get("ed_0002")
+    assert theirs is not None
+    changed = [replace(e, status="running", progress=0.5, polls=e.polls + 1) for e in [*mine, theirs]]
+    await store.save_many([*changed, make_edit(9)], release="me")
+    for edit in changed:
+        assert await store.get(edit.edit_id) == edit
+    assert await store.get("ed_0009") is None
+    assert await store.lease("ed_0000", "third", until=300.0, now=160.0)  # released
+    assert await store.lease("ed_0001", "third", until=300.0, now=160.0)
+    assert await store.lease("ed_0002", "third", until=300.0, now=160.0) is False  # still "other"'s
+    await store.save_many([])
+
+
+async def test_save_many_without_release_keeps_the_leases(store: EditStore) -> None:
+    await store.add(make_edit(1, next_poll_at=100.0, provider_task_id="t1"))
+    (edit,) = await store.lease_due(150.0, "me", 300.0, limit=1)
+    await store.save_many([replace(edit, next_poll_at=120.0)])
+    assert await store.due_for_poll(200.0, limit=10) == []
+    assert await store.lease("ed_0001", "other", until=400.0, now=200.0) is False
+
+
 # -- lease / release -------------------------------------------------------------------------------
 
 
@@ -532,6 +589,27 @@ async def test_concurrent_leases_from_two_stores_have_exactly_one_winner(
     assert all(ok for owner, ok in results if owner == winner)
     assert not any(ok for owner, ok in results if owner == loser)
     assert await first.lease("ed_0001", loser, until=600.0, now=400.0) is False
+
+
+async def test_concurrent_draws_from_two_stores_never_hand_out_one_edit_twice(
+    shared_pair: tuple[SQLiteEditStore, SQLiteEditStore],
+) -> None:
+    """Two processes drawing 7 at a time from 100 due edits: every edit goes to exactly one of them."""
+    first, second = shared_pair
+    for n in range(100):
+        await first.add(make_edit(n, next_poll_at=100.0 + n % 7, provider_task_id=f"t{n}"))
+    drawn: dict[str, list[str]] = {"one": [], "two": []}
+
+    async def draw(store: SQLiteEditStore, owner: str) -> None:
+        while batch := await store.lease_due(200.0, owner, 500.0, limit=7):
+            drawn[owner] += [e.edit_id for e in batch]
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(draw, first, "one")
+            tg.start_soon(draw, second, "two")
+    everything = drawn["one"] + drawn["two"]
+    assert sorted(everything) == [f"ed_{n:04d}" for n in range(100)]  # each once, none twice
 
 
 async def test_edits_survive_closing_and_reopening_the_file(tmp_path: Path) -> None:

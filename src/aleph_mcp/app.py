@@ -21,12 +21,14 @@ from aleph_mcp.edits.changes import ChangeFeed
 from aleph_mcp.edits.journal import TaskJournal
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
+from aleph_mcp.edits.rates import Paces
 from aleph_mcp.edits.service import EditService
 from aleph_mcp.media.archive import Archive
 from aleph_mcp.media.fetch import FetchPolicy, Resolver, system_resolver
 from aleph_mcp.models import Edit
 from aleph_mcp.providers import build_providers
 from aleph_mcp.providers.base import Provider
+from aleph_mcp.providers.registry import HOSTED_PROVIDERS
 from aleph_mcp.store import EditStore
 
 OnChange = Callable[[Edit], Awaitable[None]]
@@ -79,6 +81,11 @@ def poll_policy(settings: Settings) -> PollPolicy:
     )
 
 
+def paces(settings: Settings) -> Paces:
+    """Each hosted provider's request pace; the offline provider sends nothing and is not paced."""
+    return Paces({name: settings.requests_per_second(name) for name in HOSTED_PROVIDERS})
+
+
 def build_app(
     settings: Settings,
     store: EditStore,
@@ -114,6 +121,7 @@ def build_app(
         fetch=fetch,
         journal=TaskJournal(settings.data_dir / "task-journal.jsonl"),
         callback_base=settings.public_url,
+        paces=paces(settings),
     )
 
     async def submitted(edit: Edit) -> None:

@@ -46,6 +46,8 @@ def _provider_fields() -> dict[str, Any]:
             # provider's jobs ends. None: no local limit; a 429 still makes edits wait.
             limit = Field(default=None, ge=1)
             fields[f"{spec.name}_max_concurrent"] = (int | None, limit)
+            # This provider's own request pace (status reads and waiting creates); None: the default.
+            fields[f"{spec.name}_requests_per_second"] = (float | None, Field(default=None, gt=0))
         fields.update({url.field: (str, url.default) for url in spec.urls})
     return fields
 
@@ -83,6 +85,9 @@ class Settings(_ProviderFields):
     poll_interval: float = Field(default=5.0, gt=0)
     poll_max_interval: float = Field(default=60.0, gt=0)
     poll_concurrency: int = Field(default=4, ge=1, le=64)
+    # No provider publishes a request-rate limit for status reads: this pace per provider host keeps
+    # thousands of edits in flight from hammering one (ALEPH_MCP_<P>_REQUESTS_PER_SECOND overrides it).
+    poll_requests_per_second: float = Field(default=20.0, gt=0)
     # Krea fails external jobs after 2 h; nobody should wait longer than that.
     edit_timeout: float = Field(default=7200.0, gt=0)
     request_timeout: float = Field(default=30.0, gt=0)
@@ -187,6 +192,11 @@ class Settings(_ProviderFields):
     def max_concurrent(self, provider: str) -> int | None:
         limit: int | None = getattr(self, f"{provider}_max_concurrent", None)
         return limit
+
+    def requests_per_second(self, provider: str) -> float:
+        """The pace of the poller's requests to `provider`: its own setting, else the default."""
+        own: float | None = getattr(self, f"{provider}_requests_per_second", None)
+        return own if own is not None else self.poll_requests_per_second
 
     def provider_origins(self) -> list[str]:
         """Every configured provider URL (base and upload hosts): the origins results may come from."""

@@ -39,11 +39,13 @@ def iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def check_again_in(edit: Edit, now: float, default: float) -> int | None:
+def check_again_in(edit: Edit, now: float, default: float, behind: float = 0.0) -> int | None:
+    """When a fresh answer can be expected: the edit's next status read, plus how far behind its
+    schedule the poller runs (`Poller.behind`: with thousands in flight, a due edit waits its turn)."""
     if edit.is_terminal:
         return None
     due = edit.next_poll_at if edit.next_poll_at is not None else now + default
-    return max(1, round(due - now + 1))
+    return max(1, round(due + behind - now + 1))
 
 
 def to_record(
@@ -52,8 +54,10 @@ def to_record(
     poll_interval: float = 5.0,
     duplicate: bool = False,
     lineage: list[LineageStep] | None = None,
+    behind: float = 0.0,
 ) -> EditRecord:
-    """The record agents see; `lineage` (a chain's steps, chains.py) where the caller looked it up."""
+    """The record agents see; `lineage` (a chain's steps, chains.py) where the caller looked it up;
+    `behind`: how late the poller runs (its check-again hint says when the edit is really looked at)."""
     now = time.time()
     return EditRecord(
         edit_id=edit.edit_id,
@@ -75,7 +79,7 @@ def to_record(
         else None,
         notes=edit.notes,
         warnings=list(edit.warnings),
-        check_again_in_seconds=check_again_in(edit, now, poll_interval),
+        check_again_in_seconds=check_again_in(edit, now, poll_interval, behind),
         duplicate_of_request=duplicate,
         estimated_cost_usd=edit.estimated_cost_usd,
         cost_basis=edit.cost_basis,

@@ -26,6 +26,8 @@ from aleph_mcp.edits.service import RECHECK_EVERY
 from aleph_mcp.models import Edit
 from aleph_mcp.providers.registry import capabilities_of
 from aleph_mcp.store import SQLiteEditStore
+from aleph_mcp.store.base import NOT_TERMINAL_SQL, TERMINAL
+from aleph_mcp.store.sqlite import _row_to_edit
 
 WATCH_EVERY = 0.2  # how often the store is read for another process's changes
 
@@ -41,6 +43,19 @@ class FocusedStore(SQLiteEditStore):
         edit = await self.get(self.focus)
         due = edit is not None and not edit.is_terminal and (edit.next_poll_at or math.inf) <= now
         return [edit] if edit is not None and due else []
+
+    async def lease_due(self, now: float, owner: str, until: float, limit: int) -> list[Edit]:
+        # As the store's own, for the one edit: never one whose lease is held, even by this owner.
+        focus = self.focus
+        if focus is None:
+            return []
+        sql = (
+            "UPDATE edits SET lease_owner = ?, lease_until = ? WHERE edit_id = ? AND next_poll_at <= ? "
+            f"AND {NOT_TERMINAL_SQL} AND (lease_until IS NULL OR lease_until < ?) RETURNING *"
+        )
+        params = (owner, until, focus, now, *TERMINAL, now)
+        rows = await self._run(lambda: self._db.execute(sql, params).fetchall())
+        return [_row_to_edit(row) for row in rows]
 
 
 @dataclass

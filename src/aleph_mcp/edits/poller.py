@@ -1,19 +1,25 @@
 """The background poller: follows every unfinished edit to its end and archives the result.
 
-`poll_once()` is one pass over due edits (what tests drive); `run()` keeps starting due edits, so one slow
-download never holds up the status reads of the others. The poller never imports
+`poll_once()` is one pass over due edits (what tests drive); `run()` draws due edits continuously, as fast
+as the concurrency allows: it leases a batch in one store call, keeps as many drawn ahead as are being
+checked, and saves finished checks in batches, so a status read costs the HTTP exchange and little else.
+One slow download never holds up the status reads of the others. Requests to each provider are paced
+(edits/rates.py). The poller never imports
 `mcp`: it reports changes through the `on_change` hook, which the server turns into notifications.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 
 import anyio
+import anyio.abc
 import httpx2
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from aleph_mcp.edits.archiving import Archiver
 from aleph_mcp.edits.capacity import Capacity, request_from_json
@@ -22,6 +28,7 @@ from aleph_mcp.edits.journal import TaskJournal, apply
 from aleph_mcp.edits.leases import kept_alive
 from aleph_mcp.edits.poll_messages import orphan_failure, timeout_message, write_failed_message
 from aleph_mcp.edits.poll_policy import PollPolicy
+from aleph_mcp.edits.rates import Paces
 from aleph_mcp.edits.sending import Sender
 from aleph_mcp.errors import (
     AlephError,
@@ -44,6 +51,12 @@ logger = logging.getLogger(__name__)
 
 OnChange = Callable[[Edit], Awaitable[None]]
 MAX_EXPIRED_RETRIES = 3
+DRAW_IDLE = 0.2  # with nothing due, run() looks again this often: an edit comes due between two looks
+WRITE_BATCH = 500  # the most checked edits one write saves
+
+
+class LeaseLost(Exception):
+    """This process stalled past its lease and another one took the edit."""
 
 
 class Poller:
@@ -62,6 +75,7 @@ class Poller:
         fetch: FetchPolicy | None = None,
         journal: TaskJournal | None = None,
         callback_base: str | None = None,
+        paces: Paces | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -82,11 +96,15 @@ class Poller:
             callback_base=callback_base,
         )
         self._limiter = anyio.CapacityLimiter(self.policy.concurrency)
+        self.paces = paces or Paces()
+        self._outbox: MemoryObjectSendStream[tuple[Edit, bool]] | None = None  # run()'s writer
+        self.behind = 0.0  # seconds: how late run() draws due edits (0 when it keeps up)
+        self._backlogged = False  # run()'s last draw filled the window: more may be due
         self._wake = anyio.Event()
         # Result URLs found expired, per edit. Kept apart from poll_failures, which every good status
         # read resets (and the fresh read is exactly what follows an expired URL).
         self._expired: dict[str, int] = {}
-        self._busy: set[str] = set()  # edits run() is working on or waiting to work on
+        self._busy: set[str] = set()  # edits run() has leased: being checked or waiting for a slot
         self.last_pass: float | None = None  # anyio's clock at the start of run()'s latest pass
         self._poked: set[str] = set()  # edits a webhook asked to check again
         # Under the default policy only public https URLs are fetched (no configured origin is trusted).
@@ -105,56 +123,110 @@ class Poller:
         self._wake.set()
 
     async def run(self, tick: float = 1.0) -> None:
-        async with anyio.create_task_group() as tg:
-            while True:
-                self.last_pass = anyio.current_time()  # what a health check reads: the loop is alive
-                try:
-                    for edit in await self.store.due_for_poll(self.clock(), self.policy.concurrency * 8):
-                        if edit.edit_id not in self._busy:
-                            self._busy.add(edit.edit_id)
-                            tg.start_soon(self._tracked, edit.edit_id)
-                except Exception:
-                    logger.exception("poll pass failed; continuing")
-                with anyio.move_on_after(tick):
-                    await self._wake.wait()
-                self._wake = anyio.Event()
-
-    async def _tracked(self, edit_id: str) -> None:
+        """Draw due edits as fast as the concurrency allows: leased in batches, checked by up to
+        `concurrency` at once with as many more drawn ahead, saved in batches by one writer."""
+        send, receive = anyio.create_memory_object_stream[tuple[Edit, bool]](math.inf)
+        self._outbox = send
         try:
-            await self._guarded(edit_id)
-        except Exception:  # a store error while leasing must not end run() for every other edit
-            logger.exception("poll failed edit_id=%s", edit_id)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._write, receive)
+                while True:
+                    self.last_pass = anyio.current_time()  # what a health check reads: the loop is alive
+                    try:
+                        self._backlogged = await self._draw(tg)
+                    except Exception:
+                        self._backlogged = False
+                        logger.exception("poll pass failed; continuing")
+                    # Behind: go on as soon as half the window frees. Caught up: look again shortly.
+                    with anyio.move_on_after(tick if self._backlogged else min(tick, DRAW_IDLE)):
+                        await self._wake.wait()
+                    self._wake = anyio.Event()
         finally:
-            self._busy.discard(edit_id)
+            self._outbox = None
+            send.close()
+            # Stopped (a shutdown is a cancellation): checks that ended are still saved, so a video
+            # archived a moment ago is not read again, and fetched again, by the next process.
+            with anyio.CancelScope(shield=True):
+                await self._flush(receive)
+
+    async def _flush(self, receive: MemoryObjectReceiveStream[tuple[Edit, bool]]) -> None:
+        with receive:
+            batch = []
+            while True:
+                try:
+                    batch.append(receive.receive_nowait())
+                except (anyio.WouldBlock, anyio.EndOfStream):
+                    break
+            if batch:
+                await self._save_batch(batch)
+
+    async def _draw(self, tg: anyio.abc.TaskGroup) -> bool:
+        """Lease due edits into the free part of the window; True when more may be due."""
+        room = 2 * self.policy.concurrency - len(self._busy)
+        if room < self.policy.concurrency:
+            return True
+        now = self.clock()
+        batch = await self.store.lease_due(now, self.owner, now + self.policy.lease_seconds, room)
+        for edit in batch:
+            if edit.edit_id not in self._busy:  # never two checks of one edit at once
+                self._busy.add(edit.edit_id)
+                tg.start_soon(self._tracked, edit, now)
+        full = len(batch) == room
+        # How late due edits are drawn: an edit due at t is looked at about `behind` after t.
+        self.behind = max(0.0, now - (batch[-1].next_poll_at or now)) if full else 0.0
+        return full
+
+    async def _tracked(self, edit: Edit, leased_at: float) -> None:
+        try:
+            await self._guarded(edit, leased_at)
+        except Exception:  # a store error must not end run() for every other edit
+            logger.exception("poll failed edit_id=%s", edit.edit_id)
+        finally:
+            self._busy.discard(edit.edit_id)
+            if self._backlogged and len(self._busy) <= self.policy.concurrency:
+                self._wake.set()  # room for the next batch of a backlog
 
     async def poll_once(self) -> int:
         """Advance every due edit once; returns how many edits this pass worked on."""
-        due = await self.store.due_for_poll(self.clock(), limit=self.policy.concurrency * 8)
+        now = self.clock()
+        limit = self.policy.concurrency * 8
+        due = await self.store.lease_due(now, self.owner, now + self.policy.lease_seconds, limit)
         async with anyio.create_task_group() as tg:
             for edit in due:
-                tg.start_soon(self._guarded, edit.edit_id)
+                tg.start_soon(self._guarded, edit, now)
         return len(due)
 
-    async def _guarded(self, edit_id: str) -> None:
+    async def _guarded(self, edit: Edit, leased_at: float) -> None:
         async with self._limiter:
-            now = self.clock()
-            if not await self.store.lease(edit_id, self.owner, now + self.policy.lease_seconds, now):
-                return  # another process has it
+            # Drawn ahead and kept waiting for a slot: is the lease still ours (renewed for the check)?
+            if self.clock() - leased_at > self.policy.lease_seconds / 3 and not await self._renew(edit):
+                return
             try:
-                # A long download renews the lease; should it be lost anyway, the work stops there.
-                async with self._kept(edit_id):
-                    edit = await self.store.get(edit_id)
-                    # Still due? Another process may have read it between our look-up and our lease.
-                    if edit is not None and not edit.is_terminal and self._due(edit):
-                        await self._advance(edit)
+                changed = await self._advance(edit)
+            except LeaseLost:
+                return  # another process has the edit now; nothing of this check is kept
             except Exception:
-                logger.exception("poll failed edit_id=%s", edit_id)
-                await self._defer(edit_id)
-            finally:
-                await self.store.release(edit_id, self.owner)
+                logger.exception("poll failed edit_id=%s", edit.edit_id)
+                try:
+                    await self._defer(edit.edit_id)
+                finally:
+                    await self.store.release(edit.edit_id, self.owner)
+                return
+            await self._done(edit, changed)
 
-    def _due(self, edit: Edit) -> bool:
-        return edit.next_poll_at is not None and edit.next_poll_at <= self.clock()
+    async def _renew(self, edit: Edit) -> bool:
+        now = self.clock()
+        return await self.store.lease(edit.edit_id, self.owner, now + self.policy.lease_seconds, now)
+
+    async def _held(self, edit: Edit, step: Callable[[Edit], Awaitable[None]]) -> None:
+        """A long step (a download, a create) renews the lease; should it be lost anyway, the work stops
+        there and nothing of this check is saved."""
+        finished = False
+        async with self._kept(edit.edit_id):
+            await step(edit)
+            finished = True
+        if not finished:
+            raise LeaseLost(edit.edit_id)
 
     def _kept(self, edit_id: str) -> AbstractAsyncContextManager[None]:
         policy = self.policy
@@ -178,14 +250,15 @@ class Poller:
         except Exception:
             logger.exception("reschedule failed edit_id=%s", edit_id)
 
-    async def _advance(self, edit: Edit) -> None:
+    async def _advance(self, edit: Edit) -> bool:
+        """One check of the edit; True when it changed visibly (the caller saves it either way)."""
         before = visible(edit)
         if edit.waiting_for_capacity:
-            await self._submit_waiting(edit)
+            await self._held(edit, self._submit_waiting)
         elif edit.provider_task_id is None and not self._recovered(edit):
             self._fail(edit, *orphan_failure(edit))  # its submitter held the lease and is gone
         elif edit.output_url and not edit.local_path:
-            await self._archive(edit)
+            await self._held(edit, self._archive)
         else:
             await self._read_status(edit)
         # The deadline is checked after one last look, so a result that arrived in time is not lost.
@@ -201,7 +274,10 @@ class Poller:
             self._poked.discard(edit.edit_id)
             if not edit.is_terminal:
                 edit.next_poll_at = self.clock()
-        await self._save(edit, changed=visible(edit) != before)
+        changed = visible(edit) != before
+        if changed:
+            edit.updated_at = self.clock()
+        return changed
 
     def _recovered(self, edit: Edit) -> bool:
         """The task id its submitter could not store, from the task journal."""
@@ -216,6 +292,7 @@ class Poller:
         elif provider is None:  # another process on this data dir may hold the key: leave it to that one
             edit.next_poll_at = edit.submit_after = self.clock() + self.policy.max_interval
         elif edit.pending_request is not None:
+            await self.paces.of(edit.provider).slot()
             try:
                 await self._sender.dispatch(edit, provider, request_from_json(edit.pending_request))
             except AlephError as exc:  # already recorded on the edit by the sender
@@ -228,6 +305,7 @@ class Poller:
             edit.next_poll_at = self.clock() + self.policy.max_interval
             return
         assert edit.provider_task_id is not None
+        await self.paces.of(edit.provider).slot()
         try:
             remote = await provider.poll(edit.provider_task_id)
         except TransientProviderError as exc:
@@ -243,7 +321,7 @@ class Poller:
             # Kept before the download, which can take a while: should this process die meanwhile, the
             # next one starts from the URL. Announced once the video is archived.
             await self.store.save(edit)
-            await self._archive(edit)
+            await self._held(edit, self._archive)
 
     def _apply(self, edit: Edit, remote: RemoteStatus) -> None:
         edit.notes = remote.notes or edit.notes
@@ -333,13 +411,50 @@ class Poller:
         self._expired.pop(edit.edit_id, None)
         self._write_failed.pop(edit.edit_id, None)
 
-    async def _save(self, edit: Edit, *, changed: bool) -> None:
-        """Always persist (the schedule moved); bump updated_at and notify only for visible changes."""
-        if changed:
-            edit.updated_at = self.clock()
-        await self.store.save(edit)
-        if changed and self.on_change is not None:
+    async def _done(self, edit: Edit, changed: bool) -> None:
+        """Always persist (the schedule moved) and give the lease back; announce visible changes. While
+        run() runs, its writer does it for many checks at once."""
+        if self._outbox is not None:
+            self._outbox.send_nowait((edit, changed))
+        else:
+            await self._persist([(edit, changed)])
+
+    async def _write(self, receive: MemoryObjectReceiveStream[tuple[Edit, bool]]) -> None:
+        """Saves whatever checks have ended since its last write, in one write (a group commit)."""
+        async for first in receive:
+            batch = [first]
+            while len(batch) < WRITE_BATCH:
+                try:
+                    batch.append(receive.receive_nowait())
+                except anyio.WouldBlock:
+                    break
+            await self._save_batch(batch)
+
+    async def _save_batch(self, batch: list[tuple[Edit, bool]]) -> None:
+        try:
+            await self._persist(batch)
+        except Exception:
+            logger.exception("saving %d checked edits failed; saving them one by one", len(batch))
+            await self._persist_each(batch)
+
+    async def _persist_each(self, batch: list[tuple[Edit, bool]]) -> None:
+        """After a failed batch write (a busy file): each edit alone; one that still fails is given back
+        unsaved, so it comes round again at once rather than when its lease lapses."""
+        for item in batch:
             try:
-                await self.on_change(edit)
+                await self._persist([item])
             except Exception:
-                logger.exception("change hook failed edit_id=%s", edit.edit_id)
+                logger.exception("saving a checked edit failed edit_id=%s", item[0].edit_id)
+                try:
+                    await self.store.release(item[0].edit_id, self.owner)
+                except Exception:
+                    logger.exception("release failed edit_id=%s", item[0].edit_id)
+
+    async def _persist(self, batch: list[tuple[Edit, bool]]) -> None:
+        await self.store.save_many([edit for edit, _ in batch], release=self.owner)
+        for edit, changed in batch:
+            if changed and self.on_change is not None:
+                try:
+                    await self.on_change(edit)
+                except Exception:
+                    logger.exception("change hook failed edit_id=%s", edit.edit_id)

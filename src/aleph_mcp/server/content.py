@@ -64,11 +64,16 @@ def edit_result(
 
 
 def status_result(
-    edit: Edit, poll_interval: float, lineage: list[LineageStep] | None = None, sheet: Path | None = None
+    edit: Edit,
+    poll_interval: float,
+    lineage: list[LineageStep] | None = None,
+    sheet: Path | None = None,
+    behind: float = 0.0,
 ) -> types.CallToolResult:
-    """What get_edit_status returns for `edit` (and a task's result): the image only once it succeeded."""
+    """What get_edit_status returns for `edit` (and a task's result): the image only once it succeeded.
+    `behind`: how late the poller runs (its check-again hint says when the edit is really looked at)."""
     thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
-    record = to_record(edit, poll_interval=poll_interval, lineage=lineage)
+    record = to_record(edit, poll_interval=poll_interval, lineage=lineage, behind=behind)
     return edit_result(record, thumbnail, sheet if edit.status == "succeeded" else None)
 
 

@@ -61,7 +61,8 @@ resources = Registrations()
 async def edit_record(edit_id: str, ctx: Ctx) -> str:
     state, edit = await _edit(ctx, edit_id)
     chain = await state.service.lineage(edit)
-    return to_record(edit, poll_interval=state.poll_interval, lineage=chain).model_dump_json(indent=2)
+    record = to_record(edit, poll_interval=state.poll_interval, lineage=chain, behind=state.poller.behind)
+    return record.model_dump_json(indent=2)
 
 
 @resources.resource(

@@ -121,7 +121,13 @@ async def edit_video(
         with agent_errors():
             edit, duplicate = await state.service.start(intake, progress_of(ctx))
             chain = await state.service.lineage(edit)
-        record = to_record(edit, poll_interval=state.poll_interval, duplicate=duplicate, lineage=chain)
+        record = to_record(
+            edit,
+            poll_interval=state.poll_interval,
+            duplicate=duplicate,
+            lineage=chain,
+            behind=state.poller.behind,
+        )
         return edit_result(record)
     finally:
         intake.discard()  # previewed, declined or sent: its private input copies are done with
@@ -144,7 +150,8 @@ async def get_edit_status(
     with agent_errors():
         edit = await state.service.wait_for_end(edit_id, wait_seconds, progress_of(ctx), owner=caller(ctx))
         chain = await state.service.lineage(edit)
-    return status_result(edit, state.poll_interval, chain, state.service.compare_sheet(edit))
+    sheet = state.service.compare_sheet(edit)
+    return status_result(edit, state.poll_interval, chain, sheet, state.poller.behind)
 
 
 @tools.tool(
@@ -165,7 +172,7 @@ async def list_edits(
         edits, next_cursor = await state.service.list(
             status=status, provider=provider, limit=limit, cursor=cursor, owner=caller(ctx), parent=parent
         )
-    records = [to_record(e, poll_interval=state.poll_interval) for e in edits]
+    records = [to_record(e, poll_interval=state.poll_interval, behind=state.poller.behind) for e in edits]
     return list_result(EditList(edits=records, next_cursor=next_cursor))
 
 

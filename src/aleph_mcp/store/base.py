@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Literal, Protocol
 
@@ -46,6 +47,11 @@ class EditStore(Protocol):
     - `list_edits` raises InvalidInput for a limit below 1 or a cursor it did not give out.
     - `due_for_poll` returns unfinished edits whose `next_poll_at` has passed and whose lease is free,
       earliest first.
+    - `lease_due` is `due_for_poll` and `lease` in one atomic step, across processes too: up to `limit`
+      due edits with a free lease, earliest due first, each leased to `owner` until `until`, returned as
+      leased. No edit is returned to two callers whose leases overlap.
+    - `save_many` is `save` of each edit in one write; with `release`, that holder's lease on each ends in
+      the same write (a lease another holder has taken since stays). Edits never added are skipped.
     - `lease` claims an edit for `owner` until `until` (atomic; True when claimed or already ours);
       `release` gives it back. A lease that has expired is free again, so a crashed process blocks nobody.
     - `changed_since` returns edits updated after a time, oldest first (ties by edit_id), for cross-process
@@ -93,6 +99,8 @@ class EditStore(Protocol):
         parent: str | None = None,
     ) -> tuple[list[Edit], str | None]: ...
     async def due_for_poll(self, now: float, limit: int) -> list[Edit]: ...
+    async def lease_due(self, now: float, owner: str, until: float, limit: int) -> list[Edit]: ...
+    async def save_many(self, edits: Sequence[Edit], *, release: str | None = None) -> None: ...
     async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool: ...
     async def release(self, edit_id: str, owner: str) -> None: ...
     async def changed_since(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from aleph_mcp.errors import IdempotencyConflict, InvalidInput
 from aleph_mcp.models import Edit
@@ -122,6 +123,19 @@ class InMemoryEditStore:
         ]
         due.sort(key=lambda e: (e.next_poll_at or 0.0, e.edit_id))
         return [self._copy(e) for e in due[:limit]]
+
+    async def lease_due(self, now: float, owner: str, until: float, limit: int) -> list[Edit]:
+        # No await: the pick and the leases are one step on the event loop.
+        due = await self.due_for_poll(now, limit)
+        for edit in due:
+            self._leases[edit.edit_id] = (owner, until)
+        return due
+
+    async def save_many(self, edits: Sequence[Edit], *, release: str | None = None) -> None:
+        for edit in edits:
+            await self.save(edit)
+            if release is not None:
+                await self.release(edit.edit_id, release)
 
     async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool:
         if edit_id not in self._edits or not self._lease_free(edit_id, now, owner):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -196,6 +196,16 @@ class SQLiteEditStore:
 
         return await anyio.to_thread.run_sync(locked)
 
+    def _write(self, sql: str, params: Any = (), *, many: bool = False) -> int:
+        """One statement's changed row count. Its cursor is closed here, under the lock: a cursor left to
+        be collected on the event loop resets its cached statement there, while another thread may be
+        running that same statement (SQLite answers "bad parameter or other API misuse")."""
+        cursor = self._db.executemany(sql, params) if many else self._db.execute(sql, params)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
     def _query(self, sql: str, params: Any = ()) -> list[Edit]:
         return [_row_to_edit(row) for row in self._db.execute(sql, params).fetchall()]
 
@@ -261,7 +271,7 @@ class SQLiteEditStore:
         sql = (
             f"UPDATE edits SET next_poll_at = ? WHERE edit_id = ? AND next_poll_at > ? AND {NOT_TERMINAL_SQL}"
         )
-        await self._run(lambda: self._db.execute(sql, (now, edit_id, now, *TERMINAL)))
+        await self._run(lambda: self._write(sql, (now, edit_id, now, *TERMINAL)))
 
     async def get_by_idempotency_key(self, key: str) -> Edit | None:
         rows = await self._run(lambda: self._query("SELECT * FROM edits WHERE idempotency_key = ?", (key,)))
@@ -271,7 +281,7 @@ class SQLiteEditStore:
         params = _edit_to_params(edit)
         assignments = ", ".join(f"{c} = :{c}" for c in COLUMNS if c != "edit_id")
         await self._run(
-            lambda: self._db.execute(f"UPDATE edits SET {assignments} WHERE edit_id = :edit_id", params)
+            lambda: self._write(f"UPDATE edits SET {assignments} WHERE edit_id = :edit_id", params)
         )
 
     async def list_edits(
@@ -315,17 +325,44 @@ class SQLiteEditStore:
         )
         return await self._run(lambda: self._query(sql, (now, *TERMINAL, now, limit)))
 
+    async def lease_due(self, now: float, owner: str, until: float, limit: int) -> list[Edit]:
+        # One statement picks and leases, so two processes never draw the same edit; the pick walks the
+        # partial index on next_poll_at (migration 1), earliest due first.
+        sql = (
+            "UPDATE edits SET lease_owner = ?, lease_until = ? WHERE edit_id IN ("
+            "SELECT edit_id FROM edits WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? "
+            f"AND {NOT_TERMINAL_SQL} AND (lease_until IS NULL OR lease_until < ?) "
+            "ORDER BY next_poll_at, edit_id LIMIT ?) RETURNING *"
+        )
+
+        def draw() -> list[Edit]:
+            rows = self._db.execute(sql, (owner, until, now, *TERMINAL, now, limit)).fetchall()
+            return sorted(map(_row_to_edit, rows), key=lambda e: (e.next_poll_at or 0.0, e.edit_id))
+
+        return await self._run(lambda: self._immediately(draw))
+
+    async def save_many(self, edits: Sequence[Edit], *, release: str | None = None) -> None:
+        params = [_edit_to_params(edit) | {"holder": release} for edit in edits]
+        assignments = ", ".join(f"{c} = :{c}" for c in COLUMNS if c != "edit_id")
+        if release is not None:  # the holder's lease ends in the same write (another holder's stays)
+            assignments += (
+                ", lease_until = CASE WHEN lease_owner = :holder THEN NULL ELSE lease_until END"
+                ", lease_owner = CASE WHEN lease_owner = :holder THEN NULL ELSE lease_owner END"
+            )
+        sql = f"UPDATE edits SET {assignments} WHERE edit_id = :edit_id"
+        if params:
+            await self._run(lambda: self._immediately(lambda: self._write(sql, params, many=True)))
+
     async def lease(self, edit_id: str, owner: str, until: float, now: float) -> bool:
         sql = (
             "UPDATE edits SET lease_owner = ?, lease_until = ? WHERE edit_id = ? "
             "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)"
         )
-        cursor = await self._run(lambda: self._db.execute(sql, (owner, until, edit_id, owner, now)))
-        return cursor.rowcount == 1
+        return await self._run(lambda: self._write(sql, (owner, until, edit_id, owner, now))) == 1
 
     async def release(self, edit_id: str, owner: str) -> None:
         sql = "UPDATE edits SET lease_owner = NULL, lease_until = NULL WHERE edit_id = ? AND lease_owner = ?"
-        await self._run(lambda: self._db.execute(sql, (edit_id, owner)))
+        await self._run(lambda: self._write(sql, (edit_id, owner)))
 
     async def changed_since(
         self, since: float, limit: int = 200, *, after_id: str | None = None
@@ -359,7 +396,7 @@ class SQLiteEditStore:
 
     async def record_decline(self, fingerprint: str, at: float) -> None:
         sql = "INSERT OR REPLACE INTO declines (fingerprint, declined_at) VALUES (?, ?)"
-        await self._run(lambda: self._db.execute(sql, (fingerprint, at)))
+        await self._run(lambda: self._write(sql, (fingerprint, at)))
 
     async def declined_since(self, fingerprint: str, since: float) -> float | None:
         sql = "SELECT declined_at FROM declines WHERE fingerprint = ? AND declined_at >= ?"
