@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from aleph_mcp.models import Edit, EditErrorInfo, EditRecord, ProviderCost
+from aleph_mcp.models import Edit, EditErrorInfo, EditRecord, ProviderCost, WindowInfo
+
+JOB_PLAN = "whole_clip_windows"  # see edits/long_clips.py: a whole-clip job's windows
+JOB_QUOTE = "whole_clip_quote_usd"
 
 URI_PREFIX = "aleph://edits/"
 
@@ -59,10 +62,30 @@ def to_record(edit: Edit, *, poll_interval: float = 5.0, duplicate: bool = False
         warnings=list(edit.warnings),
         check_again_in_seconds=check_again_in(edit, now, poll_interval),
         duplicate_of_request=duplicate,
-        estimated_cost_usd=edit.estimated_cost_usd,
+        estimated_cost_usd=edit.options.get(JOB_QUOTE, edit.estimated_cost_usd),
         cost_basis=edit.cost_basis,
         provider_cost=provider_cost(edit),
+        windows=windows_of(edit),
     )
+
+
+def windows_of(edit: Edit) -> list[WindowInfo]:
+    """A whole-clip job's windows, each with its edit and status; a window's edit: its own span."""
+    if edit.part_of is not None and edit.window_index is not None:
+        start, end = edit.window_start or 0.0, edit.window_end or 0.0
+        return [
+            WindowInfo(index=edit.window_index, start_seconds=start, end_seconds=end, part_of=edit.part_of)
+        ]
+    return [
+        WindowInfo(
+            index=w["index"],
+            start_seconds=w["start"],
+            end_seconds=w["end"],
+            edit_id=w.get("edit_id"),
+            status=w.get("status"),
+        )
+        for w in edit.options.get(JOB_PLAN, [])
+    ]
 
 
 def provider_cost(edit: Edit) -> ProviderCost | None:

@@ -120,6 +120,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX edits_status_newest ON edits (status, created_at DESC, edit_id DESC);
     CREATE INDEX edits_provider_newest ON edits (provider, created_at DESC, edit_id DESC);
     """,
+    # 10: the windows of a whole-clip job (edits/long_clips.py): each window's edit names its job and span
+    """
+    ALTER TABLE edits ADD COLUMN part_of TEXT;
+    ALTER TABLE edits ADD COLUMN window_index INTEGER;
+    ALTER TABLE edits ADD COLUMN window_start REAL;
+    ALTER TABLE edits ADD COLUMN window_end REAL;
+    CREATE INDEX edits_part_of ON edits (part_of, window_index) WHERE part_of IS NOT NULL;
+    """,
 ]
 
 
