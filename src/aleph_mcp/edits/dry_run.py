@@ -19,7 +19,7 @@ from pydantic.json_schema import WithJsonSchema
 from aleph_mcp.edits.intake import Intake
 from aleph_mcp.edits.requests import build_request
 from aleph_mcp.edits.validation import VideoInput
-from aleph_mcp.models import Lean, RecordFields
+from aleph_mcp.models import Lean, RecordFields, WindowInfo
 from aleph_mcp.pricing.budget import asks_first, cost_basis
 from aleph_mcp.pricing.catalog import Quote
 from aleph_mcp.providers.base import PreparedCreate, Provider
@@ -83,6 +83,9 @@ async def preview(service: EditService, checked: Intake) -> EditVideoResult:
         warnings=checked.warnings,
         estimated_cost_usd=checked.estimate.usd,
         cost_basis=cost_basis(checked.estimate),
+        windows=[
+            WindowInfo(index=w.index, start_seconds=w.start, end_seconds=w.end) for w in checked.windows
+        ],
         dry_run=DryRunPreview(
             quote=checked.estimate,
             request=create,

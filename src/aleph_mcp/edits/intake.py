@@ -27,10 +27,12 @@ from aleph_mcp.edits.validation import (
     input_limit,
     resolve_input,
 )
+from aleph_mcp.edits.windowing import job_quote, job_warnings, plan_whole_clip
 from aleph_mcp.errors import InvalidInput, NotConfigured
 from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.media.formats import check_image_file
 from aleph_mcp.media.localfiles import private_copy
+from aleph_mcp.media.windows import Window
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import cost_basis, estimate_cost
 from aleph_mcp.pricing.catalog import Quote, facts_of
@@ -56,6 +58,8 @@ class Intake:
     warnings: list[str]
     estimate: Quote
     scratch: Path | None = None  # the folder of the inputs' private copies; see `discard`
+    # whole_clip=true on a clip longer than the model's window: the windows it goes out as (windowing.py)
+    windows: tuple[Window, ...] = ()
 
     def discard(self) -> None:
         """Remove the private copies once nothing will read them again (sent, refused or previewed)."""
@@ -129,11 +133,14 @@ async def take_in(
         warnings, seconds = await inspect_input(video, name, model, limit, http, fetch or FetchPolicy())
         warnings += ignored_options(args, name, provider, model)
         estimate = estimate_cost(name, model, seconds, settings.prices)
+        windows = plan_whole_clip(args, name, model, video, seconds, settings)
+        if windows:
+            estimate, warnings = job_quote(name, model, windows, settings), job_warnings(warnings, windows)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     used = scratch if scratch.exists() else None
-    return Intake(args, name, provider, model, video, reference, warnings, estimate, used)
+    return Intake(args, name, provider, model, video, reference, warnings, estimate, used, tuple(windows))
 
 
 def local_dirs(args: EditArgs, settings: Settings, roots: Sequence[Path]) -> list[Path]:

@@ -20,6 +20,7 @@ from aleph_mcp.edits.capacity import Capacity, request_from_json
 from aleph_mcp.edits.changes import visible
 from aleph_mcp.edits.journal import TaskJournal, apply
 from aleph_mcp.edits.leases import kept_alive
+from aleph_mcp.edits.long_clips import JobFollower, is_job
 from aleph_mcp.edits.poll_messages import orphan_failure, timeout_message, write_failed_message
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.sending import Sender
@@ -92,6 +93,8 @@ class Poller:
         # Under the default policy only public https URLs are fetched (no configured origin is trusted).
         self.archiver = Archiver(archive, http, providers, fetch or FetchPolicy())
         self._write_failed: dict[str, str] = {}  # edits whose result could not be written, and why
+        # Whole-clip jobs: never polled at a provider, only aggregated from their windows (long_clips.py).
+        self.jobs = JobFollower(store, self.archiver, clock, self.policy.max_interval)
         self.journal = journal
 
     def poke(self, edit_id: str) -> None:
@@ -180,6 +183,10 @@ class Poller:
 
     async def _advance(self, edit: Edit) -> None:
         before = visible(edit)
+        if is_job(edit):
+            await self.jobs.advance(edit)
+            await self._save(edit, changed=visible(edit) != before)
+            return
         if edit.waiting_for_capacity:
             await self._submit_waiting(edit)
         elif edit.provider_task_id is None and not self._recovered(edit):
@@ -337,6 +344,9 @@ class Poller:
         if changed:
             edit.updated_at = self.clock()
         await self.store.save(edit)
+        if changed and edit.part_of is not None:  # a window moved: its job aggregates it now
+            await self.store.poll_soon(edit.part_of, self.clock())
+            self.wake()
         if changed and self.on_change is not None:
             try:
                 await self.on_change(edit)

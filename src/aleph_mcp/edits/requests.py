@@ -28,6 +28,8 @@ class EditArgs:
     owner: str = LOCAL_OWNER  # who asks: what they make is theirs, and only their own edits repeat theirs
     # Where this caller may read local files; None: the server's ALEPH_MCP_ALLOWED_DIRS (and client roots).
     local_dirs: tuple[Path, ...] | None = None
+    # True: a clip longer than the model's window is edited whole, as windows stitched back together
+    whole_clip: bool = False
 
     @property
     def stored_key(self) -> str | None:
@@ -112,6 +114,8 @@ def fingerprint(
     }
     if args.owner != LOCAL_OWNER:  # local requests keep the fingerprints stored before owners existed
         canonical["owner"] = args.owner
+    if args.whole_clip:  # only when set, so earlier fingerprints stay as they were
+        canonical["whole_clip"] = True
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 

@@ -1,0 +1,267 @@
+"""A clip longer than the model's window, edited whole: windows sent as child edits, stitched back together.
+
+End to end through the MCP client: the offline `local` provider renders the windows for real; the loopback
+fakes of hosted providers fail a chosen window, hold jobs running for a cancel, and count creates.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import anyio
+import av
+import httpx2
+import numpy as np
+from mcp import Client
+
+from aleph_mcp.providers.base import Provider
+from aleph_mcp.providers.kie import KieProvider
+from aleph_mcp.providers.krea import KreaProvider
+from aleph_mcp.server import create_server
+from aleph_mcp.store import InMemoryEditStore
+
+from .conftest import TEST_KEY, make_settings
+from .fakes.base import FakeAPI
+from .fakes.kie import FakeKie
+from .fakes.krea import FakeKrea
+from .results import text_of
+
+FPS = 12
+BITS = 8  # a frame's index, drawn as 8 black or white bars
+SIZE = (128, 32)
+BASE = "http://fake.invalid"
+
+
+def make_counted_clip(path: Path, seconds: float, *, fps: int = FPS) -> Path:
+    """A clip whose frame n shows n in binary (bars, most significant first) over a 440 Hz tone."""
+    width, height = SIZE
+    bar = width // BITS
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        tone = out.add_stream("aac", rate=44100)
+        for n in range(round(seconds * fps)):
+            img = np.zeros((height, width, 3), dtype=np.uint8)
+            for bit in range(BITS):
+                if n >> (BITS - 1 - bit) & 1:
+                    img[:, bit * bar : (bit + 1) * bar] = 255
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = n, Fraction(1, fps)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+        samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(round(seconds * 44100)) / 44100)).astype(
+            np.float32
+        )
+        for offset in range(0, len(samples), 1024):
+            chunk = av.AudioFrame.from_ndarray(
+                samples[None, offset : offset + 1024], format="fltp", layout="mono"
+            )
+            chunk.sample_rate, chunk.pts, chunk.time_base = 44100, offset, Fraction(1, 44100)
+            out.mux(tone.encode(chunk))
+        out.mux(tone.encode(None))
+    return path
+
+
+def frame_indices(path: Path) -> tuple[list[int], list[float]]:
+    """Each frame's drawn index, and its time."""
+    indices, times = [], []
+    with av.open(str(path)) as inp:
+        for frame in inp.decode(video=0):
+            gray = frame.to_ndarray(format="gray").astype(int)
+            bar = gray.shape[1] // BITS
+            bits = [int(gray[:, b * bar + 2 : (b + 1) * bar - 2].mean() > 128) for b in range(BITS)]
+            indices.append(int("".join(map(str, bits)), 2))
+            times.append(float(frame.time or 0.0))
+    return indices, times
+
+
+def audio_of(path: Path) -> tuple[float, float]:
+    """The audio's length in seconds and its dominant frequency."""
+    with av.open(str(path)) as inp:
+        chunks = [f.to_ndarray().mean(axis=0) for f in inp.decode(audio=0)]
+        rate = inp.streams.audio[0].rate
+    samples = np.concatenate(chunks)
+    spectrum = np.abs(np.fft.rfft(samples))
+    return len(samples) / rate, float(np.fft.rfftfreq(len(samples), 1 / rate)[spectrum.argmax()])
+
+
+async def wait_until_ended(client: Client, edit_id: str, seconds: float = 60) -> dict[str, Any]:
+    with anyio.fail_after(seconds):
+        while True:
+            result = await client.call_tool("get_edit_status", {"edit_id": edit_id, "wait_seconds": 2})
+            record = result.structured_content
+            assert isinstance(record, dict), record
+            if record["status"] in ("succeeded", "failed", "cancelled"):
+                return record
+
+
+async def edit_whole(client: Client, clip: Path, **more: Any) -> dict[str, Any]:
+    arguments = {"prompt": "make it black and white", "video": str(clip), "whole_clip": True, **more}
+    result = await client.call_tool("edit_video", arguments)
+    assert not result.is_error, text_of(result)
+    assert isinstance(result.structured_content, dict)
+    return result.structured_content
+
+
+@asynccontextmanager
+async def served_local(tmp_path: Path, **settings: Any) -> AsyncIterator[Client]:
+    server = create_server(make_settings(tmp_path, **settings))
+    async with Client(server) as client:
+        yield client
+
+
+@asynccontextmanager
+async def served_fake(tmp_path: Path, fake: FakeAPI, **settings: Any) -> AsyncIterator[Client]:
+    """An in-process client against a server whose one provider is a hosted fake (kie or krea)."""
+    async with httpx2.AsyncClient(transport=fake.transport()) as http:
+        provider: Provider
+        if isinstance(fake, FakeKie):
+            provider = KieProvider(http, api_key=TEST_KEY, base_url=BASE, upload_base_url=BASE)
+        else:
+            provider = KreaProvider(http, api_key=TEST_KEY, base_url=BASE)
+        keyed = {f"{fake.name}_api_key": TEST_KEY, f"{fake.name}_base_url": BASE}
+        config = make_settings(tmp_path, default_provider=fake.name, **keyed, **settings)
+        server = create_server(config, providers={fake.name: provider}, store=InMemoryEditStore(), http=http)
+        async with Client(server) as client:
+            yield client
+
+
+async def test_a_fourteen_second_clip_is_edited_whole_as_three_windows_and_stitched(
+    tmp_path: Path, inputs: Path
+) -> None:
+    """Three local windows (0-5, 4.5-9.5, 9-14 s) stitched: every frame once, in order, with the tone."""
+    clip = make_counted_clip(inputs / "long.mp4", 14)
+    async with served_local(tmp_path) as client:
+        job = await edit_whole(client, clip)
+        assert job["status"] in ("queued", "running")
+        spans = [(w["start_seconds"], w["end_seconds"]) for w in job["windows"]]
+        assert spans == [(0, 5), (4.5, 9.5), (9, 14)]
+        done = await wait_until_ended(client, job["edit_id"])
+        listed = (await client.call_tool("list_edits", {})).structured_content
+    assert done["status"] == "succeeded", done
+    assert [w["status"] for w in done["windows"]] == ["succeeded"] * 3
+    assert done["video_uri"] == f"aleph://edits/{job['edit_id']}/video" and done["thumbnail_uri"]
+    assert isinstance(listed, dict)
+    children = [
+        e for e in listed["edits"] if e["windows"] and e["windows"][0].get("part_of") == job["edit_id"]
+    ]
+    assert sorted(e["edit_id"] for e in children) == sorted(w["edit_id"] for w in done["windows"])
+    assert [
+        e["windows"][0]["start_seconds"] for e in sorted(children, key=lambda e: e["windows"][0]["index"])
+    ] == [
+        0,
+        4.5,
+        9,
+    ]
+    indices, times = frame_indices(Path(done["local_path"]))
+    assert indices == list(range(14 * FPS))  # no frame repeated or lost at either seam
+    gaps = {round(b - a, 4) for a, b in itertools.pairwise(times)}
+    assert gaps == {round(1 / FPS, 4)} and times[0] == 0
+    seconds, pitch = audio_of(Path(done["local_path"]))
+    assert abs(seconds - 14) < 0.1 and abs(pitch - 440) < 5  # the original's sound, all of it
+
+
+async def test_past_the_window_limit_the_refusal_says_so_and_nothing_is_sent(
+    tmp_path: Path, inputs: Path
+) -> None:
+    """ALEPH_MCP_MAX_WINDOWS=2: a clip needing 3 windows is refused naming both, with the way out."""
+    clip = make_counted_clip(inputs / "long.mp4", 14)
+    async with served_local(tmp_path, max_windows=2) as client:
+        result = await client.call_tool(
+            "edit_video", {"prompt": "make it black and white", "video": str(clip), "whole_clip": True}
+        )
+        listed = (await client.call_tool("list_edits", {})).structured_content
+    message = text_of(result)
+    assert result.is_error
+    assert "needs 3 windows" in message and "at most 2" in message and "ALEPH_MCP_MAX_WINDOWS" in message
+    assert "Trim it to at most 9.5 s" in message and "Nothing was sent" in message
+    assert isinstance(listed, dict) and listed["edits"] == []
+    assert not any((tmp_path / "data" / "local-jobs").glob("local-*"))
+
+
+async def test_the_quote_budget_and_confirmation_cover_every_window(tmp_path: Path, inputs: Path) -> None:
+    """At $0.10/s a 5 s window costs $0.50: the whole 14 s clip is quoted $1.50, and so gated."""
+    clip = make_counted_clip(inputs / "long.mp4", 14)
+    prices: dict[str, Any] = {"prices": {"kie": {"usd": 0.1, "per": "second"}}, "allowed_dirs": str(inputs)}
+    async with served_fake(tmp_path / "a", FakeKie(TEST_KEY), **prices) as client:
+        preview = await client.call_tool(
+            "edit_video", {"prompt": "snow", "video": str(clip), "whole_clip": True, "dry_run": True}
+        )
+        single = await client.call_tool("edit_video", {"prompt": "snow", "video": str(clip), "dry_run": True})
+    quoted = preview.structured_content
+    assert isinstance(quoted, dict), text_of(preview)
+    assert isinstance(single.structured_content, dict), text_of(single)
+    assert quoted["estimated_cost_usd"] == 1.5 and single.structured_content["estimated_cost_usd"] == 0.5
+    assert quoted["cost_basis"] == "3 windows × 5 s × $0.10/s; your price"
+    fake = FakeKie(TEST_KEY)
+    async with served_fake(tmp_path / "b", fake, **prices, budget_usd=1.0) as client:
+        over = await client.call_tool(
+            "edit_video", {"prompt": "snow", "video": str(clip), "whole_clip": True}
+        )
+    assert over.is_error and "$1.50" in text_of(over) and fake.creates == []
+    async with served_fake(tmp_path / "c", fake, **prices, budget_edits=2) as client:
+        over = await client.call_tool(
+            "edit_video", {"prompt": "snow", "video": str(clip), "whole_clip": True}
+        )
+    assert over.is_error and "ALEPH_MCP_BUDGET_EDITS allows 2" in text_of(over) and fake.creates == []
+    async with served_fake(tmp_path / "d", fake, **prices, confirm_above_usd=1.0) as client:
+        ask = await client.call_tool("edit_video", {"prompt": "snow", "video": str(clip), "whole_clip": True})
+    assert ask.is_error and "confirmation" in text_of(ask) and "$1.50" in text_of(ask)
+    assert fake.creates == [] and fake.uploads == []
+
+
+async def test_a_failed_window_fails_the_job_and_a_rerun_sends_only_that_window(
+    tmp_path: Path, inputs: Path
+) -> None:
+    """kie fails window 2's render: the job fails naming it; the same call again makes exactly one create."""
+    clip = make_counted_clip(inputs / "long.mp4", 14)
+    fake = FakeKie(TEST_KEY, video_bytes=make_counted_clip(tmp_path / "part.mp4", 5).read_bytes())
+    creates = itertools.count()
+    fake.steps_for = lambda body: ("running", "failed") if next(creates) == 1 else ("running", "succeeded")
+    async with served_fake(tmp_path, fake) as client:
+        first = await edit_whole(client, clip)
+        failed = await wait_until_ended(client, first["edit_id"])
+        assert len(fake.creates) == 3
+        window = failed["windows"][1]
+        assert failed["status"] == "failed" and failed["error"]["code"] == "window_failed"
+        assert f"window 2 of 3 (4.5-9.5 s, edit {window['edit_id']}) failed" in failed["error"]["message"]
+        assert "only the missing windows" in failed["error"]["message"]
+        kept = [await wait_until_ended(client, failed["windows"][i]["edit_id"]) for i in (0, 2)]
+        assert [k["status"] for k in kept] == ["succeeded", "succeeded"]  # finished windows stay available
+        second = await edit_whole(client, clip)
+        assert second["edit_id"] != first["edit_id"]
+        done = await wait_until_ended(client, second["edit_id"])
+    assert len(fake.creates) == 4  # only the missing window went out again
+    assert done["status"] == "succeeded", done
+    reused = [w["edit_id"] for w in done["windows"]]
+    assert reused[0] == failed["windows"][0]["edit_id"] and reused[2] == failed["windows"][2]["edit_id"]
+    assert reused[1] != window["edit_id"]
+    seeds = {c.body["seed"] for c in fake.creates}
+    assert len(seeds) == 1 and None not in seeds  # one seed for every window, the re-run's too
+    indices, _ = frame_indices(Path(done["local_path"]))
+    assert len(indices) == 14 * FPS
+
+
+async def test_cancelling_a_whole_clip_job_cancels_every_window(tmp_path: Path, inputs: Path) -> None:
+    """Krea jobs that never end: cancel_edit on the job cancels all three at Krea, then the job."""
+    clip = make_counted_clip(inputs / "long.mp4", 14)
+    fake = FakeKrea(TEST_KEY, steps=("queued", *("running",) * 1000))
+    async with served_fake(tmp_path, fake) as client:
+        job = await edit_whole(client, clip)
+        result = await client.call_tool("cancel_edit", {"edit_id": job["edit_id"]})
+        record = result.structured_content
+        assert isinstance(record, dict)
+        windows = [
+            (await client.call_tool("get_edit_status", {"edit_id": w["edit_id"]})).structured_content
+            for w in job["windows"]
+        ]
+        again = await client.call_tool("cancel_edit", {"edit_id": job["edit_id"]})
+    assert record["status"] == "cancelled"
+    assert [w["status"] for w in windows if isinstance(w, dict)] == ["cancelled"] * 3
+    assert len(fake.calls("cancel")) == 3 and len(fake.creates) == 3
+    assert again.is_error and "already ended" in text_of(again)
