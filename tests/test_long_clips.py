@@ -7,6 +7,7 @@ fakes of hosted providers fail a chosen window, hold jobs running for a cancel, 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from fractions import Fraction
@@ -16,17 +17,27 @@ from typing import Any
 import anyio
 import av
 import httpx2
+import mcp.types as types
 import numpy as np
+import pytest
 from mcp import Client
 
+from aleph_mcp.edits import long_clips
+from aleph_mcp.edits.poll_policy import PollPolicy
+from aleph_mcp.edits.poller import Poller
+from aleph_mcp.edits.requests import EditArgs
+from aleph_mcp.edits.service import EditService
+from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.cutting import cut_clip
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
 from aleph_mcp.server import create_server
-from aleph_mcp.store import InMemoryEditStore
+from aleph_mcp.store import InMemoryEditStore, SQLiteEditStore
 
 from .conftest import TEST_KEY, make_settings
 from .fakes.base import FakeAPI
+from .fakes.clock import FakeClock
 from .fakes.kie import FakeKie
 from .fakes.krea import FakeKrea
 from .results import text_of
@@ -143,7 +154,15 @@ async def test_a_fourteen_second_clip_is_edited_whole_as_three_windows_and_stitc
         assert spans == [(0, 5), (4.5, 9.5), (9, 14)]
         done = await wait_until_ended(client, job["edit_id"])
         listed = (await client.call_tool("list_edits", {})).structured_content
+        resource = (await client.read_resource(f"aleph://edits/{job['edit_id']}")).contents[0]
+        video = (await client.read_resource(done["video_uri"])).contents[0]
     assert done["status"] == "succeeded", done
+    assert isinstance(resource, types.TextResourceContents)
+    assert [w["edit_id"] for w in json.loads(resource.text)["windows"]] == [
+        w["edit_id"] for w in done["windows"]
+    ]
+    assert isinstance(video, types.BlobResourceContents) and video.mime_type == "video/mp4"
+    assert done["notes"].startswith("3 windows stitched")
     assert [w["status"] for w in done["windows"]] == ["succeeded"] * 3
     assert done["video_uri"] == f"aleph://edits/{job['edit_id']}/video" and done["thumbnail_uri"]
     assert isinstance(listed, dict)
@@ -265,3 +284,82 @@ async def test_cancelling_a_whole_clip_job_cancels_every_window(tmp_path: Path, 
     assert [w["status"] for w in windows if isinstance(w, dict)] == ["cancelled"] * 3
     assert len(fake.calls("cancel")) == 3 and len(fake.creates) == 3
     assert again.is_error and "already ended" in text_of(again)
+
+
+async def test_a_job_resumes_from_the_store_after_a_restart(tmp_path: Path, inputs: Path) -> None:
+    """The server stops right after sending the windows; the next one, on the same data dir, stitches."""
+    clip = make_counted_clip(inputs / "long.mp4", 14)
+    short_lease = {"request_timeout": 1.0}  # a stop mid-poll leaves its lease to lapse: 4 s, not 2 min
+    async with served_local(tmp_path, **short_lease) as client:
+        job = await edit_whole(client, clip)
+    async with served_local(tmp_path, **short_lease) as client:
+        done = await wait_until_ended(client, job["edit_id"])
+        listed = (await client.call_tool("list_edits", {})).structured_content
+    assert done["status"] == "succeeded", done
+    assert [w["edit_id"] for w in done["windows"]] == [w["edit_id"] for w in job["windows"]]
+    assert isinstance(listed, dict) and len(listed["edits"]) == 4  # the job and its three windows, no more
+    indices, _ = frame_indices(Path(done["local_path"]))
+    assert indices == list(range(14 * FPS))
+
+
+async def test_the_same_call_again_returns_the_running_job(tmp_path: Path, inputs: Path) -> None:
+    """A repeat (same arguments, or the same idempotency key) is the job, not a second set of windows."""
+    clip = make_counted_clip(inputs / "long.mp4", 14)
+    fake = FakeKrea(TEST_KEY, steps=("queued", *("running",) * 1000))
+    async with served_fake(tmp_path, fake) as client:
+        first = await edit_whole(client, clip, idempotency_key="long-1")
+        again = await edit_whole(client, clip, idempotency_key="long-1")
+        plain = await edit_whole(client, clip)
+        repeat = await edit_whole(client, clip)
+    assert again["edit_id"] == first["edit_id"] and again["duplicate_of_request"]
+    assert repeat["edit_id"] == plain["edit_id"] and repeat["duplicate_of_request"]
+    assert len(fake.creates) == 3  # the second job reused the first one's windows, still running
+    assert [w["edit_id"] for w in plain["windows"]] == [w["edit_id"] for w in first["windows"]]
+
+
+class Crash(BaseException):
+    """The process dying mid-call: nothing after it runs, as after a kill."""
+
+
+async def test_a_job_whose_sender_died_fails_naming_the_unsent_window_and_a_rerun_sends_the_rest(
+    tmp_path: Path, inputs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after window 1 went out: once its lease lapses the job fails naming window 2 (never sent,
+    nothing billed); the same request again sends windows 2 and 3 only, never window 1 a second time."""
+    clip = make_counted_clip(inputs / "long.mp4", 14)
+    fake = FakeKrea(TEST_KEY, steps=("queued", *("running",) * 1000))
+    real_cut, cuts = cut_clip, itertools.count()
+
+    def cut_then_die(*args: Any) -> Any:
+        if next(cuts) == 1:
+            raise Crash
+        return real_cut(*args)
+
+    policy = PollPolicy(interval=1.0, max_interval=8.0, edit_timeout=600.0, lease_seconds=30.0)
+    clock = FakeClock()
+    async with httpx2.AsyncClient(transport=fake.transport()) as http:
+        providers: dict[str, Provider] = {"krea": KreaProvider(http, api_key=TEST_KEY, base_url=BASE)}
+        settings = make_settings(tmp_path, krea_api_key=TEST_KEY)
+        store = SQLiteEditStore(tmp_path / "edits.sqlite3")
+        service = EditService(store, providers, settings, owner="p1", clock=clock, lease_seconds=30.0)
+        poller = Poller(
+            store, providers, Archive(tmp_path / "archive"), http, owner="p2", policy=policy, clock=clock
+        )
+        args = EditArgs("make it snow", str(clip), provider="krea", whole_clip=True)
+        monkeypatch.setattr(long_clips, "cut_clip", cut_then_die)
+        with pytest.raises(Crash):
+            await service.submit(args)
+        monkeypatch.setattr(long_clips, "cut_clip", real_cut)
+        (job,) = [e for e in (await store.list_edits())[0] if e.part_of is None]
+        assert len(fake.creates) == 1 and job.status == "running"
+        clock.advance(31)  # the dead sender's lease lapses
+        await poller.poll_once()
+        failed = await store.get(job.edit_id)
+        assert failed is not None and failed.status == "failed" and failed.error_message is not None
+        assert "window 2 of 3 (4.5-9.5 s) was never sent" in failed.error_message
+        again, repeat = await service.submit(args)
+        await store.close()
+    assert not repeat and again.edit_id != job.edit_id
+    assert len(fake.creates) == 3  # windows 2 and 3; window 1 is the one already running
+    plan = long_clips.plan_of(again)
+    assert plan[0]["edit_id"] == long_clips.plan_of(failed)[0]["edit_id"] and plan[0]["reused"]

@@ -80,12 +80,13 @@ def _digest(path: Path) -> tuple[str, int]:
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
-def failure_of(job: Edit, entry: dict[str, Any], child: Edit | None) -> str:
+def failure_of(job: Edit, entry: dict[str, Any], child: Edit | None, unsent: str | None = None) -> str:
     """Why the job failed, naming the window, and what to do next."""
     n = len(plan_of(job))
     span = f"window {entry['index'] + 1} of {n} ({entry['start']:g}-{entry['end']:g} s"
     if child is None:
-        what = f"{span}) was never sent: the server stopped while sending the job"
+        why = unsent or "was never sent: the server stopped while sending the job"
+        what = f"{span}) {why}"
     else:
         why = f": {child.error_message}" if child.error_message else ""
         what = f"{span}, edit {child.edit_id}) {child.status}{why}"
@@ -125,9 +126,19 @@ class JobStarter:
         part = replace(intake, args=args, scratch=None, windows=())
         for window in intake.windows:
             await progress(window.index / len(intake.windows), f"Sending window {window.index + 1}")
-            child = await self._window(job, part, intake.fingerprint, window, source)
+            entry = plan_of(job)[window.index]
+            try:
+                child = await self._window(job, part, intake.fingerprint, window, source)
+            except Exception as exc:  # the cut failed (PyAV, disk): nothing of this window was sent
+                logger.warning(
+                    "window not prepared job=%s window=%s error=%s", job.edit_id, window.index, exc
+                )
+                job.fail(
+                    "window_failed", failure_of(job, entry, None, f"could not be cut ({exc})"), self.clock()
+                )
+                break
             if child is not None and child.status in ENDED_BADLY:
-                job.fail("window_failed", failure_of(job, plan_of(job)[window.index], child), self.clock())
+                job.fail("window_failed", failure_of(job, entry, child), self.clock())
                 break
         if not job.is_terminal:
             job.next_poll_at = self.clock()  # the poller aggregates its windows from now on
