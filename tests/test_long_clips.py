@@ -10,15 +10,12 @@ import itertools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import anyio
-import av
 import httpx2
 import mcp.types as types
-import numpy as np
 import pytest
 from mcp import Client
 
@@ -40,65 +37,11 @@ from .fakes.base import FakeAPI
 from .fakes.clock import FakeClock
 from .fakes.kie import FakeKie
 from .fakes.krea import FakeKrea
+from .media import CHIRP_BASE, CHIRP_SLOPE, audio_samples, indices, make_counter_clip, pitch_at, video_times
 from .results import text_of
 
-FPS = 12
-BITS = 8  # a frame's index, drawn as 8 black or white bars
-SIZE = (128, 32)
+FPS = 12  # make_counter_clip's
 BASE = "http://fake.invalid"
-
-
-def make_counted_clip(path: Path, seconds: float, *, fps: int = FPS) -> Path:
-    """A clip whose frame n shows n in binary (bars, most significant first) over a 440 Hz tone."""
-    width, height = SIZE
-    bar = width // BITS
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        tone = out.add_stream("aac", rate=44100)
-        for n in range(round(seconds * fps)):
-            img = np.zeros((height, width, 3), dtype=np.uint8)
-            for bit in range(BITS):
-                if n >> (BITS - 1 - bit) & 1:
-                    img[:, bit * bar : (bit + 1) * bar] = 255
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts, frame.time_base = n, Fraction(1, fps)
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-        samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(round(seconds * 44100)) / 44100)).astype(
-            np.float32
-        )
-        for offset in range(0, len(samples), 1024):
-            chunk = av.AudioFrame.from_ndarray(
-                samples[None, offset : offset + 1024], format="fltp", layout="mono"
-            )
-            chunk.sample_rate, chunk.pts, chunk.time_base = 44100, offset, Fraction(1, 44100)
-            out.mux(tone.encode(chunk))
-        out.mux(tone.encode(None))
-    return path
-
-
-def frame_indices(path: Path) -> tuple[list[int], list[float]]:
-    """Each frame's drawn index, and its time."""
-    indices, times = [], []
-    with av.open(str(path)) as inp:
-        for frame in inp.decode(video=0):
-            gray = frame.to_ndarray(format="gray").astype(int)
-            bar = gray.shape[1] // BITS
-            bits = [int(gray[:, b * bar + 2 : (b + 1) * bar - 2].mean() > 128) for b in range(BITS)]
-            indices.append(int("".join(map(str, bits)), 2))
-            times.append(float(frame.time or 0.0))
-    return indices, times
-
-
-def audio_of(path: Path) -> tuple[float, float]:
-    """The audio's length in seconds and its dominant frequency."""
-    with av.open(str(path)) as inp:
-        chunks = [f.to_ndarray().mean(axis=0) for f in inp.decode(audio=0)]
-        rate = inp.streams.audio[0].rate
-    samples = np.concatenate(chunks)
-    spectrum = np.abs(np.fft.rfft(samples))
-    return len(samples) / rate, float(np.fft.rfftfreq(len(samples), 1 / rate)[spectrum.argmax()])
 
 
 async def wait_until_ended(client: Client, edit_id: str, seconds: float = 60) -> dict[str, Any]:
@@ -146,7 +89,7 @@ async def test_a_fourteen_second_clip_is_edited_whole_as_three_windows_and_stitc
     tmp_path: Path, inputs: Path
 ) -> None:
     """Three local windows (0-5, 4.5-9.5, 9-14 s) stitched: every frame once, in order, with the tone."""
-    clip = make_counted_clip(inputs / "long.mp4", 14)
+    clip = make_counter_clip(inputs / "long.mp4", seconds=14)
     async with served_local(tmp_path) as client:
         job = await edit_whole(client, clip)
         assert job["status"] in ("queued", "running")
@@ -177,19 +120,21 @@ async def test_a_fourteen_second_clip_is_edited_whole_as_three_windows_and_stitc
         4.5,
         9,
     ]
-    indices, times = frame_indices(Path(done["local_path"]))
-    assert indices == list(range(14 * FPS))  # no frame repeated or lost at either seam
-    gaps = {round(b - a, 4) for a, b in itertools.pairwise(times)}
-    assert gaps == {round(1 / FPS, 4)} and times[0] == 0
-    seconds, pitch = audio_of(Path(done["local_path"]))
-    assert abs(seconds - 14) < 0.1 and abs(pitch - 440) < 5  # the original's sound, all of it
+    stitched = Path(done["local_path"])
+    assert indices(stitched) == list(range(14 * FPS))  # no frame repeated or lost at either seam
+    times = video_times(stitched)
+    assert {round(b - a, 4) for a, b in itertools.pairwise(times)} == {round(1 / FPS, 4)} and times[0] == 0
+    samples, rate = audio_samples(stitched)
+    assert abs(len(samples) / rate - 14) < 0.1  # the original's sound, all of it, across the seams too
+    for at in (1.0, 4.65, 9.15, 12.0):
+        assert abs(pitch_at(samples, rate, at) - (CHIRP_BASE + CHIRP_SLOPE * (at + 0.1))) < 15, at
 
 
 async def test_past_the_window_limit_the_refusal_says_so_and_nothing_is_sent(
     tmp_path: Path, inputs: Path
 ) -> None:
     """ALEPH_MCP_MAX_WINDOWS=2: a clip needing 3 windows is refused naming both, with the way out."""
-    clip = make_counted_clip(inputs / "long.mp4", 14)
+    clip = make_counter_clip(inputs / "long.mp4", seconds=14)
     async with served_local(tmp_path, max_windows=2) as client:
         result = await client.call_tool(
             "edit_video", {"prompt": "make it black and white", "video": str(clip), "whole_clip": True}
@@ -205,7 +150,7 @@ async def test_past_the_window_limit_the_refusal_says_so_and_nothing_is_sent(
 
 async def test_the_quote_budget_and_confirmation_cover_every_window(tmp_path: Path, inputs: Path) -> None:
     """At $0.10/s a 5 s window costs $0.50: the whole 14 s clip is quoted $1.50, and so gated."""
-    clip = make_counted_clip(inputs / "long.mp4", 14)
+    clip = make_counter_clip(inputs / "long.mp4", seconds=14)
     prices: dict[str, Any] = {"prices": {"kie": {"usd": 0.1, "per": "second"}}, "allowed_dirs": str(inputs)}
     async with served_fake(tmp_path / "a", FakeKie(TEST_KEY), **prices) as client:
         preview = await client.call_tool(
@@ -238,8 +183,8 @@ async def test_a_failed_window_fails_the_job_and_a_rerun_sends_only_that_window(
     tmp_path: Path, inputs: Path
 ) -> None:
     """kie fails window 2's render: the job fails naming it; the same call again makes exactly one create."""
-    clip = make_counted_clip(inputs / "long.mp4", 14)
-    fake = FakeKie(TEST_KEY, video_bytes=make_counted_clip(tmp_path / "part.mp4", 5).read_bytes())
+    clip = make_counter_clip(inputs / "long.mp4", seconds=14)
+    fake = FakeKie(TEST_KEY, video_bytes=make_counter_clip(tmp_path / "part.mp4", seconds=5).read_bytes())
     creates = itertools.count()
     fake.steps_for = lambda body: ("running", "failed") if next(creates) == 1 else ("running", "succeeded")
     async with served_fake(tmp_path, fake) as client:
@@ -262,13 +207,12 @@ async def test_a_failed_window_fails_the_job_and_a_rerun_sends_only_that_window(
     assert reused[1] != window["edit_id"]
     seeds = {c.body["seed"] for c in fake.creates}
     assert len(seeds) == 1 and None not in seeds  # one seed for every window, the re-run's too
-    indices, _ = frame_indices(Path(done["local_path"]))
-    assert len(indices) == 14 * FPS
+    assert len(indices(Path(done["local_path"]))) == 14 * FPS
 
 
 async def test_cancelling_a_whole_clip_job_cancels_every_window(tmp_path: Path, inputs: Path) -> None:
     """Krea jobs that never end: cancel_edit on the job cancels all three at Krea, then the job."""
-    clip = make_counted_clip(inputs / "long.mp4", 14)
+    clip = make_counter_clip(inputs / "long.mp4", seconds=14)
     fake = FakeKrea(TEST_KEY, steps=("queued", *("running",) * 1000))
     async with served_fake(tmp_path, fake) as client:
         job = await edit_whole(client, clip)
@@ -288,7 +232,7 @@ async def test_cancelling_a_whole_clip_job_cancels_every_window(tmp_path: Path, 
 
 async def test_a_job_resumes_from_the_store_after_a_restart(tmp_path: Path, inputs: Path) -> None:
     """The server stops right after sending the windows; the next one, on the same data dir, stitches."""
-    clip = make_counted_clip(inputs / "long.mp4", 14)
+    clip = make_counter_clip(inputs / "long.mp4", seconds=14)
     short_lease = {"request_timeout": 1.0}  # a stop mid-poll leaves its lease to lapse: 4 s, not 2 min
     async with served_local(tmp_path, **short_lease) as client:
         job = await edit_whole(client, clip)
@@ -298,13 +242,12 @@ async def test_a_job_resumes_from_the_store_after_a_restart(tmp_path: Path, inpu
     assert done["status"] == "succeeded", done
     assert [w["edit_id"] for w in done["windows"]] == [w["edit_id"] for w in job["windows"]]
     assert isinstance(listed, dict) and len(listed["edits"]) == 4  # the job and its three windows, no more
-    indices, _ = frame_indices(Path(done["local_path"]))
-    assert indices == list(range(14 * FPS))
+    assert indices(Path(done["local_path"])) == list(range(14 * FPS))
 
 
 async def test_the_same_call_again_returns_the_running_job(tmp_path: Path, inputs: Path) -> None:
     """A repeat (same arguments, or the same idempotency key) is the job, not a second set of windows."""
-    clip = make_counted_clip(inputs / "long.mp4", 14)
+    clip = make_counter_clip(inputs / "long.mp4", seconds=14)
     fake = FakeKrea(TEST_KEY, steps=("queued", *("running",) * 1000))
     async with served_fake(tmp_path, fake) as client:
         first = await edit_whole(client, clip, idempotency_key="long-1")
@@ -326,7 +269,7 @@ async def test_a_job_whose_sender_died_fails_naming_the_unsent_window_and_a_reru
 ) -> None:
     """Killed after window 1 went out: once its lease lapses the job fails naming window 2 (never sent,
     nothing billed); the same request again sends windows 2 and 3 only, never window 1 a second time."""
-    clip = make_counted_clip(inputs / "long.mp4", 14)
+    clip = make_counter_clip(inputs / "long.mp4", seconds=14)
     fake = FakeKrea(TEST_KEY, steps=("queued", *("running",) * 1000))
     real_cut, cuts = cut_clip, itertools.count()
 

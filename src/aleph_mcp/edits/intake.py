@@ -133,7 +133,7 @@ async def take_in(
         warnings, seconds = await inspect_input(video, name, model, limit, http, fetch or FetchPolicy())
         warnings += ignored_options(args, name, provider, model)
         estimate = estimate_cost(name, model, seconds, settings.prices)
-        windows = plan_whole_clip(args, name, model, video, seconds, settings)
+        windows = await plan_whole_clip(args, name, model, video, settings)
         if windows:
             estimate, warnings = job_quote(name, model, windows, settings), job_warnings(warnings, windows)
     except BaseException:

@@ -9,11 +9,15 @@ run by long_clips.py.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
+
+import anyio.to_thread
 
 from aleph_mcp.config import Settings
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.edits.validation import VideoInput
 from aleph_mcp.errors import InvalidInput
+from aleph_mcp.media.cutting import clip_timing
 from aleph_mcp.media.windows import Window, plan_windows
 from aleph_mcp.models import SEED_MAX
 from aleph_mcp.pricing.budget import estimate_cost
@@ -23,13 +27,8 @@ NO_LIMIT = 10_000  # planning the count first, so the refusal can say how many w
 TOO_LONG = "processes only the first"  # preflight's warning, which windows make moot
 
 
-def plan_whole_clip(
-    args: EditArgs,
-    name: str,
-    model: str,
-    video: VideoInput,
-    seconds: float | None,
-    settings: Settings,
+async def plan_whole_clip(
+    args: EditArgs, name: str, model: str, video: VideoInput, settings: Settings
 ) -> list[Window]:
     """The windows a whole-clip request goes out as; [] when it fits in one (or the model has no window).
     Raises InvalidInput, with nothing sent, for an input it cannot cut or a clip past the window limit."""
@@ -41,12 +40,13 @@ def plan_whole_clip(
             "whole_clip needs a local file: the clip is cut into windows on this machine. Save the video "
             "into an allowed folder and pass its path. Nothing was sent."
         )
-    if seconds is None:
-        raise InvalidInput("whole_clip: the video's length could not be read, so it cannot be split.")
+    # Timed as the cut counts it, so every window's bounds fall on the clip's frames.
+    timing = await anyio.to_thread.run_sync(clip_timing, Path(video.value))
+    seconds = timing.duration
     if seconds <= window:
         return []
     overlap = settings.window_overlap if settings.window_overlap < window / 2 else 0.0
-    windows = plan_windows(seconds, window, overlap, NO_LIMIT)
+    windows = plan_windows(seconds, window, overlap, NO_LIMIT, fps=timing.fps)
     limit = settings.max_windows
     if len(windows) > limit:
         most = window + (limit - 1) * (window - overlap)
