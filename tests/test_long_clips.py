@@ -33,7 +33,7 @@ from aleph_mcp.server import create_server
 from aleph_mcp.store import InMemoryEditStore, SQLiteEditStore
 
 from .conftest import TEST_KEY, make_settings
-from .fakes.base import FakeAPI
+from .fakes.base import FakeAPI, Fault
 from .fakes.clock import FakeClock
 from .fakes.kie import FakeKie
 from .fakes.krea import FakeKrea
@@ -306,3 +306,35 @@ async def test_a_job_whose_sender_died_fails_naming_the_unsent_window_and_a_reru
     assert len(fake.creates) == 3  # windows 2 and 3; window 1 is the one already running
     plan = long_clips.plan_of(again)
     assert plan[0]["edit_id"] == long_clips.plan_of(failed)[0]["edit_id"] and plan[0]["reused"]
+
+
+async def test_a_window_whose_create_outcome_is_unknown_is_never_sent_again(
+    tmp_path: Path, inputs: Path
+) -> None:
+    """Window 2's create is answered with a 500 (the job may exist): the job stops there, a re-run does not
+    resend that window, and only allow_duplicate=true sends the windows anew."""
+    clip = make_counter_clip(inputs / "long.mp4", seconds=14)
+    fake = FakeKrea(TEST_KEY, steps=("queued", *("running",) * 1000))
+    creates = itertools.count()
+
+    def lose_second_answer(kind: str, recorded: Any) -> Fault | None:
+        return (
+            Fault(kind="create", status=500, after=True) if kind == "create" and next(creates) == 1 else None
+        )
+
+    fake.chaos = lose_second_answer
+    async with served_fake(tmp_path, fake) as client:
+        first = await edit_whole(client, clip)
+        second = await edit_whole(client, clip)
+        assert len(fake.creates) == 2  # window 3 is not sent once window 2 failed; the re-run sends nothing
+        forced = await edit_whole(client, clip, allow_duplicate=True)
+    assert first["status"] == "failed" and "window 2 of 3" in first["error"]["message"]
+    unsent = first["windows"][1]["edit_id"]
+    message = second["error"]["message"]
+    assert (
+        second["status"] == "failed"
+        and f"window 2 of 3 (4.5-9.5 s) was sent before as edit {unsent}" in message
+    )
+    assert "not sent again" in message and second["windows"][0]["edit_id"] == first["windows"][0]["edit_id"]
+    assert forced["status"] == "running" and len(fake.creates) == 5
+    assert not {w["edit_id"] for w in forced["windows"]} & {w["edit_id"] for w in first["windows"]}

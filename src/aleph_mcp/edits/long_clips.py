@@ -13,6 +13,7 @@ matches) and sends only the missing ones.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import shutil
 import uuid
@@ -29,7 +30,7 @@ from aleph_mcp.edits.intake import Intake
 from aleph_mcp.edits.sending import Progress, Sender
 from aleph_mcp.edits.validation import VideoInput
 from aleph_mcp.edits.windowing import job_seed
-from aleph_mcp.errors import AlephError, CannotCancel
+from aleph_mcp.errors import AlephError, CannotCancel, IdempotencyConflict
 from aleph_mcp.media.archive import archive_file
 from aleph_mcp.media.cutting import cut_clip
 from aleph_mcp.media.windows import Window, stitch
@@ -44,8 +45,21 @@ PLAN = JOB_PLAN  # the job's options key: [{index, start, end, edit_id, reused, 
 SOURCE = "whole_clip_source"  # the job's own copy of the input, which the stitch takes the audio from
 QUOTE = JOB_QUOTE  # the job's quote; the job itself is stored at $0 (its windows are billed)
 JOB_ONLY = (PLAN, SOURCE, QUOTE)
-REUSE_WINDOW = 7 * 24 * 3600.0  # a window rendered for the same request within a week is used again
+WINDOW_KEY = "whole-clip-window:"  # the idempotency key of a window's render, see JobStarter._record
 ENDED_BADLY = ("failed", "cancelled")
+
+
+class OutcomeUnknown(Exception):
+    """The window was sent before and the provider may have it: it is not sent again."""
+
+    def __init__(self, earlier: Edit) -> None:
+        super().__init__(earlier.edit_id)
+        self.earlier = earlier
+
+
+def _usable(edit: Edit) -> bool:
+    """A window's earlier render that can stand in for a new one: its video still archived, or on its way."""
+    return edit.status != "succeeded" or bool(edit.local_path and Path(edit.local_path).is_file())
 
 
 def is_job(edit: Edit) -> bool:
@@ -129,6 +143,14 @@ class JobStarter:
             entry = plan_of(job)[window.index]
             try:
                 child = await self._window(job, part, intake.fingerprint, window, source)
+            except OutcomeUnknown as exc:
+                why = (
+                    f"was sent before as edit {exc.earlier.edit_id}, which {job.provider} may have started "
+                    "(its outcome is unknown), so it was not sent again: that could bill twice. Check the "
+                    "provider's dashboard; allow_duplicate=true sends every window anew"
+                )
+                job.fail("window_failed", failure_of(job, entry, None, why), self.clock())
+                break
             except Exception as exc:  # the cut failed (PyAV, disk): nothing of this window was sent
                 logger.warning(
                     "window not prepared job=%s window=%s error=%s", job.edit_id, window.index, exc
@@ -140,7 +162,9 @@ class JobStarter:
             if child is not None and child.status in ENDED_BADLY:
                 job.fail("window_failed", failure_of(job, entry, child), self.clock())
                 break
-        if not job.is_terminal:
+        if job.is_terminal:
+            discard_files(job)
+        else:
             job.next_poll_at = self.clock()  # the poller aggregates its windows from now on
         job.updated_at = self.clock()
         await self.store.save(job)
@@ -173,14 +197,28 @@ class JobStarter:
         return child
 
     async def _record(self, child: Edit, print_: str, fresh: bool) -> Edit | None:
-        """Store the window's edit, or return the same window's earlier edit if it is usable."""
-        earlier = await self.store.add_unless_duplicate(child, print_, 0.0 if fresh else REUSE_WINDOW)
-        if earlier is None:
-            return None
-        if earlier.status != "succeeded" or (earlier.local_path and Path(earlier.local_path).is_file()):
-            return earlier
-        await self.store.add_unless_duplicate(child, print_, 0.0)  # its video is gone: render it again
-        return None
+        """Store the window's edit, or return the same window's earlier edit if it is usable.
+
+        Every render of a window is found by its key, `window:<print>#<attempt>`: attempt 0 first, a new
+        attempt only after each earlier one failed or was cancelled. A window whose create may have
+        reached the provider (outcome unknown) is never sent again, unless `fresh` (allow_duplicate)."""
+        for attempt in itertools.count():
+            key = f"{WINDOW_KEY}{print_}#{attempt}"
+            earlier = await self.store.get_by_idempotency_key(key)
+            if earlier is None:
+                child.idempotency_key = key
+                try:
+                    await self.store.add(child)
+                except IdempotencyConflict:  # the same window, recorded by a concurrent call: look again
+                    continue
+                return None
+            if fresh:
+                continue
+            if earlier.error_code == "submit_outcome_unknown":
+                raise OutcomeUnknown(earlier)
+            if earlier.status not in ENDED_BADLY and _usable(earlier):
+                return earlier
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _child(self, job: Edit, part: Intake, window: Window, digest: str) -> Edit:
         now = self.clock()
@@ -230,7 +268,7 @@ class JobFollower:
         bad = next(((e, c) for e, c in zip(plan, children, strict=True) if _bad(c)), None)
         if bad is not None:
             job.fail("window_failed", failure_of(job, *bad), self.clock())
-            _tidy(job, children)
+            discard_files(job)
             return
         done = [c for c in children if c is not None and c.status == "succeeded"]
         if len(done) == len(plan):
@@ -263,16 +301,17 @@ class JobFollower:
         job.progress = 1.0
         job.notes = f"{len(children)} windows stitched into one video with the original audio"
         job.finish("succeeded", self.clock())
-        _tidy(job, children)
+        discard_files(job)
 
 
 def _bad(child: Edit | None) -> bool:
     return child is None or child.status in ENDED_BADLY
 
 
-def _tidy(job: Edit, children: Sequence[Edit | None]) -> None:
-    """Remove the job's working folder once no window still reads from it."""
-    if all(c is None or c.is_terminal for c in children) and job.options.get(SOURCE):
+def discard_files(job: Edit) -> None:
+    """Remove the job's working folder (its input copy and cuts) once it has ended: the windows were
+    uploaded, or copied into the local provider's own job folders, when they were sent."""
+    if job.options.get(SOURCE):
         shutil.rmtree(Path(job.options[SOURCE]).parent, ignore_errors=True)
 
 

@@ -19,7 +19,7 @@ from aleph_mcp.edits.changes import ChangeFeed, ProgressSteps
 from aleph_mcp.edits.intake import Intake, take_in
 from aleph_mcp.edits.journal import TaskJournal
 from aleph_mcp.edits.leases import kept_alive
-from aleph_mcp.edits.long_clips import JobStarter, as_job, cancel_windows, is_job
+from aleph_mcp.edits.long_clips import JobStarter, as_job, cancel_windows, discard_files, is_job
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.requests import DUPLICATE_WINDOW, EditArgs, same_request
 from aleph_mcp.edits.sending import Progress, Sender
@@ -303,6 +303,7 @@ class EditService:
             kept = await cancel_windows(job, self.store.get, self.cancel)
             job = await self.get(job.edit_id)
             job.cancel(self.clock())
+            discard_files(job)
             if kept:
                 job.error_message = "Cancelled on request; these windows run to their end: " + "; ".join(kept)
             await self.store.save(job)
