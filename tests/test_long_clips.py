@@ -24,8 +24,8 @@ from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.edits.service import EditService
+from aleph_mcp.media import cutting
 from aleph_mcp.media.archive import Archive
-from aleph_mcp.media.cutting import cut_clip
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
@@ -271,7 +271,7 @@ async def test_a_job_whose_sender_died_fails_naming_the_unsent_window_and_a_reru
     nothing billed); the same request again sends windows 2 and 3 only, never window 1 a second time."""
     clip = make_counter_clip(inputs / "long.mp4", seconds=14)
     fake = FakeKrea(TEST_KEY, steps=("queued", *("running",) * 1000))
-    real_cut, cuts = cut_clip, itertools.count()
+    real_cut, cuts = cutting.cut_clip, itertools.count()
 
     def cut_then_die(*args: Any) -> Any:
         if next(cuts) == 1:
@@ -289,10 +289,10 @@ async def test_a_job_whose_sender_died_fails_naming_the_unsent_window_and_a_reru
             store, providers, Archive(tmp_path / "archive"), http, owner="p2", policy=policy, clock=clock
         )
         args = EditArgs("make it snow", str(clip), provider="krea", whole_clip=True)
-        monkeypatch.setattr(long_clips, "cut_clip", cut_then_die)
+        monkeypatch.setattr(cutting, "cut_clip", cut_then_die)
         with pytest.raises(Crash):
             await service.submit(args)
-        monkeypatch.setattr(long_clips, "cut_clip", real_cut)
+        monkeypatch.setattr(cutting, "cut_clip", real_cut)
         (job,) = [e for e in (await store.list_edits())[0] if e.part_of is None]
         assert len(fake.creates) == 1 and job.status == "running"
         clock.advance(31)  # the dead sender's lease lapses
@@ -338,3 +338,21 @@ async def test_a_window_whose_create_outcome_is_unknown_is_never_sent_again(
     assert "not sent again" in message and second["windows"][0]["edit_id"] == first["windows"][0]["edit_id"]
     assert forced["status"] == "running" and len(fake.creates) == 5
     assert not {w["edit_id"] for w in forced["windows"]} & {w["edit_id"] for w in first["windows"]}
+
+
+async def test_cancelling_one_window_fails_its_job_naming_it(tmp_path: Path, inputs: Path) -> None:
+    """cancel_edit on window 3's own edit: the job fails at once, naming the cancelled window."""
+    clip = make_counter_clip(inputs / "long.mp4", seconds=14)
+    fake = FakeKrea(TEST_KEY, steps=("queued", *("running",) * 1000))
+    async with served_fake(tmp_path, fake, poll_max_interval=60.0) as client:
+        job = await edit_whole(client, clip)
+        third = job["windows"][2]["edit_id"]
+        await client.call_tool("cancel_edit", {"edit_id": third})
+        ended = await wait_until_ended(client, job["edit_id"], seconds=10)
+    assert (
+        ended["status"] == "failed"
+        and f"window 3 of 3 (9-14 s, edit {third}) cancelled" in ended["error"]["message"]
+    )
+    statuses = [w["status"] for w in ended["windows"]]
+    assert statuses[2] == "cancelled" and set(statuses[:2]) <= {"queued", "running"}  # the others run on
+    assert len(fake.calls("cancel")) == 1

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 import httpx2
@@ -32,11 +33,13 @@ from aleph_mcp.errors import InvalidInput, NotConfigured
 from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.media.formats import check_image_file
 from aleph_mcp.media.localfiles import private_copy
-from aleph_mcp.media.windows import Window
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import cost_basis, estimate_cost
 from aleph_mcp.pricing.catalog import Quote, facts_of
 from aleph_mcp.providers.base import Provider
+
+if TYPE_CHECKING:  # PyAV loads only once a video is cut or stitched, never with the server
+    from aleph_mcp.media.windows import Window
 
 Progress = Callable[[float, str], Awaitable[None]]
 

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
@@ -32,12 +32,13 @@ from aleph_mcp.edits.validation import VideoInput
 from aleph_mcp.edits.windowing import job_seed
 from aleph_mcp.errors import AlephError, CannotCancel, IdempotencyConflict
 from aleph_mcp.media.archive import archive_file
-from aleph_mcp.media.cutting import cut_clip
-from aleph_mcp.media.windows import Window, stitch
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import cost_basis, estimate_cost
 from aleph_mcp.records import JOB_PLAN, JOB_QUOTE
 from aleph_mcp.store import EditStore
+
+if TYPE_CHECKING:  # PyAV loads only once a clip is cut or stitched, never with the server
+    from aleph_mcp.media.windows import Window
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +174,8 @@ class JobStarter:
         self, job: Edit, part: Intake, fingerprint: str, window: Window, source: Path
     ) -> Edit | None:
         """Cut, record and send one window; the earlier render of the same window when there is one."""
+        from aleph_mcp.media.cutting import cut_clip
+
         cut = Path(source).with_name(f"window-{window.index}.mp4")
         await anyio.to_thread.run_sync(cut_clip, source, cut, window.start, window.end)
         digest, size = await anyio.to_thread.run_sync(_digest, cut)
@@ -285,6 +288,8 @@ class JobFollower:
         if gone:
             job.fail("stitch_failed", f"The video of window edit {gone[0].edit_id} is gone.", self.clock())
             return
+        from aleph_mcp.media.windows import Window, stitch
+
         source = Path(job.options[SOURCE])
         out = source.with_name("stitched.mp4")
         windows = [Window(e["index"], e["start"], e["end"]) for e in plan_of(job)]

@@ -287,6 +287,8 @@ class EditService:
             await self.store.save(edit)
         finally:
             await self.store.release(edit_id, holder)
+        if edit.part_of is not None:  # a window of a whole-clip job: the job ends with it, now
+            await self.store.poll_soon(edit.part_of, self.clock())
         self.changes.publish(edit)
         if self.on_change is not None:
             await self.on_change(edit)

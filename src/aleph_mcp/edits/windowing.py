@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
@@ -17,11 +18,12 @@ from aleph_mcp.config import Settings
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.edits.validation import VideoInput
 from aleph_mcp.errors import InvalidInput
-from aleph_mcp.media.cutting import clip_timing
-from aleph_mcp.media.windows import Window, plan_windows
 from aleph_mcp.models import SEED_MAX
 from aleph_mcp.pricing.budget import estimate_cost
 from aleph_mcp.pricing.catalog import Quote, facts_of
+
+if TYPE_CHECKING:  # PyAV loads only once a clip is planned, cut or stitched, never with the server
+    from aleph_mcp.media.windows import Window
 
 NO_LIMIT = 10_000  # planning the count first, so the refusal can say how many windows it would take
 TOO_LONG = "processes only the first"  # preflight's warning, which windows make moot
@@ -40,6 +42,9 @@ async def plan_whole_clip(
             "whole_clip needs a local file: the clip is cut into windows on this machine. Save the video "
             "into an allowed folder and pass its path. Nothing was sent."
         )
+    from aleph_mcp.media.cutting import clip_timing
+    from aleph_mcp.media.windows import plan_windows
+
     # Timed as the cut counts it, so every window's bounds fall on the clip's frames.
     timing = await anyio.to_thread.run_sync(clip_timing, Path(video.value))
     seconds = timing.duration
