@@ -169,9 +169,14 @@ async def test_the_quote_budget_and_confirmation_cover_every_window(tmp_path: Pa
         )
     assert over.is_error and "$1.50" in text_of(over) and fake.creates == []
     async with served_fake(tmp_path / "c", fake, **prices, budget_edits=2) as client:
+        dry = await client.call_tool(
+            "edit_video", {"prompt": "snow", "video": str(clip), "whole_clip": True, "dry_run": True}
+        )
         over = await client.call_tool(
             "edit_video", {"prompt": "snow", "video": str(clip), "whole_clip": True}
         )
+    assert isinstance(dry.structured_content, dict)
+    assert dry.structured_content["dry_run"]["budget"].startswith("A real call would be refused")
     assert over.is_error and "ALEPH_MCP_BUDGET_EDITS allows 2" in text_of(over) and fake.creates == []
     async with served_fake(tmp_path / "d", fake, **prices, confirm_above_usd=1.0) as client:
         ask = await client.call_tool("edit_video", {"prompt": "snow", "video": str(clip), "whole_clip": True})

@@ -90,7 +90,9 @@ async def preview(service: EditService, checked: Intake) -> EditVideoResult:
             quote=checked.estimate,
             request=create,
             uploads=[note for item in inputs if (note := upload_note(provider, item))],
-            budget=await service.budget_status(checked.estimate, checked.args.owner),
+            budget=await service.budget_status(
+                checked.estimate, checked.args.owner, max(1, len(checked.windows))
+            ),
             needs_confirmation=asks,
         ),
     )

@@ -190,11 +190,12 @@ class EditService:
             now = self.clock()
             self.budget.check(estimate, await self.store.created_since(now - WINDOW), now, owner, count)
 
-    async def budget_status(self, estimate: Quote, owner: str | None = None) -> str | None:
+    async def budget_status(self, estimate: Quote, owner: str | None = None, count: int = 1) -> str | None:
         if not self.budget.active:
             return None
         now = self.clock()
-        return self.budget.status(estimate, await self.store.created_since(now - WINDOW), now, owner)
+        recent = await self.store.created_since(now - WINDOW)
+        return self.budget.status(estimate, recent, now, owner, count)
 
     async def _record(
         self, args: EditArgs, edit: Edit, request_print: str, gate: Gate | None = None

@@ -140,13 +140,18 @@ class Budget:
             raise BudgetExceeded(self._too_much(estimate, spend, now))
 
     def status(
-        self, estimate: Quote, recent: Sequence[Edit], now: float, owner: str | None = None
+        self,
+        estimate: Quote,
+        recent: Sequence[Edit],
+        now: float,
+        owner: str | None = None,
+        count: int = 1,
     ) -> str | None:
         """For a dry run: whether a real call would pass the budget, and how much of it is used."""
         if not self.active:
             return None
         try:
-            self.check(estimate, recent, now, owner)
+            self.check(estimate, recent, now, owner, count)
         except BudgetExceeded as exc:
             return f"A real call would be refused. {exc.message}"
         spend = self.spend(recent)
