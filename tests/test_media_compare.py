@@ -99,6 +99,26 @@ def test_the_number_of_columns_is_the_callers_within_limits(tmp_path: Path, pair
     assert not (tmp_path / "bad.jpg").exists()
 
 
+def test_an_output_of_another_shape_is_letterboxed_into_the_inputs_tile(
+    tmp_path: Path, pair: tuple[Path, Path]
+) -> None:
+    """A 9:16 output of a 16:9 input: its tiles keep their shape, centred between dark bars."""
+    before = pair[0]
+    after = tmp_path / "tall.mp4"
+    render(before, after, parse_prompt("invert"), aspect_ratio="9:16")
+    with Image.open(contact_sheet(before, after, tmp_path / "sheet.jpg")) as sheet:
+        size = tile_size(64, 36, 4)
+        _, bottom = tiles(sheet, 4, size)
+    frames = decoded(after)
+    inner = round(size[1] * frames[0][1].shape[1] / frames[0][1].shape[0])  # the picture's width in the tile
+    left = (size[0] - inner) // 2
+    for tile in bottom:
+        assert tile[:, : left - 3].mean() < 40 and tile[:, left + inner + 3 :].mean() < 40
+    picture = bottom[0][:, left + 2 : left + inner - 2]
+    wanted = next(f for t, f in frames if t >= 0.625 - 1 / 24 - 1e-6)
+    assert np.abs(picture.mean(axis=(0, 1)) - wanted.mean(axis=(0, 1))).max() < 8
+
+
 def test_a_phone_clip_is_shown_upright(tmp_path: Path) -> None:
     """Stored 160x96 with a -90 display matrix: a player shows it 96 wide, 160 tall, and so does the sheet."""
     before = make_clip(tmp_path / "phone.mp4", seconds=2, rotation=-90)

@@ -249,3 +249,12 @@ def test_a_cut_is_written_as_the_local_provider_writes_its_output() -> None:
     """The media layer cannot import the provider (the layer contract), so the two are held equal here."""
     assert encoding.MP4_OPTIONS == render.MP4_OPTIONS
     assert encoding.AAC_FRAME == audio.AAC_FRAME
+
+
+def test_a_truncated_clip_is_refused_as_damaged(tmp_path: Path, counter: Path) -> None:
+    """Its index (at the end, as encoders write it) is gone: refused, naming what it looked like."""
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(counter.read_bytes()[: counter.stat().st_size // 2])
+    with pytest.raises(InvalidInput, match="The video to cut looks like an MP4/MOV video but is damaged"):
+        cut_clip(broken, tmp_path / "cut.mp4", 0.5, 1.5)
+    assert not (tmp_path / "cut.mp4").exists()

@@ -138,6 +138,24 @@ def test_an_original_whose_timestamps_start_late_gets_its_sound_from_its_first_f
         assert abs(chirp_time(pitch_at(samples, rate, at)) - at) < 0.05
 
 
+@pytest.mark.parametrize(
+    "plan", [(7, 3, 0.35), (7, 2.9, 0.3), (7, 1.5, 0.0), (7, 3.1, 1.4)], ids=["a", "b", "no-overlap", "wide"]
+)
+def test_windows_planned_off_the_frames_still_stitch_every_frame_once(
+    tmp_path: Path, plan: tuple[float, float, float]
+) -> None:
+    """Without `fps`, window bounds fall between frames; cut and stitch snap them alike."""
+    clip = make_counter_clip(tmp_path / "seven.mp4", seconds=7, fps=FPS, tone=False)
+    windows = plan_windows(*plan, 6)
+    assert any(abs(w.start * FPS - round(w.start * FPS)) > 0.1 for w in windows)
+    parts = [tmp_path / f"w{w.index}.mp4" for w in windows]
+    for window, part in zip(windows, parts, strict=True):
+        cut_clip(clip, part, window.start, window.end)
+    out = stitch(parts, windows, clip, tmp_path / "whole.mp4")
+    assert indices(out) == list(range(7 * FPS))
+    assert played(out).audio is None
+
+
 def _reshaped(src: Path, dst: Path, size: tuple[int, int]) -> Path:
     """`src`'s frames at another size, without sound (as a model may send a window back)."""
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
@@ -192,4 +210,9 @@ def test_a_result_that_is_not_a_video_or_is_missing_fails_clearly(tmp_path: Path
         stitch(parts, windows, long_clip, tmp_path / "whole.mp4")
     with pytest.raises(StitchFailed, match="2 results were given for 3 windows"):
         stitch(parts[:2], windows, long_clip, tmp_path / "whole.mp4")
+    with pytest.raises(StitchFailed, match="not in order, or leave a gap"):
+        stitch(parts, windows[::-1], long_clip, tmp_path / "whole.mp4")
+    gap = [windows[0], Window(1, 6, 9.5), windows[2]]
+    with pytest.raises(StitchFailed, match="not in order, or leave a gap"):
+        stitch(parts, gap, long_clip, tmp_path / "whole.mp4")
     assert not (tmp_path / "whole.mp4").exists()

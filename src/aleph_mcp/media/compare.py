@@ -2,7 +2,9 @@
 moments, as a small JPEG an agent can show inline.
 
 Each tile is one decoded frame found by seeking (at most a keyframe interval decoded per tile, never the
-whole clip) and shrunk to the tile at once, so a long 4K input costs as little memory as a short clip.
+whole clip) and shrunk to the tile at once, so a long 4K input costs as little memory as a short clip
+(`benchmarks/sheet_cost.py`: a sheet of a 60 s 720p clip took 1.2x the time of a 5 s one; decoding the
+60 s clip whole took 8x).
 Tiles are upright (a phone clip's display rotation applied) and letterboxed into one tile size, taken
 from the input's shape.
 """
@@ -63,6 +65,7 @@ def contact_sheet(before: Path, after: Path, dst: Path, columns: int = 4) -> Pat
     for row, tiles in enumerate(rows):
         for column, image in enumerate(tiles):
             sheet.paste(image, (GAP + column * (tile[0] + GAP), GAP + row * (tile[1] + GAP)))
+    dst.parent.mkdir(parents=True, exist_ok=True)
     part = dst.with_name(f".{dst.name}.part")
     try:
         for quality in JPEG_QUALITIES:  # busy pictures (grain, foliage) compress worse

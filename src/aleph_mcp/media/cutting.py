@@ -133,6 +133,7 @@ def cut_clip(src: Path, dst: Path, start: float, end: float) -> Cut:
         kept = _frames_in(sorted(p.pts for p in packets), origin, tb, start, end)
         copy = _copyable(inp, packets, set(kept))
     span = (float((kept[0] - origin) * tb), float((kept[-1] - origin) * tb))
+    dst.parent.mkdir(parents=True, exist_ok=True)
     part = dst.with_name(f".{dst.name}.part")
     try:
         if copy:

@@ -92,7 +92,7 @@ def open_allowed(source: Source, allowed: dict[str, str], what: str) -> av.conta
         options = {"protocol_whitelist": "file"} if isinstance(opened, str) else {}
         container = av.open(opened, "r", format=chosen, options=options)
     except av.FFmpegError:
-        raise InvalidInput(f"The {what} is a damaged or unreadable {_NAMES[chosen]}.") from None
+        raise InvalidInput(f"The {what} looks like {_NAMES[chosen]} but is damaged or unreadable.") from None
     if container.format.name.split(",")[0] not in allowed[chosen].split(","):
         container.close()
         raise InvalidInput(f"The {what} opened as {container.format.name}, which this server does not read.")

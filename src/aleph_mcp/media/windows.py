@@ -108,6 +108,9 @@ def stitch(parts: list[Path], windows: list[Window], original: Path, dst: Path) 
     as `cut_clip` snaps them). StitchFailed when a result is unreadable or ends before its seam."""
     if not parts or len(parts) != len(windows):
         raise StitchFailed(f"{len(parts)} results were given for {len(windows)} windows.")
+    if any(b.start <= a.start or b.start > a.end for a, b in itertools.pairwise(windows)):
+        raise StitchFailed("The windows are not in order, or leave a gap between neighbours.")
+    dst.parent.mkdir(parents=True, exist_ok=True)
     with open_video(original, "original clip") as inp:
         if not inp.streams.video:
             raise StitchFailed("The original clip has no video stream.")
