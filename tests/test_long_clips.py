@@ -361,3 +361,19 @@ async def test_cancelling_one_window_fails_its_job_naming_it(tmp_path: Path, inp
     statuses = [w["status"] for w in ended["windows"]]
     assert statuses[2] == "cancelled" and set(statuses[:2]) <= {"queued", "running"}  # the others run on
     assert len(fake.calls("cancel")) == 1
+
+
+async def test_a_url_is_refused_and_a_short_clip_is_one_plain_edit(tmp_path: Path, inputs: Path) -> None:
+    """whole_clip on a URL cannot be cut here: refused, nothing sent. On a 3 s clip: one ordinary edit."""
+    fake = FakeKie(TEST_KEY)
+    url = "https://cdn.example.com/in/long.mp4"
+    async with served_fake(tmp_path / "a", fake) as client:
+        refused = await client.call_tool("edit_video", {"prompt": "snow", "video": url, "whole_clip": True})
+    assert refused.is_error and "whole_clip needs a local file" in text_of(refused)
+    assert fake.requests == []
+    short = make_counter_clip(inputs / "short.mp4", seconds=3)
+    async with served_local(tmp_path) as client:
+        record = await edit_whole(client, short)
+        done = await wait_until_ended(client, record["edit_id"])
+    assert record["windows"] == [] and record["provider_task_id"] is not None
+    assert done["status"] == "succeeded" and indices(Path(done["local_path"]))[:3] == [0, 1, 2]
