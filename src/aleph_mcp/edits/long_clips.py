@@ -6,8 +6,9 @@ job's prompt and one seed. The job's options hold the plan (`whole_clip_windows`
 edit id), so a restarted server follows the job from the store alone. The poller aggregates the children
 (`JobFollower.advance`): "2 of 3 windows done"; a failed or cancelled window fails the job naming it; when
 every window has succeeded, the windows are stitched (off the event loop) into one archived video with the
-original audio. A new call with the same request reuses the windows already rendered (their fingerprint
-matches) and sends only the missing ones.
+original audio. A new call with the same request reuses the windows already rendered or still rendering
+(each render is keyed by the request and its span, see `JobStarter._record`) and sends only the missing
+ones; a window whose create may have reached the provider is never sent again.
 """
 
 from __future__ import annotations
