@@ -91,8 +91,13 @@ async def test_a_fourteen_second_clip_is_edited_whole_as_three_windows_and_stitc
     """Three local windows (0-5, 4.5-9.5, 9-14 s) stitched: every frame once, in order, with the tone."""
     clip = make_counter_clip(inputs / "long.mp4", seconds=14)
     async with served_local(tmp_path) as client:
-        job = await edit_whole(client, clip)
-        assert job["status"] in ("queued", "running")
+        started = await client.call_tool(
+            "edit_video", {"prompt": "make it black and white", "video": str(clip), "whole_clip": True}
+        )
+        job = started.structured_content
+        assert isinstance(job, dict) and job["status"] in ("queued", "running")
+        ids = ", ".join(w["edit_id"] for w in job["windows"])
+        assert f"(whole clip: 0 of 3 windows done, edits {ids})" in text_of(started)
         spans = [(w["start_seconds"], w["end_seconds"]) for w in job["windows"]]
         assert spans == [(0, 5), (4.5, 9.5), (9, 14)]
         done = await wait_until_ended(client, job["edit_id"])

@@ -119,6 +119,11 @@ def summary(record: EditRecord) -> str:
         line += f". Video: {record.local_path} (resource {record.video_uri})"
     if record.error is not None:
         line += f": {record.error.message}"
+    jobs = [w for w in record.windows if w.part_of is None]
+    if jobs and record.error is None:  # a whole-clip job: its windows are edits of their own
+        done = sum(w.status == "succeeded" for w in jobs)
+        edits = ", ".join(str(w.edit_id) for w in jobs)
+        line += f" (whole clip: {done} of {len(jobs)} windows done, edits {edits})"
     if record.check_again_in_seconds is not None:
         line += f". Check again in about {record.check_again_in_seconds} s."
     line += "" if line.endswith(".") else "."
