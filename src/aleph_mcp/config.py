@@ -135,6 +135,10 @@ class Settings(_ProviderFields):
     # True: above the threshold only a person's answer starts an edit; confirm=true from a client that
     # cannot ask is refused too.
     confirm_requires_person: bool = False
+    # edit_video(whole_clip=true): a clip longer than the model's window goes out as at most this many
+    # windows (each billed as one edit), neighbours sharing `window_overlap` seconds.
+    max_windows: int = Field(default=6, ge=1, le=100)
+    window_overlap: float = Field(default=0.5, ge=0, le=2, allow_inf_nan=False)
 
     @field_validator("data_dir")
     @classmethod

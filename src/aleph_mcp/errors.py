@@ -61,6 +61,8 @@ ErrorCode = Literal[
     "output_not_video",
     "archive_write_failed",
     "declined",
+    "window_failed",
+    "stitch_failed",
 ]
 
 

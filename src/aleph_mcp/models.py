@@ -97,6 +97,12 @@ class Edit:
     # The part of the input edited, seconds into it (edits/trims.py); None: from its start / to its end.
     trim_start: float | None = None
     trim_end: float | None = None
+    # A window of a whole-clip job (edits/long_clips.py): the job's edit id, and which part of its input
+    # this edit renders (seconds of the original clip). None on every other edit.
+    part_of: str | None = None
+    window_index: int | None = None
+    window_start: float | None = None
+    window_end: float | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -202,6 +208,21 @@ LINEAGE_SCHEMA = {
 }  # described in the tools' text: every byte here is paid four times
 
 
+class WindowInfo(Lean):
+    """One window of a whole-clip job: the part of the clip it covers and the edit that renders it."""
+
+    index: int
+    start_seconds: float
+    end_seconds: float
+    edit_id: str | None = None
+    status: str | None = None
+    part_of: str | None = None  # on a window's own edit: the job it belongs to
+
+
+# As small as it gets: every tool's schema carries it, and tools/list has a size budget (test_tool_text).
+WINDOWS_SCHEMA: dict[str, object] = {}  # any JSON: the records are built here, never parsed from a client
+
+
 class RecordFields(Lean):
     """The status record's fields. edit_id, status and the times are null only in edit_video's dry run
     (nothing was created); EditRecord, what every tool and resource returns for an edit, requires them."""
@@ -237,6 +258,8 @@ class RecordFields(Lean):
     parent_edit_id: str | None = None
     trim: str | None = None
     lineage: Annotated[list[LineageStep] | None, WithJsonSchema(LINEAGE_SCHEMA)] = None
+    # A whole-clip job's windows; on a window's own edit, that window with `part_of`, its job's id.
+    windows: Annotated[list[WindowInfo], WithJsonSchema(WINDOWS_SCHEMA)] = Field(default_factory=list)
 
 
 class EditRecord(RecordFields):

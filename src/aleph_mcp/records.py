@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from aleph_mcp.models import Edit, EditErrorInfo, EditRecord, LineageStep, ProviderCost
+from aleph_mcp.models import Edit, EditErrorInfo, EditRecord, LineageStep, ProviderCost, WindowInfo
+
+JOB_PLAN = "whole_clip_windows"  # see edits/long_clips.py: a whole-clip job's windows
+JOB_QUOTE = "whole_clip_quote_usd"
 
 URI_PREFIX = "aleph://edits/"
 
@@ -81,13 +84,33 @@ def to_record(
         warnings=list(edit.warnings),
         check_again_in_seconds=check_again_in(edit, now, poll_interval, behind),
         duplicate_of_request=duplicate,
-        estimated_cost_usd=edit.estimated_cost_usd,
+        estimated_cost_usd=edit.options.get(JOB_QUOTE, edit.estimated_cost_usd),
         cost_basis=edit.cost_basis,
         provider_cost=provider_cost(edit),
         parent_edit_id=edit.parent_edit_id,
         trim=trim_text(edit.trim_start, edit.trim_end),
         lineage=lineage or None,
+        windows=windows_of(edit),
     )
+
+
+def windows_of(edit: Edit) -> list[WindowInfo]:
+    """A whole-clip job's windows, each with its edit and status; a window's edit: its own span."""
+    if edit.part_of is not None and edit.window_index is not None:
+        start, end = edit.window_start or 0.0, edit.window_end or 0.0
+        return [
+            WindowInfo(index=edit.window_index, start_seconds=start, end_seconds=end, part_of=edit.part_of)
+        ]
+    return [
+        WindowInfo(
+            index=w["index"],
+            start_seconds=w["start"],
+            end_seconds=w["end"],
+            edit_id=w.get("edit_id"),
+            status=w.get("status"),
+        )
+        for w in edit.options.get(JOB_PLAN, [])
+    ]
 
 
 def provider_cost(edit: Edit) -> ProviderCost | None:
@@ -125,6 +148,11 @@ def summary(record: EditRecord) -> str:
         line += f". Video: {record.local_path} (resource {record.video_uri})"
     if record.error is not None:
         line += f": {record.error.message}"
+    jobs = [w for w in record.windows if w.part_of is None]
+    if jobs and record.error is None:  # a whole-clip job: its windows are edits of their own
+        done = sum(w.status == "succeeded" for w in jobs)
+        edits = ", ".join(str(w.edit_id) for w in jobs)
+        line += f" (whole clip: {done} of {len(jobs)} windows done, edits {edits})"
     if record.check_again_in_seconds is not None:
         line += f". Check again in about {record.check_again_in_seconds} s."
     line += "" if line.endswith(".") else "."

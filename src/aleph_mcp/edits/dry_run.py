@@ -19,7 +19,7 @@ from pydantic.json_schema import WithJsonSchema
 from aleph_mcp.edits.intake import Intake
 from aleph_mcp.edits.requests import build_request
 from aleph_mcp.edits.validation import VideoInput
-from aleph_mcp.models import Lean, RecordFields
+from aleph_mcp.models import Lean, RecordFields, WindowInfo
 from aleph_mcp.pricing.budget import asks_first, cost_basis
 from aleph_mcp.pricing.catalog import Quote
 from aleph_mcp.providers.base import PreparedCreate, Provider
@@ -86,11 +86,16 @@ async def preview(service: EditService, checked: Intake) -> EditVideoResult:
         warnings=checked.warnings,
         estimated_cost_usd=checked.estimate.usd,
         cost_basis=cost_basis(checked.estimate),
+        windows=[
+            WindowInfo(index=w.index, start_seconds=w.start, end_seconds=w.end) for w in checked.windows
+        ],
         dry_run=DryRunPreview(
             quote=checked.estimate,
             request=create,
             uploads=[note for item in inputs if (note := upload_note(provider, item))],
-            budget=await service.budget_status(checked.estimate, checked.args.owner),
+            budget=await service.budget_status(
+                checked.estimate, checked.args.owner, max(1, len(checked.windows))
+            ),
             needs_confirmation=asks,
             trim=trim_text(*checked.trim) if checked.trim else None,
         ),

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 import httpx2
@@ -30,6 +31,7 @@ from aleph_mcp.edits.validation import (
     input_limit,
     resolve_input,
 )
+from aleph_mcp.edits.windowing import job_quote, job_warnings, plan_whole_clip
 from aleph_mcp.errors import InvalidInput, NotConfigured
 from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.media.formats import check_image_file
@@ -38,6 +40,9 @@ from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import cost_basis, estimate_cost
 from aleph_mcp.pricing.catalog import Quote, facts_of
 from aleph_mcp.providers.base import Provider
+
+if TYPE_CHECKING:  # PyAV loads only once a video is cut or stitched, never with the server
+    from aleph_mcp.media.windows import Window
 
 Progress = Callable[[float, str], Awaitable[None]]
 
@@ -61,6 +66,8 @@ class Intake:
     scratch: Path | None = None  # the folder of the inputs' private copies; see `discard`
     parent_id: str | None = None  # a chain's step: the edit whose output is the input (chains.py)
     trim: tuple[float, float] | None = None  # (start, end) seconds of the input edited (trims.py)
+    # whole_clip=true on a clip longer than the model's window: the windows it goes out as (windowing.py)
+    windows: tuple[Window, ...] = ()
 
     def discard(self) -> None:
         """Remove the private copies once nothing will read them again (sent, refused or previewed)."""
@@ -147,12 +154,29 @@ async def take_in(
         warnings, seconds = await inspect_input(checked, name, model, limit, http, policy)
         warnings += ignored_options(args, name, provider, model)
         estimate = estimate_cost(name, model, seconds, settings.prices)
+        windows = await plan_whole_clip(args, name, model, checked, settings)
+        if windows:  # windows are cut here, from a file (a parent's archived video, not its URL)
+            video = checked
+            estimate, warnings = job_quote(name, model, windows, settings), job_warnings(warnings, windows)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     used = scratch if scratch.exists() else None
     parent_id = parent.edit.edit_id if parent else None
-    return Intake(args, name, provider, model, video, reference, warnings, estimate, used, parent_id, trim)
+    return Intake(
+        args,
+        name,
+        provider,
+        model,
+        video,
+        reference,
+        warnings,
+        estimate,
+        used,
+        parent_id,
+        trim,
+        tuple(windows),
+    )
 
 
 def local_dirs(args: EditArgs, settings: Settings, roots: Sequence[Path]) -> list[Path]:

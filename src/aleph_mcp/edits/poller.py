@@ -26,6 +26,7 @@ from aleph_mcp.edits.capacity import Capacity, request_from_json
 from aleph_mcp.edits.changes import visible
 from aleph_mcp.edits.journal import TaskJournal, apply
 from aleph_mcp.edits.leases import kept_alive
+from aleph_mcp.edits.long_clips import JobFollower, is_job
 from aleph_mcp.edits.poll_messages import orphan_failure, timeout_message, write_failed_message
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.rates import Paces
@@ -110,6 +111,8 @@ class Poller:
         # Under the default policy only public https URLs are fetched (no configured origin is trusted).
         self.archiver = Archiver(archive, http, providers, fetch or FetchPolicy())
         self._write_failed: dict[str, str] = {}  # edits whose result could not be written, and why
+        # Whole-clip jobs: never polled at a provider, only aggregated from their windows (long_clips.py).
+        self.jobs = JobFollower(store, self.archiver, clock, self.policy.max_interval)
         self.journal = journal
 
     def poke(self, edit_id: str) -> None:
@@ -253,6 +256,12 @@ class Poller:
     async def _advance(self, edit: Edit) -> bool:
         """One check of the edit; True when it changed visibly (the caller saves it either way)."""
         before = visible(edit)
+        if is_job(edit):
+            await self.jobs.advance(edit)
+            changed = visible(edit) != before
+            if changed:
+                edit.updated_at = self.clock()
+            return changed
         if edit.waiting_for_capacity:
             await self._held(edit, self._submit_waiting)
         elif edit.provider_task_id is None and not self._recovered(edit):
@@ -453,6 +462,9 @@ class Poller:
     async def _persist(self, batch: list[tuple[Edit, bool]]) -> None:
         await self.store.save_many([edit for edit, _ in batch], release=self.owner)
         for edit, changed in batch:
+            if changed and edit.part_of is not None:  # a window moved: its job aggregates it now
+                await self.store.poll_soon(edit.part_of, self.clock())
+                self.wake()
             if changed and self.on_change is not None:
                 try:
                     await self.on_change(edit)

@@ -33,6 +33,8 @@ class EditArgs:
     start_seconds: float | None = None
     end_seconds: float | None = None
     duration_seconds: float | None = None
+    # True: a clip longer than the model's window is edited whole, as windows stitched back together
+    whole_clip: bool = False
 
     @property
     def stored_key(self) -> str | None:
@@ -67,8 +69,10 @@ def watermark_of(args: EditArgs) -> str | None:
 
 def same_request(existing: Edit, new: Edit) -> Edit:
     """The earlier edit with this idempotency key, provided it was asked with the same arguments."""
-    fields = ("provider", "model", "prompt", "video", "options")
+    fields = ("provider", "model", "prompt", "video")
     differ = [f for f in fields if getattr(existing, f) != getattr(new, f)]
+    if _asked(existing.options) != _asked(new.options):
+        differ.append("options")
     if differ:
         key = (new.idempotency_key or "").rpartition(OWNER_SEPARATOR)[2]  # as the caller gave it
         raise IdempotencyConflict(
@@ -77,6 +81,20 @@ def same_request(existing: Edit, new: Edit) -> Edit:
             "same arguments to get that edit back."
         )
     return existing
+
+
+# A whole-clip job's options also record its progress (each window's edit and status, its input copy):
+# what was asked is the rest, and the windows' spans.
+_PROGRESS = ("whole_clip_source",)
+_PLAN = "whole_clip_windows"
+
+
+def _asked(options: dict[str, object]) -> dict[str, object]:
+    asked = {k: v for k, v in options.items() if k not in _PROGRESS and k != _PLAN}
+    plan = options.get(_PLAN)
+    if isinstance(plan, list):
+        asked[_PLAN] = [(w.get("start"), w.get("end")) for w in plan if isinstance(w, dict)]
+    return asked
 
 
 def token_hash(token: str) -> str:
@@ -124,6 +142,8 @@ def fingerprint(
         canonical["owner"] = args.owner
     if trim is not None:  # the part edited is part of the request (untrimmed ones keep their prints)
         canonical["trim"] = [round(trim[0], 3), round(trim[1], 3)]
+    if args.whole_clip:  # only when set, so earlier fingerprints stay as they were
+        canonical["whole_clip"] = True
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 

@@ -22,6 +22,7 @@ from aleph_mcp.edits.changes import ChangeFeed, ProgressSteps
 from aleph_mcp.edits.intake import Intake, take_in
 from aleph_mcp.edits.journal import TaskJournal
 from aleph_mcp.edits.leases import kept_alive
+from aleph_mcp.edits.long_clips import JobStarter, as_job, cancel_windows, discard_files, is_job
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.requests import DUPLICATE_WINDOW, EditArgs, same_request
 from aleph_mcp.edits.sending import Progress, Sender
@@ -93,6 +94,7 @@ class EditService:
             journal=self.journal,
             callback_base=settings.public_url,
         )
+        self._jobs = JobStarter(store, self._sender, settings, clock, lease_seconds)
         self.http = http  # for pre-flight probes of input URLs; None skips them
         self.fetch = fetch or FetchPolicy()  # probes never trust a configured origin (see app.fetch_policy)
         self.budget = Budget.from_settings(settings)
@@ -165,8 +167,13 @@ class EditService:
 
     async def _start(self, intake: Intake, progress: Progress) -> tuple[Edit, bool]:
         edit = intake.new_edit(now=self.clock(), lease_seconds=self.lease_seconds)
-        # The budget is checked inside the insert: across processes, only edits that fit get stored.
-        gate = self.budget.gate(intake.estimate, edit.created_at, edit.owner) if self.budget.active else None
+        if intake.windows:
+            as_job(edit, intake)
+        # The budget is checked inside the insert: across processes, only edits that fit get stored. A
+        # whole-clip job is checked for all its windows at once.
+        count = max(1, len(intake.windows))
+        budget = self.budget
+        gate = budget.gate(intake.estimate, edit.created_at, edit.owner, count) if budget.active else None
         existing = await self._record(intake.args, edit, intake.fingerprint, gate)
         if existing is not None:
             return existing, True
@@ -177,8 +184,11 @@ class EditService:
             # An upload can outlast one lease; a lapsed lease would let a poller declare the
             # edit's outcome unknown while it is still being sent.
             async with self._kept(edit.edit_id, holder, stop_if_lost=False):
-                await self._sender.send(edit, intake, progress)
-                await keep_input(self.archive, edit, intake.video)  # for its before/after sheet
+                if intake.windows:
+                    await self._jobs.send(edit, intake, progress)
+                else:
+                    await self._sender.send(edit, intake, progress)
+                    await keep_input(self.archive, edit, intake.video)  # for its before/after sheet
         finally:
             await self.store.release(edit.edit_id, holder)
         if self.on_submitted is not None:
@@ -195,18 +205,19 @@ class EditService:
             stop_if_lost=stop_if_lost,
         )
 
-    async def check_budget(self, estimate: Quote, owner: str | None = None) -> None:
-        """Raise BudgetExceeded if an edit quoted `estimate` would not fit now (read-only; submit checks
-        again, atomically with its insert)."""
+    async def check_budget(self, estimate: Quote, owner: str | None = None, count: int = 1) -> None:
+        """Raise BudgetExceeded if an edit quoted `estimate` (covering `count` billable edits) would not fit
+        now (read-only; submit checks again, atomically with its insert)."""
         if self.budget.active:
             now = self.clock()
-            self.budget.check(estimate, await self.store.created_since(now - WINDOW), now, owner)
+            self.budget.check(estimate, await self.store.created_since(now - WINDOW), now, owner, count)
 
-    async def budget_status(self, estimate: Quote, owner: str | None = None) -> str | None:
+    async def budget_status(self, estimate: Quote, owner: str | None = None, count: int = 1) -> str | None:
         if not self.budget.active:
             return None
         now = self.clock()
-        return self.budget.status(estimate, await self.store.created_since(now - WINDOW), now, owner)
+        recent = await self.store.created_since(now - WINDOW)
+        return self.budget.status(estimate, recent, now, owner, count)
 
     async def _record(
         self, args: EditArgs, edit: Edit, request_print: str, gate: Gate | None = None
@@ -280,8 +291,12 @@ class EditService:
 
     # -- cancel -----------------------------------------------------------------------------------
     async def cancel(self, edit_id: str, owner: str | None = None) -> Edit:
-        """Cancel at the provider; an edit still waiting for capacity was never sent, so it just ends."""
-        self._cancellable(await self.get(edit_id, owner))
+        """Cancel at the provider; an edit still waiting for capacity was never sent, so it just ends. A
+        whole-clip job cancels each of its windows that can be cancelled, then ends."""
+        found = await self.get(edit_id, owner)
+        if is_job(found):
+            return await self._cancel_job(found)
+        self._cancellable(found)
         holder = self._holder("cancel")
         await self._lease_for_cancel(edit_id, holder)
         try:
@@ -296,10 +311,34 @@ class EditService:
             await self.store.save(edit)
         finally:
             await self.store.release(edit_id, holder)
+        if edit.part_of is not None:  # a window of a whole-clip job: the job ends with it, now
+            await self.store.poll_soon(edit.part_of, self.clock())
         self.changes.publish(edit)
         if self.on_change is not None:
             await self.on_change(edit)
         return edit
+
+    async def _cancel_job(self, job: Edit) -> Edit:
+        if job.is_terminal:
+            raise CannotCancel(
+                f"Edit {job.edit_id} has already ended ({job.status}); there is nothing to cancel."
+            )
+        holder = self._holder("cancel")
+        await self._lease_for_cancel(job.edit_id, holder)  # no stitch starts meanwhile
+        try:
+            kept = await cancel_windows(job, self.store.get, self.cancel)
+            job = await self.get(job.edit_id)
+            job.cancel(self.clock())
+            discard_files(job)
+            if kept:
+                job.error_message = "Cancelled on request; these windows run to their end: " + "; ".join(kept)
+            await self.store.save(job)
+        finally:
+            await self.store.release(job.edit_id, holder)
+        self.changes.publish(job)
+        if self.on_change is not None:
+            await self.on_change(job)
+        return job
 
     def _cancellable(self, edit: Edit) -> Provider | None:
         """The provider to cancel the edit's job at; None when there is no job yet (it waits for capacity).

@@ -70,8 +70,8 @@ class Budget:
     def active(self) -> bool:
         return self.usd is not None or self.edits is not None or self.usd_per_user is not None
 
-    def gate(self, estimate: Quote, now: float, owner: str | None = None) -> BudgetGate:
-        return BudgetGate(self, estimate, now, now - WINDOW, owner)
+    def gate(self, estimate: Quote, now: float, owner: str | None = None, count: int = 1) -> BudgetGate:
+        return BudgetGate(self, estimate, now, now - WINDOW, owner, count)
 
     # -- what counts --------------------------------------------------------------------------------
     def counts(self, edit: Edit) -> bool:
@@ -110,9 +110,17 @@ class Budget:
         return Spend([(e, cost) for e, cost in counted if cost != 0])  # free edits spend nothing
 
     # -- the check ----------------------------------------------------------------------------------
-    def check(self, estimate: Quote, recent: Sequence[Edit], now: float, owner: str | None = None) -> None:
+    def check(
+        self,
+        estimate: Quote,
+        recent: Sequence[Edit],
+        now: float,
+        owner: str | None = None,
+        count: int = 1,
+    ) -> None:
         """Raise BudgetExceeded when this edit would pass a cap; `recent`: the edits of the last 24 h.
-        With `owner`, that owner's own edits are held to ALEPH_MCP_BUDGET_USD_PER_USER too."""
+        With `owner`, that owner's own edits are held to ALEPH_MCP_BUDGET_USD_PER_USER too. `count`: how
+        many billable edits the estimate covers (a whole-clip job's windows)."""
         if not self.active or estimate.usd == 0:
             return  # a free edit spends nothing
         if (self.usd is not None or self.usd_per_user is not None) and estimate.usd is None:
@@ -122,8 +130,8 @@ class Budget:
             if own.usd + estimate.usd > self.usd_per_user + EPSILON:
                 raise BudgetExceeded(self._too_much_for_one(estimate, own))
         spend = self.spend([e for e in recent if e.created_at >= now - WINDOW])
-        if self.edits is not None and len(spend.counted) + 1 > self.edits:
-            raise BudgetExceeded(self._too_many(spend, now))
+        if self.edits is not None and len(spend.counted) + count > self.edits:
+            raise BudgetExceeded(self._too_many(spend, now, count))
         if (
             self.usd is not None
             and estimate.usd is not None
@@ -132,13 +140,18 @@ class Budget:
             raise BudgetExceeded(self._too_much(estimate, spend, now))
 
     def status(
-        self, estimate: Quote, recent: Sequence[Edit], now: float, owner: str | None = None
+        self,
+        estimate: Quote,
+        recent: Sequence[Edit],
+        now: float,
+        owner: str | None = None,
+        count: int = 1,
     ) -> str | None:
         """For a dry run: whether a real call would pass the budget, and how much of it is used."""
         if not self.active:
             return None
         try:
-            self.check(estimate, recent, now, owner)
+            self.check(estimate, recent, now, owner, count)
         except BudgetExceeded as exc:
             return f"A real call would be refused. {exc.message}"
         spend = self.spend(recent)
@@ -149,18 +162,22 @@ class Budget:
             caps.append(f"ALEPH_MCP_BUDGET_EDITS {self.edits}")
         return f"Within the budget ({', '.join(caps)}): {spend.describe()} in the last 24 hours."
 
-    def _too_many(self, spend: Spend, now: float) -> str:
+    def _too_many(self, spend: Spend, now: float, count: int = 1) -> str:
         assert self.edits is not None
         used = len(spend.counted)
         text = (
             f"Refused before spending: {used} billable edit{'s' * (used != 1)} started in the last 24 hours "
             f"({spend.describe()}) and ALEPH_MCP_BUDGET_EDITS allows {self.edits}. "
         )
+        if count > 1:
+            text += f"This whole-clip edit is {count} billable edits (one per window). "
+        if count > self.edits:
+            return text + "Raise ALEPH_MCP_BUDGET_EDITS, or trim the clip to fewer windows. Nothing was sent."
         if self.edits == 0:
             return (
                 text + "Nothing was sent. Raise ALEPH_MCP_BUDGET_EDITS to allow edits (local ones are free)."
             )
-        leaving = spend.counted[used - self.edits][0]  # once it leaves the window, one more edit fits
+        leaving = spend.counted[used + count - 1 - self.edits][0]  # once it leaves the window, room enough
         return text + _frees(leaving, now) + " Nothing was sent."
 
     def _too_much_for_one(self, estimate: Quote, own: Spend) -> str:
@@ -202,9 +219,10 @@ class BudgetGate:
     now: float
     since: float
     owner: str | None = None
+    count: int = 1
 
     def check(self, recent: list[Edit]) -> None:
-        self.budget.check(self.estimate, recent, self.now, self.owner)
+        self.budget.check(self.estimate, recent, self.now, self.owner, self.count)
 
 
 def estimate_cost(

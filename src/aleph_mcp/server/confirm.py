@@ -68,6 +68,7 @@ async def take_in_call(
     watermark: str | None,
     idempotency_key: str | None,
     allow_duplicate: bool,
+    whole_clip: bool,
 ) -> Intake:
     """The edit_video call's intake (resolver): its arguments checked, probed and quoted, once per request.
 
@@ -94,6 +95,7 @@ async def take_in_call(
         idempotency_key=idempotency_key,
         allow_duplicate=allow_duplicate,
         owner=caller(ctx),
+        whole_clip=whole_clip,
     )
     local = looks_local(video) or looks_local(reference_image)  # an aleph: video is an edit, not a file
     if over_http(ctx):  # a remote caller's path would name the server's files: only the operator's folders
@@ -126,7 +128,7 @@ async def confirm_spend(
     estimate = intake.estimate
     try:
         # An edit the budget refuses is not worth asking about.
-        await state.service.check_budget(estimate, intake.args.owner)
+        await state.service.check_budget(estimate, intake.args.owner, max(1, len(intake.windows)))
     except AlephError:
         return NOT_NEEDED  # the tool body refuses it with the same message
     if not asks_first(estimate, threshold):

@@ -71,6 +71,7 @@ AllowDuplicateArg = Annotated[
 DryRunArg = Annotated[
     bool, Field(description="Return the quote and the exact request (secrets masked); send and store nothing")
 ]
+WholeClipArg = Annotated[bool, Field(description="Edit a long clip whole, in windows")]
 ConfirmArg = Annotated[
     bool,
     Field(description="The person agreed to the cost: only after asking them, when the server cannot ask"),
@@ -101,6 +102,7 @@ async def edit_video(
     watermark: WatermarkArg = None,
     idempotency_key: IdempotencyKeyArg = None,
     allow_duplicate: AllowDuplicateArg = False,
+    whole_clip: WholeClipArg = False,
     dry_run: DryRunArg = False,
     confirm: ConfirmArg = False,
 ) -> EditVideoResult:

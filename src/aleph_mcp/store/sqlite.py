@@ -128,6 +128,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX edits_parent_newest ON edits (parent_edit_id, created_at DESC, edit_id DESC)
         WHERE parent_edit_id IS NOT NULL;
     """,
+    # 11: the windows of a whole-clip job (edits/long_clips.py): each window's edit names its job and span
+    """
+    ALTER TABLE edits ADD COLUMN part_of TEXT;
+    ALTER TABLE edits ADD COLUMN window_index INTEGER;
+    ALTER TABLE edits ADD COLUMN window_start REAL;
+    ALTER TABLE edits ADD COLUMN window_end REAL;
+    CREATE INDEX edits_part_of ON edits (part_of, window_index) WHERE part_of IS NOT NULL;
+    """,
 ]
 
 
