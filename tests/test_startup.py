@@ -49,3 +49,18 @@ async def test_a_lazily_built_prompt_still_validates_its_arguments() -> None:
         with pytest.raises(MCPError):
             await client.get_prompt("restyle", {"video": "https://x.example/a.mp4", "style": "x" * 301})
     assert "anime" in str(good.messages[0].content)
+
+
+def test_serving_hands_the_warmed_up_certificates_to_the_http_client() -> None:
+    """After `tls.warm_up()` (what `serve` does first), the client verifies with that one loaded context,
+    which trusts the system's CA certificates; without it, httpx2 makes its own."""
+    code = (
+        "import ssl; from aleph_mcp.app import http_client; from aleph_mcp.config import Settings;"
+        "from aleph_mcp.providers import tls; s = Settings(_env_file=None);"
+        "before = tls.context(); tls.warm_up(); ctx = tls.context();"
+        "print(before is None, isinstance(ctx, ssl.SSLContext), ctx.verify_mode == ssl.CERT_REQUIRED,"
+        " ctx.check_hostname, ctx.cert_store_stats()['x509_ca'] > 0, tls.context() is ctx,"
+        " http_client(s)._transport._pool._ssl_context is ctx)"  # httpx2's pool keeps the context it got
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert shown.stdout.split() == ["True"] * 7
