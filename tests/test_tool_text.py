@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 from mcp import Client
 
 from aleph_mcp.models import EditRecord
-from aleph_mcp.server import create_server
+from aleph_mcp.server import content, create_server
 
 from .conftest import make_settings
 
@@ -68,3 +69,18 @@ async def test_list_edits_publishes_its_record_schema_inline(tmp_path: Path) -> 
     schema = tools["list_edits"].output_schema
     assert schema is not None and "$ref" not in json.dumps(schema)
     assert schema["properties"]["edits"]["items"] == EditRecord.model_json_schema()
+
+
+def test_an_inline_still_is_read_once_per_version_of_its_file(tmp_path: Path) -> None:
+    """The still is encoded once and reused, until the file changes; a vanished file inlines nothing."""
+    still = tmp_path / "ed_1.thumb.jpg"
+    still.write_bytes(b"first version")
+    first = content._inline_image(still)
+    again = content._inline_image(still)
+    still.write_bytes(b"the second, longer version")
+    changed = content._inline_image(still)
+    still.unlink()
+    gone = content._inline_image(still)
+    assert first is not None and again is not None and changed is not None and gone is None
+    assert first.data is again.data  # the same encoded string, not read and encoded again
+    assert base64.b64decode(changed.data) == b"the second, longer version"

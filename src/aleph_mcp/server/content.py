@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import functools
 import logging
+import stat
 import warnings
 from pathlib import Path
 from typing import Any
@@ -81,10 +83,26 @@ def _short(text: str, limit: int = 60) -> str:
 
 
 def _inline_image(path: Path | None) -> types.ImageContent | None:
-    if path is None or not path.is_file() or path.stat().st_size > INLINE_IMAGE_MAX_BYTES:
+    if path is None:
+        return None
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(found.st_mode) or found.st_size > INLINE_IMAGE_MAX_BYTES:
+        return None
+    try:
+        data = _encoded(str(path), found.st_mtime_ns, found.st_size)
+    except OSError:  # gone since the stat: no still this time (a failure is not cached)
         return None
     mime = "image/png" if path.suffix == ".png" else "image/jpeg"
-    return types.ImageContent(type="image", data=base64.b64encode(path.read_bytes()).decode(), mime_type=mime)
+    return types.ImageContent(type="image", data=data, mime_type=mime)
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded(path: str, mtime_ns: int, size: int) -> str:
+    """A still's base64, read once per version of the file (a status call repeats it every time)."""
+    return base64.b64encode(Path(path).read_bytes()).decode()
 
 
 def looks_local(value: str | None) -> bool:
