@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
-from aleph_mcp.models import Edit, EditErrorInfo, EditRecord, ProviderCost
+from aleph_mcp.models import Edit, EditRecord, ProviderCost
 
 URI_PREFIX = "aleph://edits/"
 
@@ -35,39 +36,57 @@ def check_again_in(edit: Edit, now: float, default: float) -> int | None:
     return max(1, round(due - now + 1))
 
 
-def to_record(edit: Edit, *, poll_interval: float = 5.0, duplicate: bool = False) -> EditRecord:
-    now = time.time()
-    return EditRecord(
-        edit_id=edit.edit_id,
-        status=edit.status,
-        provider=edit.provider,
-        model=edit.model,
-        prompt=edit.prompt,
-        provider_task_id=edit.provider_task_id,
-        created_at=iso(edit.created_at) or "",
-        updated_at=iso(edit.updated_at) or "",
-        finished_at=iso(edit.finished_at),
-        progress=edit.progress,
-        output_url=edit.output_url,
-        local_path=edit.local_path,
-        video_uri=video_uri(edit.edit_id) if edit.local_path else None,
-        thumbnail_uri=thumbnail_uri(edit.edit_id) if edit.thumbnail_path else None,
-        error=EditErrorInfo(code=edit.error_code or "failed", message=edit.error_message or "")
-        if edit.status in ("failed", "cancelled") and (edit.error_code or edit.error_message)
+def record_fields(
+    edit: Edit, *, now: float, poll_interval: float = 5.0, duplicate: bool = False
+) -> dict[str, Any]:
+    """The status record as the JSON values EditRecord dumps to: what list_edits answers with, built
+    without a model per edit (the SDK still checks each page against EditList's model)."""
+    ended_badly = edit.status in ("failed", "cancelled") and (edit.error_code or edit.error_message)
+    return {
+        "edit_id": edit.edit_id,
+        "status": edit.status,
+        "provider": edit.provider,
+        "model": edit.model,
+        "prompt": edit.prompt,
+        "provider_task_id": edit.provider_task_id,
+        "created_at": iso(edit.created_at) or "",
+        "updated_at": iso(edit.updated_at) or "",
+        "finished_at": iso(edit.finished_at),
+        "progress": edit.progress,
+        "output_url": edit.output_url,
+        "local_path": edit.local_path,
+        "video_uri": video_uri(edit.edit_id) if edit.local_path else None,
+        "thumbnail_uri": thumbnail_uri(edit.edit_id) if edit.thumbnail_path else None,
+        "error": {"code": edit.error_code or "failed", "message": edit.error_message or ""}
+        if ended_badly
         else None,
-        notes=edit.notes,
-        warnings=list(edit.warnings),
-        check_again_in_seconds=check_again_in(edit, now, poll_interval),
-        duplicate_of_request=duplicate,
-        estimated_cost_usd=edit.estimated_cost_usd,
-        cost_basis=edit.cost_basis,
-        provider_cost=provider_cost(edit),
+        "notes": edit.notes,
+        "warnings": list(edit.warnings),
+        "check_again_in_seconds": check_again_in(edit, now, poll_interval),
+        "duplicate_of_request": duplicate,
+        "estimated_cost_usd": edit.estimated_cost_usd,
+        "cost_basis": edit.cost_basis,
+        "provider_cost": _provider_cost_fields(edit),
+    }
+
+
+def to_record(
+    edit: Edit, *, poll_interval: float = 5.0, duplicate: bool = False, now: float | None = None
+) -> EditRecord:
+    fields = record_fields(
+        edit, now=time.time() if now is None else now, poll_interval=poll_interval, duplicate=duplicate
     )
+    return EditRecord.model_validate(fields)
 
 
 def provider_cost(edit: Edit) -> ProviderCost | None:
     """The provider's own figure, with a basis like "runway reported 75 credits (final); $0.75 at
     $0.01/credit, a third-party conversion"."""
+    fields = _provider_cost_fields(edit)
+    return ProviderCost.model_validate(fields) if fields is not None else None
+
+
+def _provider_cost_fields(edit: Edit) -> dict[str, Any] | None:
     credits = edit.provider_cost_credits
     if credits is None:
         return None
@@ -76,7 +95,7 @@ def provider_cost(edit: Edit) -> ProviderCost | None:
     usd = edit.provider_cost_usd
     if usd is not None and credits > 0:
         basis += f"; ${usd:.2f} at ${usd / credits:.4g}/credit, a third-party conversion"
-    return ProviderCost(credits=credits, final=edit.provider_cost_final, usd=usd, basis=basis)
+    return {"credits": credits, "final": edit.provider_cost_final, "usd": usd, "basis": basis}
 
 
 def cost_text(usd: float | None, basis: str | None) -> str:

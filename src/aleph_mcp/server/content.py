@@ -16,7 +16,7 @@ import mcp.types as types
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from aleph_mcp.models import Edit, EditList, EditRecord
+from aleph_mcp.models import Edit, EditRecord
 from aleph_mcp.records import edit_uri, summary, to_record
 
 logger = logging.getLogger(__name__)
@@ -58,23 +58,28 @@ def status_result(edit: Edit, poll_interval: float) -> types.CallToolResult:
     return edit_result(to_record(edit, poll_interval=poll_interval), thumbnail)
 
 
-def list_result(listing: EditList) -> types.CallToolResult:
-    """The page as structured content; the text only says what is in it (a JSON copy would double it)."""
-    edits = listing.edits
+def list_result(records: list[dict[str, Any]], next_cursor: str | None) -> types.CallToolResult:
+    """A page of records (`records.record_fields`) as structured content; the text only says what is in it
+    (a JSON copy would double it)."""
     counts: dict[str, int] = {}
-    for record in edits:
-        counts[record.status] = counts.get(record.status, 0) + 1
+    for record in records:
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
     tally = ", ".join(f"{n} {status}" for status, n in counts.items())
-    lines = [f"{len(edits)} edit{'s' * (len(edits) != 1)}, newest first" + (f" ({tally})" if tally else "")]
-    lines += [
-        f"- {r.edit_id} {r.status} {r.provider}/{r.model} {r.created_at}: {_short(r.prompt)}" for r in edits
+    lines = [
+        f"{len(records)} edit{'s' * (len(records) != 1)}, newest first" + (f" ({tally})" if tally else "")
     ]
-    if listing.next_cursor:
-        lines.append(f"More: call list_edits with cursor={listing.next_cursor}")
+    lines += [_line(r) for r in records]
+    if next_cursor:
+        lines.append(f"More: call list_edits with cursor={next_cursor}")
     return types.CallToolResult(
         content=[types.TextContent(type="text", text="\n".join(lines))],
-        structured_content=listing.model_dump(mode="json"),
+        structured_content={"edits": records, "next_cursor": next_cursor},
     )
+
+
+def _line(r: dict[str, Any]) -> str:
+    what = f"{r['provider']}/{r['model']}"
+    return f"- {r['edit_id']} {r['status']} {what} {r['created_at']}: {_short(r['prompt'])}"
 
 
 def _short(text: str, limit: int = 60) -> str:

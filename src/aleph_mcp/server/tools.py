@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import mcp.types as types
@@ -12,7 +13,7 @@ from pydantic import BaseModel, Field
 from aleph_mcp.config import ProviderName
 from aleph_mcp.edits import dry_run as dry_runs
 from aleph_mcp.models import SEED_MAX, AspectRatio, EditList, EditRecord, EditStatus
-from aleph_mcp.records import to_record
+from aleph_mcp.records import record_fields, to_record
 from aleph_mcp.server.confirm import TakenIn, confirm_spend, require_approval
 from aleph_mcp.server.content import edit_result, list_result, status_result
 from aleph_mcp.server.registration import Registrations
@@ -148,8 +149,10 @@ async def list_edits(
         edits, next_cursor = await state.service.list(
             status=status, provider=provider, limit=limit, cursor=cursor, owner=caller(ctx)
         )
-    records = [to_record(e, poll_interval=state.poll_interval) for e in edits]
-    return list_result(EditList(edits=records, next_cursor=next_cursor))
+    now = time.time()
+    return list_result(
+        [record_fields(e, now=now, poll_interval=state.poll_interval) for e in edits], next_cursor
+    )
 
 
 @tools.tool(

@@ -6,7 +6,9 @@ working on one edit at once (see `base.EditStore`).
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -139,13 +141,32 @@ def statements(script: str) -> list[str]:
     return found
 
 
-def _row_to_edit(row: sqlite3.Row) -> Edit:
-    values = {name: row[name] for name in COLUMNS}
-    values["options"] = json.loads(values["options"] or "{}")
-    values["warnings"] = json.loads(values["warnings"] or "[]")
-    values["pending_request"] = json.loads(values["pending_request"]) if values["pending_request"] else None
-    values["provider_cost_final"] = bool(values["provider_cost_final"])
-    return Edit(**values)
+_OPTIONS, _WARNINGS, _PENDING, _FINAL = (
+    COLUMNS.index(name) for name in ("options", "warnings", "pending_request", "provider_cost_final")
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _edit_reader(names: tuple[str, ...]) -> Callable[[tuple[Any, ...]], Edit]:
+    """Rows of a query whose columns are `names` (`SELECT *`: the table's order) as Edits. Positional,
+    in the order of Edit's fields: a page of 20 edits is read several times faster than by column name."""
+    pick = operator.itemgetter(*(names.index(name) for name in COLUMNS))
+
+    def read(row: tuple[Any, ...]) -> Edit:
+        values = list(pick(row))
+        options, warnings, pending = values[_OPTIONS], values[_WARNINGS], values[_PENDING]
+        values[_OPTIONS] = json.loads(options) if options and options != "{}" else {}
+        values[_WARNINGS] = json.loads(warnings) if warnings and warnings != "[]" else []
+        values[_PENDING] = json.loads(pending) if pending else None
+        values[_FINAL] = bool(values[_FINAL])
+        return Edit(*values)
+
+    return read
+
+
+def _edits_of(cursor: sqlite3.Cursor) -> list[Edit]:
+    read = _edit_reader(tuple(column[0] for column in cursor.description))
+    return [read(row) for row in cursor.fetchall()]
 
 
 def _edit_to_params(edit: Edit) -> dict[str, Any]:
@@ -170,7 +191,6 @@ class SQLiteEditStore:
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")
@@ -182,7 +202,6 @@ class SQLiteEditStore:
         # For the one read served on the event loop (`get`): a WAL reader never waits for a writer, and
         # with no busy timeout anything else that would make it wait sends the read to a thread instead.
         self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._reader.row_factory = sqlite3.Row
         self._reader.execute("PRAGMA busy_timeout=0")
         self._reader.execute("PRAGMA query_only=1")
 
@@ -211,7 +230,7 @@ class SQLiteEditStore:
         return await anyio.to_thread.run_sync(locked)
 
     def _query(self, sql: str, params: Any = ()) -> list[Edit]:
-        return [_row_to_edit(row) for row in self._db.execute(sql, params).fetchall()]
+        return _edits_of(self._db.execute(sql, params))
 
     def _insert(self, edit: Edit, fingerprint: str | None = None) -> None:
         params = _edit_to_params(edit) | {"fingerprint": fingerprint}
@@ -285,7 +304,7 @@ class SQLiteEditStore:
     async def get(self, edit_id: str) -> Edit | None:
         sql, params = "SELECT * FROM edits WHERE edit_id = ?", (edit_id,)
         try:  # a primary-key look-up (~20 µs) costs less than the hop to a worker thread (~50 µs)
-            rows = [_row_to_edit(row) for row in self._reader.execute(sql, params).fetchall()]
+            rows = _edits_of(self._reader.execute(sql, params))
         except sqlite3.OperationalError:  # busy (a recovery, a checkpoint's lock): wait in a thread
             rows = await self._run(lambda: self._query(sql, params))
         return rows[0] if rows else None
