@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,18 +107,19 @@ def cost_text(usd: float | None, basis: str | None) -> str:
     return f"{figure} ({basis})" if basis else figure
 
 
-def summary(record: EditRecord) -> str:
-    """One line a person can read in a chat transcript."""
-    line = f"Edit {record.edit_id} ({record.provider}/{record.model}) is {record.status}"
-    if record.progress is not None and record.status == "running":
-        line += f", {record.progress:.0%}"
-    if record.status == "succeeded" and record.local_path:
-        line += f". Video: {record.local_path} (resource {record.video_uri})"
-    if record.error is not None:
-        line += f": {record.error.message}"
-    if record.check_again_in_seconds is not None:
-        line += f". Check again in about {record.check_again_in_seconds} s."
+def summary(record: EditRecord | Mapping[str, Any]) -> str:
+    """One line a person can read in a chat transcript (of a record, or of its `record_fields`)."""
+    r = record if isinstance(record, Mapping) else record.model_dump(mode="json")
+    line = f"Edit {r['edit_id']} ({r['provider']}/{r['model']}) is {r['status']}"
+    if r["progress"] is not None and r["status"] == "running":
+        line += f", {r['progress']:.0%}"
+    if r["status"] == "succeeded" and r["local_path"]:
+        line += f". Video: {r['local_path']} (resource {r['video_uri']})"
+    if r["error"] is not None:
+        line += f": {r['error']['message']}"
+    if r["check_again_in_seconds"] is not None:
+        line += f". Check again in about {r['check_again_in_seconds']} s."
     line += "" if line.endswith(".") else "."
-    if record.estimated_cost_usd is not None or record.cost_basis:
-        line += f" Estimated {cost_text(record.estimated_cost_usd, record.cost_basis)}."
+    if r["estimated_cost_usd"] is not None or r["cost_basis"]:
+        line += f" Estimated {cost_text(r['estimated_cost_usd'], r['cost_basis'])}."
     return line

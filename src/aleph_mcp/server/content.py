@@ -6,6 +6,7 @@ import base64
 import functools
 import logging
 import stat
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ import mcp.types as types
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from aleph_mcp.models import Edit, EditRecord
-from aleph_mcp.records import edit_uri, summary, to_record
+from aleph_mcp.models import Edit
+from aleph_mcp.records import edit_uri, record_fields, summary
 
 logger = logging.getLogger(__name__)
 
@@ -25,37 +26,34 @@ INLINE_IMAGE_MAX_BYTES = 256 * 1024  # a chat client shows it; keep the result l
 ROOTS_TIMEOUT = 5.0
 
 
-def edit_result(record: EditRecord, thumbnail: Path | None = None) -> types.CallToolResult:
-    """Text summary, link to the record, and once finished a link to the video and an inline still."""
+def edit_result(record: dict[str, Any], thumbnail: Path | None = None) -> types.CallToolResult:
+    """Text summary, link to the record, and once finished a link to the video and an inline still.
+    `record`: `records.record_fields` (the SDK checks it against the tool's output model)."""
+    edit_id, video = record["edit_id"], record["video_uri"]
     content: list[types.ContentBlock] = [
         types.TextContent(type="text", text=summary(record)),
         types.ResourceLink(
             type="resource_link",
-            uri=edit_uri(record.edit_id),
-            name=f"edit {record.edit_id}",
+            uri=edit_uri(edit_id),
+            name=f"edit {edit_id}",
             mime_type="application/json",
             description="Status record; subscribe for updates",
         ),
     ]
-    if record.video_uri:
+    if video:
         content.append(
-            types.ResourceLink(
-                type="resource_link",
-                uri=record.video_uri,
-                name=f"{record.edit_id}.mp4",
-                mime_type="video/mp4",
-            )
+            types.ResourceLink(type="resource_link", uri=video, name=f"{edit_id}.mp4", mime_type="video/mp4")
         )
     image = _inline_image(thumbnail)
     if image is not None:
         content.append(image)
-    return types.CallToolResult(content=content, structured_content=record.model_dump(mode="json"))
+    return types.CallToolResult(content=content, structured_content=record)
 
 
 def status_result(edit: Edit, poll_interval: float) -> types.CallToolResult:
     """What get_edit_status returns for `edit` (and a task's result): the still only once it succeeded."""
     thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
-    return edit_result(to_record(edit, poll_interval=poll_interval), thumbnail)
+    return edit_result(record_fields(edit, now=time.time(), poll_interval=poll_interval), thumbnail)
 
 
 def list_result(records: list[dict[str, Any]], next_cursor: str | None) -> types.CallToolResult:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from aleph_mcp.config import ProviderName
 from aleph_mcp.edits import dry_run as dry_runs
 from aleph_mcp.models import SEED_MAX, AspectRatio, EditList, EditRecord, EditStatus
-from aleph_mcp.records import record_fields, to_record
+from aleph_mcp.records import record_fields
 from aleph_mcp.server.confirm import TakenIn, confirm_spend, require_approval
 from aleph_mcp.server.content import edit_result, list_result, status_result
 from aleph_mcp.server.registration import Registrations
@@ -108,7 +108,9 @@ async def edit_video(
         await require_approval(ctx, intake, approval)
         with agent_errors():
             edit, duplicate = await state.service.start(intake, progress_of(ctx))
-        return edit_result(to_record(edit, poll_interval=state.poll_interval, duplicate=duplicate))
+        return edit_result(
+            record_fields(edit, now=time.time(), poll_interval=state.poll_interval, duplicate=duplicate)
+        )
     finally:
         intake.discard()  # previewed, declined or sent: its private input copies are done with
 
@@ -167,7 +169,7 @@ async def cancel_edit(ctx: Ctx, edit_id: EditId) -> EditResult:
     state = state_of(ctx)
     with agent_errors():
         edit = await state.service.cancel(edit_id, caller(ctx))
-    return edit_result(to_record(edit, poll_interval=state.poll_interval))
+    return edit_result(record_fields(edit, now=time.time(), poll_interval=state.poll_interval))
 
 
 __all__ = ["tools"]
