@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aleph_mcp.config import PriceOverride, Settings
 from aleph_mcp.errors import BudgetExceeded, InvalidInput
@@ -64,6 +64,10 @@ class Budget:
     edits: int | None
     prices: Mapping[str, PriceOverride]
     usd_per_user: float | None = None  # each owner's own cap, beside the global ones
+    # Whether a provider bills failed / cancelled jobs, per model: looked up in the catalog once.
+    _billing_rules: dict[tuple[str, str, str], bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Budget:
@@ -84,6 +88,12 @@ class Budget:
     def _counts(self, provider: str, model: str, billing: BillingClass) -> bool:
         if billing in ("billed", "refused"):
             return billing == "billed"
+        known = self._billing_rules.get((provider, model, billing))
+        if known is None:
+            known = self._billing_rules[provider, model, billing] = self._bills(provider, model, billing)
+        return known
+
+    def _bills(self, provider: str, model: str, billing: BillingClass) -> bool:
         try:
             price = price_of(provider, model, self.prices)
         except KeyError:  # a model no longer in the catalog

@@ -77,8 +77,9 @@ class EditStore(Protocol):
     - `created_since` returns the edits created at or after a time, oldest first.
     - `spend_since` sums the edits created at or after a time (with `owner`, only that owner's), grouped by
       provider, model, `models.billing_class` and `models.cost_kind` of `models.stored_cost`, without
-      handing back each edit (a `SpendGroup` each; none of no edits; in no particular order). SQLite keeps
-      a ledger for it (store/ledger.py documents the exact semantics to mirror).
+      handing back each edit (`SpendGroup`s in no particular order, none of no edits; one key may come in
+      several groups, which a reader adds up). SQLite keeps a ledger for it (store/ledger.py documents the
+      exact semantics to mirror).
     - `claim_create` records that the edit's create is about to be sent (`create_sent_at = now`, clearing
       `submit_after`) and returns "claimed"; one atomic step, across processes too. With a `limit`, it first
       counts the provider's other unfinished edits whose job exists or may exist (a task id or a create sent)

@@ -131,17 +131,15 @@ _MOVE = (
 )
 
 
-_GAP_OF = (
-    "SELECT start, EXISTS (SELECT 1 FROM edits WHERE created_at >= MIN(start, :since) "
-    "AND created_at < MAX(start, :since)) FROM spend_window"
-)
+_ANY_BETWEEN = "SELECT EXISTS (SELECT 1 FROM edits WHERE created_at >= ? AND created_at < ?)"
 
 
 def _gap(db: sqlite3.Connection, since: float) -> tuple[dict[str, float], bool]:
     """The edits created in [low, high) are to be added (sign 1) or taken away (-1) to turn the ledger's
     sums into the sums since `since`; and whether there are any."""
-    start, any_edit = db.execute(_GAP_OF, {"since": since}).fetchone()
+    (start,) = db.execute("SELECT start FROM spend_window").fetchone()
     sign, low, high = (-1, start, since) if since > start else (1, since, start)
+    any_edit = low != high and db.execute(_ANY_BETWEEN, (low, high)).fetchone()[0]
     return {"sign": sign, "low": low, "high": high}, bool(any_edit)
 
 
@@ -166,20 +164,22 @@ def _sums_sql(one_owner: bool) -> str:
 
 
 _SUMS = {one_owner: _sums_sql(one_owner) for one_owner in (False, True)}
+# Right after a move, the ledger's rows are the sums: read as they are (one per owner; merging is the
+# reader's, `Budget.tally` sums groups of one key alike), which is cheaper than grouping them in SQL.
 _TOTALS = {
-    one_owner: "SELECT provider, model, billing, kind, SUM(edits), SUM(nano), SUM(free) FROM spend_totals"
-    + (" WHERE owner = :owner" if one_owner else "")
-    + " GROUP BY 1, 2, 3, 4 HAVING SUM(edits) != 0"
+    one_owner: "SELECT provider, model, billing, kind, edits, nano, free FROM spend_totals WHERE edits != 0"
+    + (" AND owner = :owner" if one_owner else "")
     for one_owner in (False, True)
 }
 
 
 def read_sums(db: sqlite3.Connection, since: float, owner: str | None = None) -> list[SpendGroup]:
-    """The sums of the edits created at or after `since` (one owner's, or everyone's), grouped without the
-    owner; groups of no edits left out. Changes nothing: run it inside one transaction."""
+    """The sums of the edits created at or after `since` (one owner's, or everyone's); groups of no edits
+    left out, and groups of one key may come more than once. Changes nothing: run it in one transaction."""
     gap, any_edit = _gap(db, since)
-    sql = (_SUMS if any_edit else _TOTALS)[owner is not None]
-    return _groups(db.execute(sql, gap | {"owner": owner}).fetchall())
+    if not any_edit:
+        return totals(db, owner)
+    return _groups(db.execute(_SUMS[owner is not None], gap | {"owner": owner}).fetchall())
 
 
 def totals(db: sqlite3.Connection, owner: str | None = None) -> list[SpendGroup]:
