@@ -135,8 +135,10 @@ async def main(calls: int, starts: int, against: str | None) -> None:
         baseline_params = StdioServerParameters(command=sys.executable, args=[str(folder / "echo_server.py")])
         aleph_params = StdioServerParameters(command=sys.executable, args=["-m", "aleph_mcp"], env=env)
 
-        other = StdioServerParameters(
-            command=sys.executable, args=["-m", "aleph_mcp"], env=env | {"PYTHONPATH": against or ""}
+        other = StdioServerParameters(  # a data dir of its own: the two versions' schemas may differ
+            command=sys.executable,
+            args=["-m", "aleph_mcp"],
+            env=env | {"PYTHONPATH": against or "", "ALEPH_MCP_DATA_DIR": str(folder / "other-data")},
         )
         base_starts, aleph_starts, other_starts = [], [], []
         for _ in range(starts):  # alternating, so a change of load on the machine hits all alike

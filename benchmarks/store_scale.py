@@ -7,7 +7,8 @@
 edits, `--running` of them running (at another provider, for the provider filter), spread through the
 store; the ratio should stay near 1.
 `budget`: the submit rate (EditService.start: insert, lease, create, release) with ALEPH_MCP_BUDGET_EDITS
-set, against the same store with no budget, for stores already holding that many edits of the last 24 h.
+and ALEPH_MCP_BUDGET_USD set (caps never reached), against the same store with no budget, for stores
+already holding that many edits of the last 24 h.
 Prints medians; compare the ratios, not the milliseconds (they vary with the machine and its load).
 """
 
@@ -101,11 +102,14 @@ async def status_filter(small: int, large: int, running: int, calls: int) -> Non
 
 
 def service(store: SQLiteEditStore, data: Path, budget_edits: int | None) -> EditService:
+    """A service on `store`; with `budget_edits`, both caps are set (the USD one as high: never reached)."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=data,
         runway_api_key="bench-key-0123456789",
         budget_edits=budget_edits,
+        budget_usd=None if budget_edits is None else budget_edits * 10.0,
+        prices={"runway/aleph2": {"usd": 0.05}},  # the stub's model: priced, as a USD cap needs
     )
     return EditService(store, {"runway": StubProvider(name="runway")}, settings, owner="bench")
 
@@ -135,7 +139,7 @@ async def submit_rate(days: list[int], submits: int, rounds: int = 10) -> None:
             plain, capped = samples[None], samples[caps[1]]
             rates = [1 / statistics.median(plain), 1 / statistics.median(capped)]
             print(line(f"submit, no budget, {day:,} edits in 24 h", plain))
-            print(line(f"submit, BUDGET_EDITS set, {day:,} edits in 24 h", capped, plain))
+            print(line(f"submit, BUDGET_EDITS+USD set, {day:,} edits in 24 h", capped, plain))
             print(f"    rate {rates[0]:.0f}/s without, {rates[1]:.0f}/s with: x{rates[1] / rates[0]:.2f}")
 
 

@@ -714,3 +714,41 @@ async def test_close_in_a_cancelled_scope_still_closes_the_file(tmp_path: Path) 
         await store.close()
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         store._db.execute("SELECT 1")
+
+
+class BusyReader:
+    """Stands in for the store's event-loop reader when SQLite would make it wait (a recovery, a lock)."""
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        raise sqlite3.OperationalError("database is locked")
+
+    def close(self) -> None:
+        return None
+
+
+async def test_a_get_the_event_loop_cannot_serve_at_once_is_read_in_a_thread(tmp_path: Path) -> None:
+    """The quick read on the loop gives way to the worker-thread read: the edit is still found."""
+    store = SQLiteEditStore(tmp_path / "edits.sqlite3")
+    await store.add(Edit("ed_1", "local", "ffmpeg", "p", "v"))
+    reader = store._reader
+    store._reader = BusyReader()  # type: ignore[assignment]
+    found = await store.get("ed_1")
+    reader.close()
+    await store.close()
+    assert found is not None and found.edit_id == "ed_1"
+
+
+async def test_a_get_sees_what_another_connection_just_committed(tmp_path: Path) -> None:
+    """The loop's reader reads the newest commit of any writer on the file (another process, say)."""
+    path = tmp_path / "edits.sqlite3"
+    first, second = SQLiteEditStore(path), SQLiteEditStore(path)
+    await second.add(Edit("ed_1", "local", "ffmpeg", "p", "v"))
+    seen = [await first.get("ed_1")]
+    edit = await second.get("ed_1")
+    assert edit is not None
+    edit.status = "succeeded"
+    await second.save(edit)
+    seen.append(await first.get("ed_1"))
+    await first.close()
+    await second.close()
+    assert [e.status if e else None for e in seen] == ["queued", "succeeded"]

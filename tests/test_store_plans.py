@@ -34,6 +34,9 @@ def plan(path: Path, sql: str, params: list[object]) -> str:
             "edits_status_newest (status=? AND (created_at,edit_id)<(?,?))",
         ),
         (["(created_at, edit_id) < (?, ?)"], [5.0, "ed_1"], "edits_newest ((created_at,edit_id)<(?,?))"),
+        # The tools scope every page to its caller: the status filter's index still serves it.
+        (["owner = ?", "status = ?"], ["local", "running"], "edits_status_newest (status=?)"),
+        (["owner = ?", "provider = ?"], ["local", "kie"], "edits_provider_newest (provider=?)"),
     ],
 )
 async def test_a_filtered_page_is_an_index_search_in_newest_first_order(

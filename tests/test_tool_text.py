@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
+import pytest
+from jsonschema import Draft202012Validator
 from mcp import Client
 
-from aleph_mcp.models import EditRecord
-from aleph_mcp.server import create_server
+from aleph_mcp.models import Edit, EditRecord
+from aleph_mcp.records import record_fields, to_record
+from aleph_mcp.server import content, create_server
 
 from .conftest import make_settings
+from .media import make_clip
 
 TOOLS_LIST_BUDGET = 16_000  # bytes of the tools/list answer as it goes over the wire (compact JSON); 15 KB
 # until chains and trims (issue 17) added from_edit, start/end/duration_seconds, parent, lineage and trim
@@ -62,10 +67,74 @@ async def test_watermark_is_offered_by_every_provider_that_draws_it(tmp_path: Pa
     assert "kie" in description and "local" in description
 
 
-async def test_list_edits_publishes_its_record_schema_inline(tmp_path: Path) -> None:
-    """list_edits' output schema holds each record's schema in place of a `$ref`: the same schema."""
-    async with Client(create_server(make_settings(tmp_path))) as client:
+async def test_list_edits_publishes_a_lean_record_schema_and_answers_full_records(tmp_path: Path) -> None:
+    """list_edits' item schema (inline, no `$ref`) requires what a record requires and types the fields an
+    edit is picked by as the record does; every record it returns is a full one (the record's schema)."""
+    settings = make_settings(tmp_path, allowed_dirs=str(tmp_path))
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip)
+    async with Client(create_server(settings)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
+        await client.call_tool("edit_video", {"prompt": "invert", "video": str(clip)})
+        listed = (await client.call_tool("list_edits", {})).structured_content
     schema = tools["list_edits"].output_schema
     assert schema is not None and "$ref" not in json.dumps(schema)
-    assert schema["properties"]["edits"]["items"] == EditRecord.model_json_schema()
+    items, full = schema["properties"]["edits"]["items"], EditRecord.model_json_schema()
+    assert items["required"] == full["required"] and set(items["properties"]) == {"edit_id", "status"}
+    assert all(items["properties"][name] == full["properties"][name] for name in items["properties"])
+    assert tools["get_edit_status"].output_schema == full
+    assert listed is not None and len(listed["edits"]) == 1
+    Draft202012Validator(full).validate(listed["edits"][0])
+    assert set(listed["edits"][0]) == set(full["properties"])
+
+
+def test_an_inline_still_is_read_once_per_version_of_its_file(tmp_path: Path) -> None:
+    """The still is encoded once and reused, until the file changes; a vanished file inlines nothing."""
+    still = tmp_path / "ed_1.thumb.jpg"
+    still.write_bytes(b"first version")
+    first = content._inline_image(still)
+    again = content._inline_image(still)
+    still.write_bytes(b"the second, longer version")
+    changed = content._inline_image(still)
+    still.unlink()
+    gone = content._inline_image(still)
+    assert first is not None and again is not None and changed is not None and gone is None
+    assert first.data is again.data  # the same encoded string, not read and encoded again
+    assert base64.b64decode(changed.data) == b"the second, longer version"
+
+
+LISTED = [
+    Edit("ed_q", "local", "ffmpeg", "p", "v", created_at=1.5, updated_at=2.0, next_poll_at=9.0),
+    Edit(
+        "ed_s",
+        "runway",
+        "gen4_aleph",
+        "make it snow",
+        "v",
+        status="succeeded",
+        provider_task_id="t",
+        finished_at=3.0,
+        local_path="/a/ed_s.mp4",
+        thumbnail_path="/a/ed_s.jpg",
+        progress=1.0,
+        warnings=["cropped"],
+        estimated_cost_usd=0.75,
+        cost_basis="5 s",
+        provider_cost_credits=75.0,
+        provider_cost_usd=0.75,
+        provider_cost_final=True,
+    ),
+    Edit("ed_f", "kie", "aleph", "p", "v", status="failed", error_code="timeout", error_message="late"),
+    Edit("ed_c", "krea", "aleph", "p", "v", status="cancelled", error_message="by you", notes="n"),
+    Edit("ed_z", "runway", "gen4_aleph", "p", "v", provider_cost_credits=0.0, provider_cost_usd=None),
+]
+
+
+@pytest.mark.parametrize("edit", LISTED, ids=[e.edit_id for e in LISTED])
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_a_listed_record_is_exactly_the_status_record(edit: Edit, duplicate: bool) -> None:
+    """list_edits' records, built without a model, are what EditRecord dumps for the same edit."""
+    fields = record_fields(edit, now=5.0, poll_interval=4.0, duplicate=duplicate)
+    record = to_record(edit, poll_interval=4.0, duplicate=duplicate, now=5.0)
+    assert fields == record.model_dump(mode="json")
+    assert list(fields) == list(EditRecord.model_fields)

@@ -26,7 +26,7 @@ from aleph_mcp.edits.service import EditService
 from aleph_mcp.media.archive import Archive
 from aleph_mcp.media.fetch import FetchPolicy, Resolver, system_resolver
 from aleph_mcp.models import Edit
-from aleph_mcp.providers import build_providers
+from aleph_mcp.providers import build_providers, tls
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.providers.registry import HOSTED_PROVIDERS
 from aleph_mcp.store import EditStore
@@ -57,8 +57,11 @@ def owner_id() -> str:
 
 def http_client(settings: Settings) -> httpx2.AsyncClient:
     """The one HTTP client every provider call and download of this process shares."""
+    prepared = tls.context()  # loaded in a thread during start-up, where `serve` warmed it up
     return httpx2.AsyncClient(
-        timeout=settings.request_timeout, headers={"user-agent": f"aleph-mcp/{__version__}"}
+        timeout=settings.request_timeout,
+        headers={"user-agent": f"aleph-mcp/{__version__}"},
+        verify=prepared if prepared is not None else True,
     )
 
 

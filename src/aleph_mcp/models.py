@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import WithJsonSchema
 
+from aleph_mcp.errors import ErrorCode
+
 EditStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 AspectRatio = Literal["16:9", "9:16", "4:3", "3:4", "1:1", "21:9"]
@@ -134,6 +136,60 @@ class Edit:
 
     def cancel(self, now: float) -> None:
         self.finish("cancelled", now, "cancelled", "Cancelled on request.")
+
+
+# -- what an edit may have cost: the budget's inputs, which a store sums without reading every edit ---------
+# "refused": ended before a job existed (never billed); "billed": may have been billed, whatever the provider
+# says; "failed" / "cancelled": billed only where the provider bills failures / cancellations (prices.json).
+# The SQLite ledger classifies in SQL too (store/ledger.py billing_sql): change both, in a migration.
+BillingClass = Literal["billed", "refused", "failed", "cancelled"]
+# Failures of ours, not renders the provider reported failed: the job may have run (and been billed).
+NOT_A_RENDER_FAILURE: frozenset[ErrorCode] = frozenset(
+    {"submit_outcome_unknown", "timeout", "output_expired", "auth_failed", "remote_not_found"}
+)
+# How a store sums an edit's stored cost: "requote" (none stored: the budget quotes today's price), "summed"
+# (0 to MAX_SUMMED_USD, summed exactly in whole nanodollars), "outlier" (anything else: recounted one by one).
+CostKind = Literal["requote", "summed", "outlier"]
+MAX_SUMMED_USD = 1e6
+NANO = 1e9
+
+
+def billing_class(edit: Edit) -> BillingClass:
+    if edit.is_terminal and edit.provider_task_id is None and edit.error_code != "submit_outcome_unknown":
+        return "refused"  # refused, out of time waiting for capacity, or cancelled before a job existed
+    if edit.status == "failed":
+        return "billed" if edit.error_code in NOT_A_RENDER_FAILURE else "failed"
+    return "cancelled" if edit.status == "cancelled" else "billed"
+
+
+def stored_cost(edit: Edit) -> float | None:
+    """The provider's own figure once it reported one (0 when it refunded the job), else our quote."""
+    return edit.provider_cost_usd if edit.provider_cost_usd is not None else edit.estimated_cost_usd
+
+
+def cost_kind(cost: float | None) -> CostKind:
+    if cost is None:
+        return "requote"
+    return "summed" if 0 <= cost <= MAX_SUMMED_USD else "outlier"
+
+
+def nanodollars(cost: float) -> int:
+    """A summed cost in whole nanodollars, rounded half up (SQL: CAST(cost * 1e9 + 0.5 AS INTEGER))."""
+    return int(cost * NANO + 0.5)
+
+
+@dataclass(frozen=True)
+class SpendGroup:
+    """Edits of a time window alike for the budget: one provider, model, billing class and cost kind.
+    `nano` sums the stored costs of "summed" edits in nanodollars; `free` counts those stored at $0."""
+
+    provider: str
+    model: str
+    billing: BillingClass
+    kind: CostKind
+    edits: int
+    nano: int
+    free: int
 
 
 _MERGEABLE = {"type", "enum", "minLength", "maxLength", "minimum", "maximum"}
@@ -271,10 +327,20 @@ class EditRecord(RecordFields):
     updated_at: str
 
 
+def _listed_record_schema() -> dict[str, Any]:
+    """A listed record's published schema: its required fields, and the types of the two a client picks
+    an edit by. A client validates every field named in a schema for every record of every page in pure
+    Python (20 records: ~10x the time of this); each field's type is in get_edit_status' output schema,
+    and the server still checks every record against the full model. Inlined, not a `$ref`."""
+    full = EditRecord.model_json_schema()
+    return {
+        "type": "object",
+        "description": "An edit's status record: the fields get_edit_status returns (its schema types each)",
+        "required": full["required"],
+        "properties": {name: full["properties"][name] for name in ("edit_id", "status")},
+    }
+
+
 class EditList(Lean):
-    # Inlined, not a `$ref`: a client resolves the reference for every record it validates (twice as slow).
-    # The same schema as the reference's: EditRecord's own has no `$defs` (tests/test_tool_text.py).
-    edits: Annotated[
-        list[EditRecord], WithJsonSchema({"type": "array", "items": EditRecord.model_json_schema()})
-    ]
+    edits: Annotated[list[EditRecord], WithJsonSchema({"type": "array", "items": _listed_record_schema()})]
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next, older page")

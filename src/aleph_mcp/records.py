@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
-from aleph_mcp.models import Edit, EditErrorInfo, EditRecord, LineageStep, ProviderCost, WindowInfo
+from aleph_mcp.models import Edit, EditRecord, LineageStep, ProviderCost, WindowInfo
 
 JOB_PLAN = "whole_clip_windows"  # see edits/long_clips.py: a whole-clip job's windows
 JOB_QUOTE = "whole_clip_quote_usd"
@@ -51,6 +53,52 @@ def check_again_in(edit: Edit, now: float, default: float, behind: float = 0.0) 
     return max(1, round(due + behind - now + 1))
 
 
+def record_fields(
+    edit: Edit,
+    *,
+    now: float,
+    poll_interval: float = 5.0,
+    duplicate: bool = False,
+    lineage: list[LineageStep] | None = None,
+    behind: float = 0.0,
+) -> dict[str, Any]:
+    """The status record as the JSON values EditRecord dumps to: what the tools answer with, built
+    without a model per edit (the SDK still checks each answer against the tool's output model).
+    `lineage`: a chain's steps (chains.py) where the caller looked them up; `behind`: how late the poller
+    runs (the check-again hint says when the edit is really looked at)."""
+    ended_badly = edit.status in ("failed", "cancelled") and (edit.error_code or edit.error_message)
+    return {
+        "edit_id": edit.edit_id,
+        "status": edit.status,
+        "provider": edit.provider,
+        "model": edit.model,
+        "prompt": edit.prompt,
+        "provider_task_id": edit.provider_task_id,
+        "created_at": iso(edit.created_at) or "",
+        "updated_at": iso(edit.updated_at) or "",
+        "finished_at": iso(edit.finished_at),
+        "progress": edit.progress,
+        "output_url": edit.output_url,
+        "local_path": edit.local_path,
+        "video_uri": video_uri(edit.edit_id) if edit.local_path else None,
+        "thumbnail_uri": thumbnail_uri(edit.edit_id) if edit.thumbnail_path else None,
+        "error": {"code": edit.error_code or "failed", "message": edit.error_message or ""}
+        if ended_badly
+        else None,
+        "notes": edit.notes,
+        "warnings": list(edit.warnings),
+        "check_again_in_seconds": check_again_in(edit, now, poll_interval, behind),
+        "duplicate_of_request": duplicate,
+        "estimated_cost_usd": edit.options.get(JOB_QUOTE, edit.estimated_cost_usd),
+        "cost_basis": edit.cost_basis,
+        "provider_cost": _provider_cost_fields(edit),
+        "parent_edit_id": edit.parent_edit_id,
+        "trim": trim_text(edit.trim_start, edit.trim_end),
+        "lineage": [step.model_dump(mode="json") for step in lineage] if lineage else None,
+        "windows": [w.model_dump(mode="json") for w in windows_of(edit)],
+    }
+
+
 def to_record(
     edit: Edit,
     *,
@@ -58,40 +106,17 @@ def to_record(
     duplicate: bool = False,
     lineage: list[LineageStep] | None = None,
     behind: float = 0.0,
+    now: float | None = None,
 ) -> EditRecord:
-    """The record agents see; `lineage` (a chain's steps, chains.py) where the caller looked it up;
-    `behind`: how late the poller runs (its check-again hint says when the edit is really looked at)."""
-    now = time.time()
-    return EditRecord(
-        edit_id=edit.edit_id,
-        status=edit.status,
-        provider=edit.provider,
-        model=edit.model,
-        prompt=edit.prompt,
-        provider_task_id=edit.provider_task_id,
-        created_at=iso(edit.created_at) or "",
-        updated_at=iso(edit.updated_at) or "",
-        finished_at=iso(edit.finished_at),
-        progress=edit.progress,
-        output_url=edit.output_url,
-        local_path=edit.local_path,
-        video_uri=video_uri(edit.edit_id) if edit.local_path else None,
-        thumbnail_uri=thumbnail_uri(edit.edit_id) if edit.thumbnail_path else None,
-        error=EditErrorInfo(code=edit.error_code or "failed", message=edit.error_message or "")
-        if edit.status in ("failed", "cancelled") and (edit.error_code or edit.error_message)
-        else None,
-        notes=edit.notes,
-        warnings=list(edit.warnings),
-        check_again_in_seconds=check_again_in(edit, now, poll_interval, behind),
-        duplicate_of_request=duplicate,
-        estimated_cost_usd=edit.options.get(JOB_QUOTE, edit.estimated_cost_usd),
-        cost_basis=edit.cost_basis,
-        provider_cost=provider_cost(edit),
-        parent_edit_id=edit.parent_edit_id,
-        trim=trim_text(edit.trim_start, edit.trim_end),
-        lineage=lineage or None,
-        windows=windows_of(edit),
+    fields = record_fields(
+        edit,
+        now=time.time() if now is None else now,
+        poll_interval=poll_interval,
+        duplicate=duplicate,
+        lineage=lineage,
+        behind=behind,
     )
+    return EditRecord.model_validate(fields)
 
 
 def windows_of(edit: Edit) -> list[WindowInfo]:
@@ -116,6 +141,11 @@ def windows_of(edit: Edit) -> list[WindowInfo]:
 def provider_cost(edit: Edit) -> ProviderCost | None:
     """The provider's own figure, with a basis like "runway reported 75 credits (final); $0.75 at
     $0.01/credit, a third-party conversion"."""
+    fields = _provider_cost_fields(edit)
+    return ProviderCost.model_validate(fields) if fields is not None else None
+
+
+def _provider_cost_fields(edit: Edit) -> dict[str, Any] | None:
     credits = edit.provider_cost_credits
     if credits is None:
         return None
@@ -124,7 +154,7 @@ def provider_cost(edit: Edit) -> ProviderCost | None:
     usd = edit.provider_cost_usd
     if usd is not None and credits > 0:
         basis += f"; ${usd:.2f} at ${usd / credits:.4g}/credit, a third-party conversion"
-    return ProviderCost(credits=credits, final=edit.provider_cost_final, usd=usd, basis=basis)
+    return {"credits": credits, "final": edit.provider_cost_final, "usd": usd, "basis": basis}
 
 
 def cost_text(usd: float | None, basis: str | None) -> str:
@@ -135,27 +165,28 @@ def cost_text(usd: float | None, basis: str | None) -> str:
     return f"{figure} ({basis})" if basis else figure
 
 
-def summary(record: EditRecord) -> str:
-    """One line a person can read in a chat transcript."""
-    line = f"Edit {record.edit_id} ({record.provider}/{record.model}) is {record.status}"
-    if record.progress is not None and record.status == "running":
-        line += f", {record.progress:.0%}"
-    if record.trim:
-        line += f", editing {record.trim} of its input"
-    if record.parent_edit_id:
-        line += f", made from edit {record.parent_edit_id}'s video"
-    if record.status == "succeeded" and record.local_path:
-        line += f". Video: {record.local_path} (resource {record.video_uri})"
-    if record.error is not None:
-        line += f": {record.error.message}"
-    jobs = [w for w in record.windows if w.part_of is None]
-    if jobs and record.error is None:  # a whole-clip job: its windows are edits of their own
-        done = sum(w.status == "succeeded" for w in jobs)
-        edits = ", ".join(str(w.edit_id) for w in jobs)
+def summary(record: EditRecord | Mapping[str, Any]) -> str:
+    """One line a person can read in a chat transcript (of a record, or of its `record_fields`)."""
+    r = record if isinstance(record, Mapping) else record.model_dump(mode="json")
+    line = f"Edit {r['edit_id']} ({r['provider']}/{r['model']}) is {r['status']}"
+    if r["progress"] is not None and r["status"] == "running":
+        line += f", {r['progress']:.0%}"
+    if r.get("trim"):
+        line += f", editing {r['trim']} of its input"
+    if r.get("parent_edit_id"):
+        line += f", made from edit {r['parent_edit_id']}'s video"
+    if r["status"] == "succeeded" and r["local_path"]:
+        line += f". Video: {r['local_path']} (resource {r['video_uri']})"
+    if r["error"] is not None:
+        line += f": {r['error']['message']}"
+    jobs = [w for w in r.get("windows") or [] if w.get("part_of") is None]
+    if jobs and r["error"] is None:  # a whole-clip job: its windows are edits of their own
+        done = sum(w.get("status") == "succeeded" for w in jobs)
+        edits = ", ".join(str(w.get("edit_id")) for w in jobs)
         line += f" (whole clip: {done} of {len(jobs)} windows done, edits {edits})"
-    if record.check_again_in_seconds is not None:
-        line += f". Check again in about {record.check_again_in_seconds} s."
+    if r["check_again_in_seconds"] is not None:
+        line += f". Check again in about {r['check_again_in_seconds']} s."
     line += "" if line.endswith(".") else "."
-    if record.estimated_cost_usd is not None or record.cost_basis:
-        line += f" Estimated {cost_text(record.estimated_cost_usd, record.cost_basis)}."
+    if r["estimated_cost_usd"] is not None or r["cost_basis"]:
+        line += f" Estimated {cost_text(r['estimated_cost_usd'], r['cost_basis'])}."
     return line

@@ -148,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from aleph_mcp.providers import tls
+
+    tls.warm_up()  # the CA certificates load in a thread while the server is imported and built
     from aleph_mcp.config import load_settings
     from aleph_mcp.errors import InvalidInput
     from aleph_mcp.server import create_server, serve_stdio

@@ -27,7 +27,7 @@ from aleph_mcp.models import Edit
 from aleph_mcp.providers.registry import capabilities_of
 from aleph_mcp.store import SQLiteEditStore
 from aleph_mcp.store.base import NOT_TERMINAL_SQL, TERMINAL
-from aleph_mcp.store.sqlite import _row_to_edit
+from aleph_mcp.store.sqlite import edits_of
 
 WATCH_EVERY = 0.2  # how often the store is read for another process's changes
 
@@ -54,8 +54,7 @@ class FocusedStore(SQLiteEditStore):
             f"AND {NOT_TERMINAL_SQL} AND (lease_until IS NULL OR lease_until < ?) RETURNING *"
         )
         params = (owner, until, focus, now, *TERMINAL, now)
-        rows = await self._run(lambda: self._db.execute(sql, params).fetchall())
-        return [_row_to_edit(row) for row in rows]
+        return await self._run(lambda: edits_of(self._db.execute(sql, params)))
 
 
 @dataclass

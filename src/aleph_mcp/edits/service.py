@@ -208,9 +208,13 @@ class EditService:
     async def check_budget(self, estimate: Quote, owner: str | None = None, count: int = 1) -> None:
         """Raise BudgetExceeded if an edit quoted `estimate` (covering `count` billable edits) would not fit
         now (read-only; submit checks again, atomically with its insert)."""
-        if self.budget.active:
-            now = self.clock()
-            self.budget.check(estimate, await self.store.created_since(now - WINDOW), now, owner, count)
+        if not self.budget.active:
+            return
+        now = self.clock()
+        gate = self.budget.gate(estimate, now, owner, count)
+        own = await self.store.spend_since(gate.since, gate.sums_owner) if gate.sums_owner is not None else []
+        if not gate.admits(await self.store.spend_since(gate.since), own):  # the sums leave it open
+            gate.check(await self.store.created_since(gate.since))
 
     async def budget_status(self, estimate: Quote, owner: str | None = None, count: int = 1) -> str | None:
         if not self.budget.active:

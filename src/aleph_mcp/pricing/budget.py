@@ -18,20 +18,23 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aleph_mcp.config import PriceOverride, Settings
-from aleph_mcp.errors import BudgetExceeded, ErrorCode, InvalidInput
-from aleph_mcp.models import Edit
+from aleph_mcp.errors import BudgetExceeded, InvalidInput
+from aleph_mcp.models import NANO, BillingClass, Edit, SpendGroup, billing_class, stored_cost
 from aleph_mcp.pricing.catalog import Quote, price_of, quote
 from aleph_mcp.records import cost_text, iso
 
 WINDOW = 24 * 3600.0
 EPSILON = 1e-9
-# Failures of ours, not renders the provider reported failed: the job may have run (and been billed).
-NOT_A_RENDER_FAILURE: frozenset[ErrorCode] = frozenset(
-    {"submit_outcome_unknown", "timeout", "output_expired", "auth_failed", "remote_not_found"}
-)
+
+
+def sure_margin(edits: int, usd: float) -> float:
+    """How far a store's summed spend may be from the edit-by-edit sum of `check`: each summed cost is
+    rounded to a nanodollar (0.5e-9 each), and a float sum of n terms errs by at most n ulps of its total.
+    Only a spend this far under a cap is passed from the sums; closer, the edits are recounted."""
+    return 1e-6 + edits * (1e-9 + 1e-15 * abs(usd))
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,10 @@ class Budget:
     edits: int | None
     prices: Mapping[str, PriceOverride]
     usd_per_user: float | None = None  # each owner's own cap, beside the global ones
+    # Whether a provider bills failed / cancelled jobs, per model: looked up in the catalog once.
+    _billing_rules: dict[tuple[str, str, str], bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Budget:
@@ -76,32 +83,32 @@ class Budget:
     # -- what counts --------------------------------------------------------------------------------
     def counts(self, edit: Edit) -> bool:
         """Whether the provider may bill this edit (unknown: yes)."""
-        if edit.is_terminal and edit.provider_task_id is None and edit.error_code != "submit_outcome_unknown":
-            return False  # refused, out of time waiting for capacity, or cancelled before a job existed
-        if edit.status == "failed":
-            if edit.error_code in NOT_A_RENDER_FAILURE:
-                return True
-            return self._bills(edit, "failed")
-        if edit.status == "cancelled":
-            return self._bills(edit, "cancelled")
-        return True
+        return self._counts(edit.provider, edit.model, billing_class(edit))
 
-    def _bills(self, edit: Edit, how: str) -> bool:
+    def _counts(self, provider: str, model: str, billing: BillingClass) -> bool:
+        if billing in ("billed", "refused"):
+            return billing == "billed"
+        known = self._billing_rules.get((provider, model, billing))
+        if known is None:
+            known = self._billing_rules[provider, model, billing] = self._bills(provider, model, billing)
+        return known
+
+    def _bills(self, provider: str, model: str, billing: BillingClass) -> bool:
         try:
-            price = price_of(edit.provider, edit.model, self.prices)
+            price = price_of(provider, model, self.prices)
         except KeyError:  # a model no longer in the catalog
             return True
-        stated = price.bills_failed if how == "failed" else price.bills_cancelled
+        stated = price.bills_failed if billing == "failed" else price.bills_cancelled
         return stated is not False
 
     def cost(self, edit: Edit) -> float | None:
         """The provider's own figure once it reported one (0 when it refunded the job), else the quote."""
-        if edit.provider_cost_usd is not None:
-            return edit.provider_cost_usd
-        if edit.estimated_cost_usd is not None:
-            return edit.estimated_cost_usd
+        cost = stored_cost(edit)
+        return cost if cost is not None else self._requote(edit.provider, edit.model)
+
+    def _requote(self, provider: str, model: str) -> float | None:
         try:
-            return quote(edit.provider, edit.model, None, overrides=self.prices).usd
+            return quote(provider, model, None, overrides=self.prices).usd
         except InvalidInput:
             return None
 
@@ -109,7 +116,51 @@ class Budget:
         counted = [(e, self.cost(e)) for e in sorted(recent, key=lambda e: e.created_at) if self.counts(e)]
         return Spend([(e, cost) for e, cost in counted if cost != 0])  # free edits spend nothing
 
+    def tally(self, groups: Sequence[SpendGroup]) -> tuple[int, float] | None:
+        """(counted edits, their dollars) from a store's sums: what `spend` finds edit by edit, within
+        `sure_margin`. None when an outlier cost (negative, huge) is counted: only a recount can say."""
+        edits, usd = 0, 0.0
+        for group in groups:
+            if not group.edits or not self._counts(group.provider, group.model, group.billing):
+                continue
+            if group.kind == "outlier":
+                return None
+            if group.kind == "summed":
+                edits, usd = edits + group.edits - group.free, usd + group.nano / NANO
+                continue
+            cost = self._requote(group.provider, group.model)
+            if cost != 0:  # free edits spend nothing; an unknown price counts the edit, not dollars
+                edits, usd = edits + group.edits, usd + (cost or 0.0) * group.edits
+        return edits, usd
+
     # -- the check ----------------------------------------------------------------------------------
+    def admits(
+        self,
+        estimate: Quote,
+        everyone: Sequence[SpendGroup],
+        own: Sequence[SpendGroup] | None = None,
+        count: int = 1,
+    ) -> bool:
+        """True when `check(estimate, ...)` would pass for sure, from the window's sums alone (`own`: the
+        owner's, for the per-user cap; None: no owner; `count`: the billable edits the estimate covers).
+        False: `check` with the edits decides."""
+        if not self.active or estimate.usd == 0:
+            return True
+        if (self.usd is not None or self.usd_per_user is not None) and estimate.usd is None:
+            return False
+        per_user, usd = self.usd_per_user, estimate.usd
+        if (
+            per_user is not None
+            and own is not None
+            and usd is not None
+            and not _under(self.tally(own), usd, per_user)
+        ):
+            return False
+        total = self.tally(everyone)
+        if total is None or (self.edits is not None and total[0] + count > self.edits):
+            return False
+        return self.usd is None or _under(total, estimate.usd or 0.0, self.usd)
+
     def check(
         self,
         estimate: Quote,
@@ -210,6 +261,11 @@ class Budget:
         return text + "Nothing was sent."  # unreachable with known costs; kept for safety
 
 
+def _under(total: tuple[int, float] | None, more: float, cap: float) -> bool:
+    """Whether `more` dollars on top of the summed `total` stay under `cap` for sure."""
+    return total is not None and total[1] + more <= cap - sure_margin(total[0], total[1])
+
+
 @dataclass(frozen=True)
 class BudgetGate:
     """The budget check for one new edit, run by the store inside the insert (store.Gate)."""
@@ -223,6 +279,15 @@ class BudgetGate:
 
     def check(self, recent: list[Edit]) -> None:
         self.budget.check(self.estimate, recent, self.now, self.owner, self.count)
+
+    @property
+    def sums_owner(self) -> str | None:
+        """Whose own sums `admits` needs besides everyone's: the owner's, under a per-user cap."""
+        return self.owner if self.budget.usd_per_user is not None else None
+
+    def admits(self, everyone: list[SpendGroup], own: list[SpendGroup]) -> bool:
+        own_sums = own if self.sums_owner is not None else None
+        return self.budget.admits(self.estimate, everyone, own_sums, self.count)
 
 
 def estimate_cost(

@@ -17,11 +17,13 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-import jwt
 from mcp.server.auth.provider import AccessToken
+
+if TYPE_CHECKING:
+    import jwt  # PyJWT (and cryptography under it) load with the first JWT verifier: stdio never needs them
 
 from aleph_mcp.models import LOCAL_OWNER
 
@@ -87,11 +89,15 @@ class JwtVerifier:
     """Bearer JWTs from `issuer`, signed by a key in `jwks_url`, for `audience`."""
 
     def __init__(self, *, jwks_url: str, issuer: str, audience: str, http: httpx2.AsyncClient) -> None:
+        import jwt as pyjwt  # see the TYPE_CHECKING import
+
+        self.jwt = pyjwt
         self.jwks_url, self.issuer, self.audience, self.http = jwks_url, issuer, audience, http
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = -JWKS_REFRESH_EVERY
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        jwt = self.jwt
         try:
             header = jwt.get_unverified_header(token)
             key = await self._key(str(header.get("kid", "")))
@@ -117,6 +123,7 @@ class JwtVerifier:
         return self._keys.get(kid)
 
     async def _fetch(self) -> None:
+        jwt = self.jwt
         self._fetched_at = time.monotonic()
         try:
             response = await self.http.get(self.jwks_url)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import functools
 import logging
+import stat
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,8 +17,8 @@ import mcp.types as types
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from aleph_mcp.models import Edit, EditList, EditRecord, LineageStep
-from aleph_mcp.records import compare_uri, edit_uri, summary, to_record
+from aleph_mcp.models import Edit, LineageStep
+from aleph_mcp.records import compare_uri, edit_uri, record_fields, summary
 
 logger = logging.getLogger(__name__)
 
@@ -24,35 +27,32 @@ ROOTS_TIMEOUT = 5.0
 
 
 def edit_result(
-    record: EditRecord, thumbnail: Path | None = None, sheet: Path | None = None
+    record: dict[str, Any], thumbnail: Path | None = None, sheet: Path | None = None
 ) -> types.CallToolResult:
     """Text summary, link to the record, and once finished a link to the video and an inline image: the
-    before/after sheet where there is one, else the output's still."""
+    before/after sheet where there is one, else the output's still. `record`: `records.record_fields`
+    (the SDK checks it against the tool's output model)."""
+    edit_id, video = record["edit_id"], record["video_uri"]
     content: list[types.ContentBlock] = [
         types.TextContent(type="text", text=summary(record)),
         types.ResourceLink(
             type="resource_link",
-            uri=edit_uri(record.edit_id),
-            name=f"edit {record.edit_id}",
+            uri=edit_uri(edit_id),
+            name=f"edit {edit_id}",
             mime_type="application/json",
             description="Status record; subscribe for updates",
         ),
     ]
-    if record.video_uri:
+    if video:
         content.append(
-            types.ResourceLink(
-                type="resource_link",
-                uri=record.video_uri,
-                name=f"{record.edit_id}.mp4",
-                mime_type="video/mp4",
-            )
+            types.ResourceLink(type="resource_link", uri=video, name=f"{edit_id}.mp4", mime_type="video/mp4")
         )
     if sheet is not None:
         content.append(
             types.ResourceLink(
                 type="resource_link",
-                uri=compare_uri(record.edit_id),
-                name=f"{record.edit_id} before/after",
+                uri=compare_uri(edit_id),
+                name=f"{edit_id} before/after",
                 mime_type="image/jpeg",
                 description="Input frames above the output's at the same moments",
             )
@@ -60,7 +60,7 @@ def edit_result(
     image = _inline_image(sheet) or _inline_image(thumbnail)
     if image is not None:
         content.append(image)
-    return types.CallToolResult(content=content, structured_content=record.model_dump(mode="json"))
+    return types.CallToolResult(content=content, structured_content=record)
 
 
 def status_result(
@@ -73,27 +73,32 @@ def status_result(
     """What get_edit_status returns for `edit` (and a task's result): the image only once it succeeded.
     `behind`: how late the poller runs (its check-again hint says when the edit is really looked at)."""
     thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
-    record = to_record(edit, poll_interval=poll_interval, lineage=lineage, behind=behind)
-    return edit_result(record, thumbnail, sheet if edit.status == "succeeded" else None)
+    fields = record_fields(edit, now=time.time(), poll_interval=poll_interval, lineage=lineage, behind=behind)
+    return edit_result(fields, thumbnail, sheet if edit.status == "succeeded" else None)
 
 
-def list_result(listing: EditList) -> types.CallToolResult:
-    """The page as structured content; the text only says what is in it (a JSON copy would double it)."""
-    edits = listing.edits
+def list_result(records: list[dict[str, Any]], next_cursor: str | None) -> types.CallToolResult:
+    """A page of records (`records.record_fields`) as structured content; the text only says what is in it
+    (a JSON copy would double it)."""
     counts: dict[str, int] = {}
-    for record in edits:
-        counts[record.status] = counts.get(record.status, 0) + 1
+    for record in records:
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
     tally = ", ".join(f"{n} {status}" for status, n in counts.items())
-    lines = [f"{len(edits)} edit{'s' * (len(edits) != 1)}, newest first" + (f" ({tally})" if tally else "")]
-    lines += [
-        f"- {r.edit_id} {r.status} {r.provider}/{r.model} {r.created_at}: {_short(r.prompt)}" for r in edits
+    lines = [
+        f"{len(records)} edit{'s' * (len(records) != 1)}, newest first" + (f" ({tally})" if tally else "")
     ]
-    if listing.next_cursor:
-        lines.append(f"More: call list_edits with cursor={listing.next_cursor}")
+    lines += [_line(r) for r in records]
+    if next_cursor:
+        lines.append(f"More: call list_edits with cursor={next_cursor}")
     return types.CallToolResult(
         content=[types.TextContent(type="text", text="\n".join(lines))],
-        structured_content=listing.model_dump(mode="json"),
+        structured_content={"edits": records, "next_cursor": next_cursor},
     )
+
+
+def _line(r: dict[str, Any]) -> str:
+    what = f"{r['provider']}/{r['model']}"
+    return f"- {r['edit_id']} {r['status']} {what} {r['created_at']}: {_short(r['prompt'])}"
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -102,10 +107,26 @@ def _short(text: str, limit: int = 60) -> str:
 
 
 def _inline_image(path: Path | None) -> types.ImageContent | None:
-    if path is None or not path.is_file() or path.stat().st_size > INLINE_IMAGE_MAX_BYTES:
+    if path is None:
+        return None
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(found.st_mode) or found.st_size > INLINE_IMAGE_MAX_BYTES:
+        return None
+    try:
+        data = _encoded(str(path), found.st_mtime_ns, found.st_size)
+    except OSError:  # gone since the stat: no still this time (a failure is not cached)
         return None
     mime = "image/png" if path.suffix == ".png" else "image/jpeg"
-    return types.ImageContent(type="image", data=base64.b64encode(path.read_bytes()).decode(), mime_type=mime)
+    return types.ImageContent(type="image", data=data, mime_type=mime)
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded(path: str, mtime_ns: int, size: int) -> str:
+    """A still's base64, read once per version of the file (a status call repeats it every time)."""
+    return base64.b64encode(Path(path).read_bytes()).decode()
 
 
 def looks_local(value: str | None) -> bool:

@@ -9,11 +9,17 @@ them on every session, so their size is latency.
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.prompts import Prompt
+from mcp.server.mcpserver.prompts.base import PromptArgument
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.context_injection import find_context_parameter
+from pydantic import ConfigDict, validate_call
+from pydantic.fields import FieldInfo
 
 from aleph_mcp.models import lean_schema
 
@@ -58,5 +64,46 @@ class Registrations:
     def register(self, server: MCPServer[Any]) -> None:
         """Put the resources and prompts on `server` (tools go in through `tools()`)."""
         for kind, fn, args, options in self._entries:
-            if kind != "tool":
+            if kind == "prompt":
+                server.add_prompt(lazy_prompt(fn, **options))
+            elif kind != "tool":
                 getattr(server, kind)(*args, **options)(fn)
+
+
+def lazy_prompt(
+    fn: Callable[..., Any], *, title: str | None = None, description: str | None = None
+) -> Prompt:
+    """What `Prompt.from_function` builds, without its start-up cost (a JSON schema and a validator per
+    prompt, ~5 ms each): the arguments are read from the signature, and the validator that checks a call
+    (lengths, literals) is built at the prompt's first use. test_startup checks the two agree."""
+    hints = typing.get_type_hints(fn, include_extras=True)
+    context_kwarg = find_context_parameter(fn)  # the SDK passes the request's Context there
+    arguments = []
+    for name, parameter in inspect.signature(fn).parameters.items():
+        if name == context_kwarg:
+            continue
+        found = [
+            m.description for m in getattr(hints.get(name), "__metadata__", ()) if isinstance(m, FieldInfo)
+        ]
+        arguments.append(
+            PromptArgument(
+                name=name,
+                description=next((d for d in reversed(found) if d), None),
+                required=parameter.default is inspect.Parameter.empty,
+            )
+        )
+    validated: list[Callable[..., Any]] = []
+
+    async def render(**values: Any) -> Any:
+        if not validated:
+            validated.append(validate_call(fn, config=ConfigDict(arbitrary_types_allowed=True)))
+        return await validated[0](**values)
+
+    return Prompt(
+        name=fn.__name__,
+        title=title,
+        description=description,
+        arguments=arguments,
+        fn=render,
+        context_kwarg=context_kwarg,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import mcp.types as types
@@ -12,7 +13,7 @@ from pydantic import BaseModel, Field
 from aleph_mcp.config import ProviderName
 from aleph_mcp.edits import dry_run as dry_runs
 from aleph_mcp.models import SEED_MAX, AspectRatio, EditList, EditRecord, EditStatus
-from aleph_mcp.records import to_record
+from aleph_mcp.records import record_fields
 from aleph_mcp.server.confirm import TakenIn, confirm_spend, require_approval
 from aleph_mcp.server.content import edit_result, list_result, status_result
 from aleph_mcp.server.registration import Registrations
@@ -123,14 +124,15 @@ async def edit_video(
         with agent_errors():
             edit, duplicate = await state.service.start(intake, progress_of(ctx))
             chain = await state.service.lineage(edit)
-        record = to_record(
+        fields = record_fields(
             edit,
+            now=time.time(),
             poll_interval=state.poll_interval,
             duplicate=duplicate,
             lineage=chain,
             behind=state.poller.behind,
         )
-        return edit_result(record)
+        return edit_result(fields)
     finally:
         intake.discard()  # previewed, declined or sent: its private input copies are done with
 
@@ -174,8 +176,11 @@ async def list_edits(
         edits, next_cursor = await state.service.list(
             status=status, provider=provider, limit=limit, cursor=cursor, owner=caller(ctx), parent=parent
         )
-    records = [to_record(e, poll_interval=state.poll_interval, behind=state.poller.behind) for e in edits]
-    return list_result(EditList(edits=records, next_cursor=next_cursor))
+    now, behind = time.time(), state.poller.behind
+    return list_result(
+        [record_fields(e, now=now, poll_interval=state.poll_interval, behind=behind) for e in edits],
+        next_cursor,
+    )
 
 
 @tools.tool(
@@ -190,7 +195,7 @@ async def cancel_edit(ctx: Ctx, edit_id: EditId) -> EditResult:
     state = state_of(ctx)
     with agent_errors():
         edit = await state.service.cancel(edit_id, caller(ctx))
-    return edit_result(to_record(edit, poll_interval=state.poll_interval))
+    return edit_result(record_fields(edit, now=time.time(), poll_interval=state.poll_interval))
 
 
 __all__ = ["tools"]

@@ -11,10 +11,10 @@ import base64
 import math
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeGuard
 
 from aleph_mcp.errors import InvalidInput
-from aleph_mcp.models import TERMINAL_STATUSES, Edit
+from aleph_mcp.models import TERMINAL_STATUSES, Edit, SpendGroup
 
 COLUMNS = [f.name for f in fields(Edit)]
 TERMINAL = tuple(sorted(TERMINAL_STATUSES))
@@ -34,6 +34,21 @@ class Gate(Protocol):
     def since(self) -> float: ...
 
     def check(self, recent: list[Edit]) -> None: ...
+
+
+class SummedGate(Gate, Protocol):
+    """A gate that can pass an edit from its window's sums alone (`EditStore.spend_since(since)`, and the
+    same for `sums_owner` when that is not None, else []): `admits` True means `check` would not raise, so
+    the store need not read the edits; False: the store calls `check`, which decides (and words a refusal)."""
+
+    @property
+    def sums_owner(self) -> str | None: ...
+
+    def admits(self, everyone: list[SpendGroup], own: list[SpendGroup]) -> bool: ...
+
+
+def summed(gate: Gate) -> TypeGuard[SummedGate]:
+    return callable(getattr(gate, "admits", None))  # cheaper than a runtime-checkable isinstance
 
 
 class EditStore(Protocol):
@@ -62,10 +77,16 @@ class EditStore(Protocol):
       after adding `edit` with its fingerprint (InvalidInput as `add`). A window of 0 only adds.
       With a `gate`, a new edit is added only if `gate.check` (given the edits created since `gate.since`)
       does not raise; the check and the insert are one step too, so two processes cannot both pass it.
-      A repeat found in the window is returned without the gate: it spends nothing.
+      A repeat found in the window is returned without the gate: it spends nothing. A `SummedGate` is
+      first offered the window's sums (as `spend_since` gives them); `check` runs only if it does not admit.
     - `find_by_webhook` returns the edit whose webhook secret hashes to `token_hash`; `poll_soon` makes an
       unfinished edit due now (a provider said it changed), leaving an earlier due time as it is.
     - `created_since` returns the edits created at or after a time, oldest first.
+    - `spend_since` sums the edits created at or after a time (with `owner`, only that owner's), grouped by
+      provider, model, `models.billing_class` and `models.cost_kind` of `models.stored_cost`, without
+      handing back each edit (`SpendGroup`s in no particular order, none of no edits; one key may come in
+      several groups, which a reader adds up). SQLite keeps a ledger for it (store/ledger.py documents the
+      exact semantics to mirror).
     - `claim_create` records that the edit's create is about to be sent (`create_sent_at = now`, clearing
       `submit_after`) and returns "claimed"; one atomic step, across processes too. With a `limit`, it first
       counts the provider's other unfinished edits whose job exists or may exist (a task id or a create sent)
@@ -83,6 +104,7 @@ class EditStore(Protocol):
         self, edit: Edit, fingerprint: str, window: float, gate: Gate | None = None
     ) -> Edit | None: ...
     async def created_since(self, since: float) -> list[Edit]: ...
+    async def spend_since(self, since: float, owner: str | None = None) -> list[SpendGroup]: ...
     async def get(self, edit_id: str) -> Edit | None: ...
     async def get_by_idempotency_key(self, key: str) -> Edit | None: ...
     async def find_by_webhook(self, token_hash: str) -> Edit | None: ...

@@ -6,8 +6,17 @@ import json
 from collections.abc import Sequence
 
 from aleph_mcp.errors import IdempotencyConflict, InvalidInput
-from aleph_mcp.models import Edit
-from aleph_mcp.store.base import COLUMNS, Claim, Gate, check_limit, decode_cursor, encode_cursor
+from aleph_mcp.models import (
+    BillingClass,
+    CostKind,
+    Edit,
+    SpendGroup,
+    billing_class,
+    cost_kind,
+    nanodollars,
+    stored_cost,
+)
+from aleph_mcp.store.base import COLUMNS, Claim, Gate, check_limit, decode_cursor, encode_cursor, summed
 
 
 class InMemoryEditStore:
@@ -49,7 +58,7 @@ class InMemoryEditStore:
         ]
         if window > 0 and repeats:
             return self._copy(max(repeats, key=lambda e: e.created_at))
-        if gate is not None:
+        if gate is not None and not self._admitted(gate):
             gate.check(self._created_since(gate.since))
         await self.add(edit)
         self._fingerprints[edit.edit_id] = fingerprint
@@ -61,6 +70,33 @@ class InMemoryEditStore:
 
     async def created_since(self, since: float) -> list[Edit]:
         return self._created_since(since)
+
+    def _admitted(self, gate: Gate) -> bool:
+        if not summed(gate):
+            return False
+        own = self._spend(gate.since, gate.sums_owner) if gate.sums_owner is not None else []
+        return gate.admits(self._spend(gate.since), own)
+
+    def _spend(self, since: float, owner: str | None = None) -> list[SpendGroup]:
+        """The sums the SQLite ledger keeps (store/ledger.py), counted from the edits themselves."""
+        sums: dict[tuple[str, str, BillingClass, CostKind], tuple[int, int, int]] = {}
+        for e in self._edits.values():
+            if e.created_at < since or owner not in (None, e.owner):
+                continue
+            cost = stored_cost(e)
+            kind = cost_kind(cost)
+            key = (e.provider, e.model, billing_class(e), kind)
+            edits, nano, free = sums.get(key, (0, 0, 0))
+            summed_cost = cost if kind == "summed" and cost is not None else None
+            sums[key] = (
+                edits + 1,
+                nano + (nanodollars(summed_cost) if summed_cost is not None else 0),
+                free + (summed_cost == 0),
+            )
+        return [SpendGroup(*key, *values) for key, values in sums.items()]
+
+    async def spend_since(self, since: float, owner: str | None = None) -> list[SpendGroup]:
+        return self._spend(since, owner)
 
     async def get(self, edit_id: str) -> Edit | None:
         edit = self._edits.get(edit_id)
