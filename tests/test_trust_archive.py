@@ -1,14 +1,12 @@
 """Write failures are failures: a full archive is retried with backoff up to the deadline, a read-only one
 fails the edit at once as archive_write_failed, and the provider's output_url stays in the record.
 
-CI runs as root, where chmod does not stop writes, so the archive's one write hook (`Archive.staged`) raises
-the OSError a read-only or full disk gives."""
+CI runs as root, where chmod does not stop writes, so the archive's one write hook (`LocalArchive.part_path`,
+the temp name of every write) raises the OSError a read-only or full disk gives."""
 
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
@@ -16,7 +14,7 @@ import httpx2
 
 from aleph_mcp.app import build_app
 from aleph_mcp.edits.requests import EditArgs
-from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.archive import LocalArchive
 from aleph_mcp.providers.local import LocalProvider
 from aleph_mcp.store import InMemoryEditStore
 
@@ -25,20 +23,18 @@ from .fakes.runway import FakeRunway
 from .test_poller import POLICY, make_rig
 
 
-class FailingArchive(Archive):
+class FailingArchive(LocalArchive):
     """An archive whose writes fail with `code` the first `times` times (0: always)."""
 
     def __init__(self, root: Path, code: int, times: int = 0) -> None:
         super().__init__(root)
         self.code, self.times, self.tried = code, times, 0
 
-    @contextmanager
-    def staged(self, dest: Path) -> Iterator[Path]:
+    def part_path(self, dest: Path) -> Path:
         self.tried += 1
         if self.times == 0 or self.tried <= self.times:
             raise OSError(self.code, "injected", str(dest))
-        with super().staged(dest) as tmp:
-            yield tmp
+        return super().part_path(dest)
 
 
 async def test_a_read_only_archive_fails_the_edit_at_once_and_keeps_the_output_url(tmp_path: Path) -> None:

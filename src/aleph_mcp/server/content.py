@@ -14,6 +14,7 @@ import mcp.types as types
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 
+from aleph_mcp.media.archive import Archive
 from aleph_mcp.models import Edit, EditList, EditRecord
 from aleph_mcp.records import edit_uri, summary, to_record
 
@@ -23,7 +24,7 @@ INLINE_IMAGE_MAX_BYTES = 256 * 1024  # a chat client shows it; keep the result l
 ROOTS_TIMEOUT = 5.0
 
 
-def edit_result(record: EditRecord, thumbnail: Path | None = None) -> types.CallToolResult:
+def edit_result(record: EditRecord, thumbnail: bytes | None = None) -> types.CallToolResult:
     """Text summary, link to the record, and once finished a link to the video and an inline still."""
     content: list[types.ContentBlock] = [
         types.TextContent(type="text", text=summary(record)),
@@ -50,10 +51,23 @@ def edit_result(record: EditRecord, thumbnail: Path | None = None) -> types.Call
     return types.CallToolResult(content=content, structured_content=record.model_dump(mode="json"))
 
 
-def status_result(edit: Edit, poll_interval: float) -> types.CallToolResult:
-    """What get_edit_status returns for `edit` (and a task's result): the still only once it succeeded."""
-    thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
+def status_result(edit: Edit, poll_interval: float, thumbnail: bytes | None = None) -> types.CallToolResult:
+    """What get_edit_status returns for `edit` (and a task's result), with the still `inline_still` read."""
     return edit_result(to_record(edit, poll_interval=poll_interval), thumbnail)
+
+
+async def inline_still(archive: Archive, edit: Edit) -> bytes | None:
+    """The thumbnail's bytes, from the archive, once the edit succeeded and where it is small enough."""
+    location = edit.thumbnail_path
+    if not location or edit.status != "succeeded":
+        return None
+    size = await archive.size(location)
+    if size is None or size > INLINE_IMAGE_MAX_BYTES:
+        return None
+    try:
+        return await archive.read(location, INLINE_IMAGE_MAX_BYTES)
+    except (OSError, ValueError):  # gone or grown since: the result goes without the still
+        return None
 
 
 def list_result(listing: EditList) -> types.CallToolResult:
@@ -80,11 +94,11 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _inline_image(path: Path | None) -> types.ImageContent | None:
-    if path is None or not path.is_file() or path.stat().st_size > INLINE_IMAGE_MAX_BYTES:
+def _inline_image(data: bytes | None) -> types.ImageContent | None:
+    if not data:
         return None
-    mime = "image/png" if path.suffix == ".png" else "image/jpeg"
-    return types.ImageContent(type="image", data=base64.b64encode(path.read_bytes()).decode(), mime_type=mime)
+    mime = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+    return types.ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type=mime)
 
 
 def looks_local(value: str | None) -> bool:

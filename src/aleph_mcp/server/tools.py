@@ -14,7 +14,7 @@ from aleph_mcp.edits import dry_run as dry_runs
 from aleph_mcp.models import SEED_MAX, AspectRatio, EditList, EditRecord, EditStatus
 from aleph_mcp.records import to_record
 from aleph_mcp.server.confirm import TakenIn, confirm_spend, require_approval
-from aleph_mcp.server.content import edit_result, list_result, status_result
+from aleph_mcp.server.content import edit_result, inline_still, list_result, status_result
 from aleph_mcp.server.registration import Registrations
 from aleph_mcp.server.state import Ctx, agent_errors, caller, progress_of, state_of
 
@@ -128,7 +128,7 @@ async def get_edit_status(
     state = state_of(ctx)
     with agent_errors():
         edit = await state.service.wait_for_end(edit_id, wait_seconds, progress_of(ctx), owner=caller(ctx))
-    return status_result(edit, state.poll_interval)
+    return status_result(edit, state.poll_interval, await inline_still(state.archive, edit))
 
 
 @tools.tool(
