@@ -6,6 +6,7 @@ no edit id or stored location reaches outside the prefix. Some run against both 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from .fakes.runway import FakeRunway
 from .fakes.server import serve_fakes
 from .media import make_clip
 from .s3 import SECRET, S3Endpoint
+from .test_cli import BOUNDED, Cli, cli  # noqa: F401  (the fixture)
 from .test_poller import assert_jpeg, make_rig
 
 PREFIX = "team/videos"
@@ -311,3 +313,26 @@ async def test_a_write_refused_by_the_store_is_archive_write_failed(s3: S3Endpoi
         async with archive.writer(archive.video_location("ed_1")) as sink:
             await sink.write(b"\0" * BIG)
     assert failed.value.permanent and SECRET not in failed.value.message
+
+
+def test_open_prints_a_presigned_link_when_the_archive_is_a_bucket(
+    cli: Cli,  # noqa: F811  (the fixture)
+    clip: Path,
+    s3_env: S3Endpoint,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A local render archived to the bucket; `open` gives a link that fetches it, and no secret."""
+    bucket = s3_env.bucket()
+    monkeypatch.setenv("ALEPH_MCP_ARCHIVE_URL", f"s3://{bucket}/{PREFIX}")
+    record = cli("edit", *BOUNDED, str(clip), "mirror", "--json").json
+    assert record["status"] == "succeeded" and record["local_path"].startswith(f"s3://{bucket}/{PREFIX}/")
+    opened = cli("open", record["edit_id"], "--json")
+    assert opened.code == 0 and SECRET not in opened.out
+    link = opened.json["video"]
+    assert "X-Amz-Signature=" in link and opened.json["location"] == record["local_path"]
+    fetched = httpx2.get(link)
+    key = record["local_path"].removeprefix(f"s3://{bucket}/")
+    assert fetched.status_code == 200 and fetched.content == s3_env.body(bucket, key)
+    assert not (Path(os.environ["ALEPH_MCP_DATA_DIR"]) / "archive").exists() or not any(
+        (Path(os.environ["ALEPH_MCP_DATA_DIR"]) / "archive").iterdir()
+    )
