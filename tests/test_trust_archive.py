@@ -7,10 +7,12 @@ the temp name of every write) raises the OSError a read-only or full disk gives.
 from __future__ import annotations
 
 import errno
+import gzip
 from pathlib import Path
 
 import anyio
 import httpx2
+import pytest
 
 from aleph_mcp.app import build_app
 from aleph_mcp.edits.requests import EditArgs
@@ -19,6 +21,7 @@ from aleph_mcp.providers.local import LocalProvider
 from aleph_mcp.store import InMemoryEditStore
 
 from .conftest import make_settings
+from .fakes.base import FAKE_VIDEO
 from .fakes.runway import FakeRunway
 from .test_poller import POLICY, make_rig
 
@@ -100,3 +103,49 @@ async def test_a_local_result_is_kept_once_its_job_folder_goes_after_archiving(
     assert current.status == "succeeded" and Path(current.local_path or "").is_file()
     assert list((settings.data_dir / "local-jobs").iterdir()) == []
     assert list((settings.data_dir / "inputs").iterdir()) == []
+
+
+class GzipRunway(FakeRunway):
+    """A file host that compresses the video on the wire (Content-Encoding: gzip)."""
+
+    def serve_file(self, path: str) -> httpx2.Response:
+        if path.endswith(".mp4"):
+            body = gzip.compress(self.video_bytes)
+            return httpx2.Response(200, content=body, headers={"content-encoding": "gzip"})
+        return super().serve_file(path)
+
+
+async def test_a_compressed_download_is_archived_decoded(tmp_path: Path) -> None:
+    """Raw copying is for identity bodies only: a gzip-encoded result lands as the video, not as gzip."""
+    fake = GzipRunway(steps=("succeeded",))
+    async with httpx2.AsyncClient(transport=fake.transport()) as client:
+        rig = make_rig(fake, client, tmp_path)
+        edit = await rig.submit()
+        done = await rig.step(edit.edit_id)
+    assert done.status == "succeeded", done.error_message
+    assert Path(done.local_path or "").read_bytes() == FAKE_VIDEO
+
+
+async def test_no_archive_write_lists_the_archive_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy archive holds many files: a download never globs or lists the folder; a leftover temp file
+    of a killed attempt is overwritten, not kept."""
+    fake = FakeRunway(steps=("succeeded",))
+
+    def refuse(self: Path, *args: object) -> None:
+        raise AssertionError(f"the archive folder was listed: {self}")
+
+    async with httpx2.AsyncClient(transport=fake.transport()) as client:
+        rig = make_rig(fake, client, tmp_path)
+        (rig.archive.root / ".ed_0001.mp4.part").write_bytes(b"left by a killed attempt")
+        monkeypatch.setattr(Path, "glob", refuse)
+        monkeypatch.setattr(Path, "iterdir", refuse)
+        edit = await rig.submit()
+        done = await rig.step(edit.edit_id)
+        monkeypatch.undo()
+    assert done.status == "succeeded" and Path(done.local_path or "").read_bytes() == FAKE_VIDEO
+    assert sorted(p.name for p in rig.archive.root.iterdir()) == [
+        f"{edit.edit_id}.mp4",
+        f"{edit.edit_id}.thumb.jpg",
+    ]
