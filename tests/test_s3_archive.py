@@ -336,3 +336,11 @@ def test_open_prints_a_presigned_link_when_the_archive_is_a_bucket(
     assert not (Path(os.environ["ALEPH_MCP_DATA_DIR"]) / "archive").exists() or not any(
         (Path(os.environ["ALEPH_MCP_DATA_DIR"]) / "archive").iterdir()
     )
+
+
+async def test_the_local_archive_probe_writes_and_removes_a_file(tmp_path: Path) -> None:
+    archive = LocalArchive(tmp_path / "archive")
+    detail = await archive.check_writable()
+    assert detail.startswith(f"{tmp_path / 'archive'} (writable, ") and list(archive.root.iterdir()) == []
+    assert await archive.link(archive.video_location("ed_1"), 60) is None
+    assert await archive.size(archive.video_location("ed_1")) is None
