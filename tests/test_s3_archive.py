@@ -250,6 +250,7 @@ async def test_doctor_fails_a_bucket_it_cannot_write_without_showing_the_secret(
     checks = {c.name: c for c in await run_checks(settings)}
     archive = checks["archive"]
     assert archive.status == "fail" and "never-made-bucket" in archive.detail
+    assert "no such bucket" in archive.detail
     assert "AWS_ACCESS_KEY_ID" in archive.fix
     assert SECRET not in json.dumps(report(list(checks.values()), settings))
 

@@ -90,11 +90,15 @@ def _write_error(exc: Exception, what: str, location: str) -> ArchiveWriteFailed
     from obstore.exceptions import NotFoundError, PermissionDeniedError, UnauthenticatedError
 
     # Refused credentials or a missing bucket will not heal by retrying; anything else (network, 5xx) may.
-    refused = (PermissionDeniedError, UnauthenticatedError, NotFoundError, FileNotFoundError, PermissionError)
-    permanent = isinstance(exc, refused)
+    # The reason is named by the error's kind only: obstore's text can carry request details.
+    if isinstance(exc, NotFoundError | FileNotFoundError):
+        reason, permanent = "no such bucket", True
+    elif isinstance(exc, PermissionDeniedError | UnauthenticatedError | PermissionError):
+        reason, permanent = "access denied: check the AWS credentials", True
+    else:
+        reason, permanent = type(exc).__name__, False
     return ArchiveWriteFailed(
-        f"Could not write the {what} to the object store at {location} ({type(exc).__name__}).",
-        permanent=permanent,
+        f"Could not write the {what} to the object store at {location} ({reason}).", permanent=permanent
     )
 
 
