@@ -7,7 +7,9 @@ the temp name of every write) raises the OSError a read-only or full disk gives.
 from __future__ import annotations
 
 import errno
+import gc
 import gzip
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -17,6 +19,8 @@ import pytest
 from aleph_mcp.app import build_app
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.media.archive import LocalArchive
+from aleph_mcp.media.fetch import FetchPolicy
+from aleph_mcp.media.transfer import download
 from aleph_mcp.providers.local import LocalProvider
 from aleph_mcp.store import InMemoryEditStore
 
@@ -149,3 +153,29 @@ async def test_no_archive_write_lists_the_archive_folder(
         f"{edit.edit_id}.mp4",
         f"{edit.edit_id}.thumb.jpg",
     ]
+
+
+class _StallsAfterTwoMiB(httpx2.AsyncByteStream):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b"\0" * (2 * 1024 * 1024)
+        await anyio.sleep(30)
+        yield b""
+
+
+async def test_a_cancelled_download_leaves_no_temp_file_and_no_open_file(tmp_path: Path) -> None:
+    """A download cancelled midway (a shutdown, a lost lease) cleans up even while being cancelled."""
+    archive = LocalArchive(tmp_path / "archive")
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, stream=_StallsAfterTwoMiB()))
+    policy = FetchPolicy.trusting(["http://files.test"])
+    async with httpx2.AsyncClient(transport=transport) as client:
+        with anyio.move_on_after(0.5) as scope:
+            await download(
+                client,
+                "http://files.test/r.mp4",
+                archive.video_location("ed_1"),
+                archive=archive,
+                policy=policy,
+            )
+    gc.collect()  # an unclosed file would warn (an error in this suite) here
+    assert scope.cancelled_caught
+    assert list(archive.root.iterdir()) == []

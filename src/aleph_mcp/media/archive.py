@@ -158,12 +158,14 @@ class LocalArchive:
                     yield sink
                     await sink.flush()
                 finally:
-                    await anyio.to_thread.run_sync(out.close)
+                    with anyio.CancelScope(shield=True):  # a cancelled download still closes its file
+                        await anyio.to_thread.run_sync(out.close)
                 if verify is not None:
                     await verified(lambda: verify(tmp))
                 await anyio.to_thread.run_sync(os.replace, tmp, dest)
             finally:
-                await anyio.Path(tmp).unlink(missing_ok=True)
+                with anyio.CancelScope(shield=True):
+                    await anyio.Path(tmp).unlink(missing_ok=True)
 
     async def put_file(
         self, source: Path, location: str, verify: Verify | None = None, what: str = "video"
@@ -181,7 +183,8 @@ class LocalArchive:
                 await anyio.to_thread.run_sync(os.replace, tmp, dest)
                 return size
             finally:
-                await anyio.Path(tmp).unlink(missing_ok=True)
+                with anyio.CancelScope(shield=True):
+                    await anyio.Path(tmp).unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def reader(self, location: str) -> Iterator[Source]:
