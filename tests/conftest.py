@@ -12,6 +12,7 @@ import pytest
 from aleph_mcp.config import Settings
 
 from .media import make_clip
+from .s3 import s3, s3_env  # noqa: F401  (fixtures)
 
 TEST_KEY = "test-key-0123456789"
 

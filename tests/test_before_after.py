@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 from PIL import Image
 
-from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.archive import LocalArchive
 from aleph_mcp.media.compare import GAP
 
 from .conftest import TEST_KEY
@@ -129,13 +129,13 @@ async def test_a_chain_sent_by_its_parents_url_compares_with_the_parents_video(t
         assert sheet.format == "JPEG" and sheet.width > sheet.height
 
 
-def test_kept_inputs_of_edits_that_never_finished_are_swept(tmp_path: Path) -> None:
+async def test_kept_inputs_of_edits_that_never_finished_are_swept(tmp_path: Path) -> None:
     """Old kept inputs go; a fresh one (an edit in flight) stays."""
-    archive = Archive(tmp_path / "archive")
+    archive = LocalArchive(tmp_path / "archive")
     old, fresh = archive.input_path("ed_old"), archive.input_path("ed_new")
     old.write_bytes(b"x")
     fresh.write_bytes(b"y")
     now = time.time()
     os.utime(old, (now - 7 * 3600, now - 7 * 3600))
-    assert archive.sweep_inputs(6 * 3600, now) == 1
+    assert await archive.sweep_inputs(6 * 3600, now) == 1
     assert not old.exists() and fresh.exists()

@@ -19,7 +19,7 @@ from aleph_mcp.edits.poller import Poller
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.edits.service import EditService
 from aleph_mcp.errors import AlephError
-from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.archive import LocalArchive
 from aleph_mcp.models import Edit, EditRequest
 from aleph_mcp.pricing.budget import Budget
 from aleph_mcp.providers.base import Provider
@@ -91,7 +91,7 @@ async def rig_for(
         poller = Poller(
             the_store,
             {fake.name: provider},
-            Archive(tmp_path / "archive"),
+            LocalArchive(tmp_path / "archive"),
             client,
             owner="p1",
             policy=POLICY,

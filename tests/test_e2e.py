@@ -13,6 +13,7 @@ import pytest
 from .conftest import TEST_KEY
 from .fakes.base import State
 from .fakes.vendors import FAKES
+from .s3 import SECRET, S3Endpoint
 from .stdio import REASON, VIDEO, kill_servers, served_fakes, server_env, stdio_server, wait_for
 
 FAILS: tuple[State, ...] = ("queued", "running", "failed")
@@ -39,6 +40,35 @@ async def test_an_edit_succeeds_through_each_provider_and_the_video_is_readable(
             assert isinstance(blob, types.BlobResourceContents)
             assert base64.b64decode(blob.blob) == apis[provider].video_bytes
         assert len(apis[provider].creates) == 1
+
+
+async def test_a_video_archived_to_a_bucket_is_read_back_over_stdio_and_no_secret_leaks(
+    tmp_path: Path, s3: S3Endpoint
+) -> None:
+    """ALEPH_MCP_ARCHIVE_URL=s3://…: the server process writes the video and still to the bucket (nothing
+    to a local archive folder), reads the resource back from it, and the AWS secret is in no output."""
+    bucket = s3.bucket()
+    with served_fakes() as (origin, apis), (tmp_path / "server.log").open("w") as log:
+        env = server_env(origin, tmp_path / "data", "runway") | s3.env | {"ALEPH_MCP_LOG_LEVEL": "DEBUG"}
+        env["ALEPH_MCP_ARCHIVE_URL"] = f"s3://{bucket}/e2e"
+        async with stdio_server(env, log) as client:
+            started = await client.call_tool("edit_video", {"prompt": "make it snow", "video": VIDEO})
+            done = await wait_for(client, started.structured_content["edit_id"], ("succeeded", "failed"))
+            assert done["status"] == "succeeded", done
+            assert done["local_path"] == f"s3://{bucket}/e2e/{done['edit_id']}.mp4"
+            video = await client.read_resource(done["video_uri"])
+            status = await client.call_tool("get_edit_status", {"edit_id": done["edit_id"]})
+    blob = video.contents[0]
+    assert isinstance(blob, types.BlobResourceContents)
+    assert base64.b64decode(blob.blob) == apis["runway"].video_bytes
+    assert any(block.type == "image" for block in status.content)
+    assert s3.keys(bucket) == [f"e2e/{done['edit_id']}.mp4", f"e2e/{done['edit_id']}.thumb.jpg"]
+    archive = tmp_path / "data" / "archive"
+    assert not archive.exists() or list(archive.iterdir()) == []
+    log_text = (tmp_path / "server.log").read_text()
+    assert "DEBUG" in log_text
+    for text in (log_text, str(done), status.model_dump_json()):
+        assert SECRET not in text
 
 
 @pytest.mark.parametrize("provider", list(FAKES))

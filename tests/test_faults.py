@@ -26,7 +26,7 @@ from aleph_mcp.edits.poller import Poller
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.edits.service import EditService
 from aleph_mcp.errors import AlephError
-from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.archive import LocalArchive
 from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.models import Edit, EditRequest
 from aleph_mcp.providers import build_providers
@@ -116,7 +116,7 @@ async def stack(
         poller = Poller(
             store,
             providers,
-            Archive(settings.archive_dir),
+            LocalArchive(settings.archive_dir),
             http,
             owner="p1",
             policy=policy,
@@ -283,7 +283,7 @@ async def test_a_store_error_on_one_edit_does_not_stop_the_poller(tmp_path: Path
         poller = Poller(
             store,
             {"runway": provider},
-            Archive(tmp_path / "archive"),
+            LocalArchive(tmp_path / "archive"),
             http,
             owner="p",
             policy=policy,

@@ -16,7 +16,7 @@ from mcp import Client, MCPError
 
 from aleph_mcp.edits.preflight import Probe, check_probe, probe_file
 from aleph_mcp.errors import InvalidInput
-from aleph_mcp.media.archive import extract_poster
+from aleph_mcp.media.thumbnails import extract_poster
 from aleph_mcp.providers.aimlapi import AimlapiProvider
 from aleph_mcp.providers.runway import RunwayProvider
 from aleph_mcp.server import create_server

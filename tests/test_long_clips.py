@@ -25,7 +25,7 @@ from aleph_mcp.edits.poller import Poller
 from aleph_mcp.edits.requests import EditArgs
 from aleph_mcp.edits.service import EditService
 from aleph_mcp.media import cutting
-from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.archive import LocalArchive
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
@@ -296,7 +296,7 @@ async def test_a_job_whose_sender_died_fails_naming_the_unsent_window_and_a_reru
         store = SQLiteEditStore(tmp_path / "edits.sqlite3")
         service = EditService(store, providers, settings, owner="p1", clock=clock, lease_seconds=30.0)
         poller = Poller(
-            store, providers, Archive(tmp_path / "archive"), http, owner="p2", policy=policy, clock=clock
+            store, providers, LocalArchive(tmp_path / "archive"), http, owner="p2", policy=policy, clock=clock
         )
         args = EditArgs("make it snow", str(clip), provider="krea", whole_clip=True)
         monkeypatch.setattr(cutting, "cut_clip", cut_then_die)

@@ -16,7 +16,7 @@ import pytest
 
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import MAX_EXPIRED_RETRIES, Poller
-from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.archive import LocalArchive
 from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.models import Edit, EditRequest, RemoteStatus
 from aleph_mcp.providers.base import Capabilities, Provider
@@ -46,7 +46,7 @@ def undecodable(mp4: bytes) -> bytes:
 class Rig:
     fake: FakeAPI
     store: EditStore
-    archive: Archive
+    archive: LocalArchive
     clock: FakeClock
     poller: Poller
     provider: Provider
@@ -102,7 +102,7 @@ def make_rig(
 ) -> Rig:
     clock = clock or FakeClock()
     the_store = store or InMemoryEditStore()
-    archive = Archive(tmp_path / "archive")
+    archive = LocalArchive(tmp_path / "archive")
     provider = adapter_for(fake, client, api_key=KEY, base_url=BASE)
     changes: list[tuple[str, str, float | None]] = []
 
@@ -498,7 +498,7 @@ def stub_poller(
     return Poller(
         store,
         providers,
-        Archive(tmp_path / "archive"),
+        LocalArchive(tmp_path / "archive"),
         httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(599))),
         owner="p1",
         policy=PollPolicy(**{"interval": 1.0, "max_interval": 8.0, **policy}),

@@ -14,7 +14,7 @@ from aleph_mcp.app import paces
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
 from aleph_mcp.edits.rates import Paces
-from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.archive import LocalArchive
 from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.models import Edit, EditRequest, RemoteStatus
 from aleph_mcp.providers.base import Capabilities
@@ -68,7 +68,8 @@ def stub_poller(
 ) -> Poller:
     stub = StubProvider(name="stub", capabilities=Capabilities(models=("m",)), on_poll=reads.poll)
     http = httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(599)))
-    return Poller(store, {"stub": stub}, Archive(tmp_path / "archive"), http, owner="p", policy=SLOW, **kw)  # type: ignore[arg-type]
+    archive = LocalArchive(tmp_path / "archive")
+    return Poller(store, {"stub": stub}, archive, http, owner="p", policy=SLOW, **kw)  # type: ignore[arg-type]
 
 
 async def run_until(poller: Poller, done: object, timeout: float = 10.0, tick: float = 30.0) -> float:
@@ -135,7 +136,7 @@ async def test_status_reads_to_one_provider_keep_its_pace(tmp_path: Path) -> Non
             poller = Poller(
                 store,
                 {"runway": provider},
-                Archive(tmp_path / "a"),
+                LocalArchive(tmp_path / "a"),
                 http,
                 owner="p",
                 policy=policy,

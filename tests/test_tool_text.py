@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from mcp import Client
 
 from aleph_mcp.models import Edit, EditRecord
 from aleph_mcp.records import record_fields, to_record
-from aleph_mcp.server import content, create_server
+from aleph_mcp.server import create_server
 
 from .conftest import make_settings
 from .media import make_clip
@@ -86,21 +85,6 @@ async def test_list_edits_publishes_a_lean_record_schema_and_answers_full_record
     assert listed is not None and len(listed["edits"]) == 1
     Draft202012Validator(full).validate(listed["edits"][0])
     assert set(listed["edits"][0]) == set(full["properties"])
-
-
-def test_an_inline_still_is_read_once_per_version_of_its_file(tmp_path: Path) -> None:
-    """The still is encoded once and reused, until the file changes; a vanished file inlines nothing."""
-    still = tmp_path / "ed_1.thumb.jpg"
-    still.write_bytes(b"first version")
-    first = content._inline_image(still)
-    again = content._inline_image(still)
-    still.write_bytes(b"the second, longer version")
-    changed = content._inline_image(still)
-    still.unlink()
-    gone = content._inline_image(still)
-    assert first is not None and again is not None and changed is not None and gone is None
-    assert first.data is again.data  # the same encoded string, not read and encoded again
-    assert base64.b64decode(changed.data) == b"the second, longer version"
 
 
 LISTED = [

@@ -16,7 +16,7 @@ from mcp.server.mcpserver import MCPServer
 from aleph_mcp.config import Settings
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
-from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.archive import LocalArchive
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import Budget
 from aleph_mcp.providers.runway import RunwayProvider
@@ -111,7 +111,9 @@ async def poll(tmp_path: Path, edit: Edit) -> Edit:
     await store.add(edit)
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(599))) as http:
         providers = {"runway": RunwayProvider(http, api_key=TEST_KEY, base_url=BASE)}
-        poller = Poller(store, providers, Archive(tmp_path / "archive"), http, owner="p", policy=PollPolicy())
+        poller = Poller(
+            store, providers, LocalArchive(tmp_path / "archive"), http, owner="p", policy=PollPolicy()
+        )
         await poller.poll_once()
     found = await store.get(edit.edit_id)
     assert found is not None

@@ -15,7 +15,7 @@ import httpx2
 
 from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
-from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.archive import LocalArchive
 from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.models import Edit, EditRequest
 from aleph_mcp.providers.runway import RunwayProvider
@@ -132,7 +132,7 @@ async def test_a_download_longer_than_the_lease_is_never_started_twice(tmp_path:
                 Poller(
                     store,
                     {"runway": provider},
-                    Archive(tmp_path / "archive"),
+                    LocalArchive(tmp_path / "archive"),
                     http,
                     owner=f"p{n}",
                     policy=policy,

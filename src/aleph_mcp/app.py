@@ -23,7 +23,7 @@ from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.poller import Poller
 from aleph_mcp.edits.rates import Paces
 from aleph_mcp.edits.service import EditService
-from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.archive import Archive, LocalArchive
 from aleph_mcp.media.fetch import FetchPolicy, Resolver, system_resolver
 from aleph_mcp.models import Edit
 from aleph_mcp.providers import build_providers, tls
@@ -89,6 +89,17 @@ def paces(settings: Settings) -> Paces:
     return Paces({name: settings.requests_per_second(name) for name in HOSTED_PROVIDERS})
 
 
+def open_archive(settings: Settings, environ: Mapping[str, str] | None = None) -> Archive:
+    """The archive `ALEPH_MCP_ARCHIVE_URL` names: unset, the local folder `<data_dir>/archive`;
+    `s3://bucket/prefix`, the object store (endpoint, region and credentials from the usual AWS variables
+    in `environ`, the process's own by default)."""
+    if not settings.archive_url:
+        return LocalArchive(settings.archive_dir)
+    from aleph_mcp.media.objectstore import S3Archive  # obstore is an optional extra: loaded when chosen
+
+    return S3Archive.from_url(settings.archive_url, os.environ if environ is None else environ)
+
+
 def build_app(
     settings: Settings,
     store: EditStore,
@@ -103,7 +114,7 @@ def build_app(
     owner = owner_id()
     changes = ChangeFeed()
     fetch = fetch_policy(settings, resolver)
-    archive = Archive(settings.archive_dir)
+    archive = open_archive(settings)
     the_providers = providers if providers is not None else build_providers(settings, client)
     policy = poll_policy(settings)
     limits = capacity_limits(settings)

@@ -79,6 +79,9 @@ class Settings(_ProviderFields):
     )
 
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("aleph-mcp")))
+    # Where finished videos live: unset, `<data_dir>/archive`; `s3://bucket/prefix`, an S3-compatible store
+    # (endpoint, region and credentials from the usual AWS_* variables; needs the `s3` extra).
+    archive_url: str | None = None
     default_provider: ProviderName | None = None
 
     # Renders take 2-15 minutes: start at 5 s (Runway's floor), back off to 60 s.

@@ -91,7 +91,9 @@ class _Handler(BaseHTTPRequestHandler):
         content, sent = b"", 0
         if held.response is not None and held.partial is not None:
             content = held.response.read()
-            sent = min(held.partial, len(content))
+            # Never the whole body: a stall that sent it all (a file smaller than `partial`) would look
+            # complete to the client, which then reuses a connection this handler no longer reads.
+            sent = max(0, min(held.partial, len(content) - 1))
             self._send(held.response, content[:sent], length=len(content))
         fake.holding[held.kind] += 1
         try:

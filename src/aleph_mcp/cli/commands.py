@@ -13,6 +13,7 @@ from pathlib import Path
 
 import anyio.to_thread
 
+from aleph_mcp.app import open_archive
 from aleph_mcp.cli.doctor import report, run_checks
 from aleph_mcp.cli.output import (
     ERROR,
@@ -163,7 +164,7 @@ async def open_video(args: argparse.Namespace, settings: Settings) -> int:
     async with runtime(settings) as rt:
         service = rt.state().service
         found = await service.get(args.edit_id)
-        sheet = service.compare_sheet(found)
+        sheet = await service.compare_sheet(found)
     if not found.is_terminal:
         raise CliError(
             f"Edit {found.edit_id} is still {found.status}{_progress(found)}; there is no video yet. "
@@ -173,24 +174,25 @@ async def open_video(args: argparse.Namespace, settings: Settings) -> int:
         )
     if found.status != "succeeded" or not found.local_path:
         raise CliError(f"Edit {found.edit_id} {found.status} and has no video: {found.error_message or ''}")
-    video = Path(found.local_path)
-    if not video.is_file():
-        raise CliError(f"The archived video {video} is missing (was it deleted?).", code="missing")
-    if getattr(args, "compare", False) and sheet is None:
+    video = await _archived_video(settings, found.local_path)
+    compare = getattr(args, "compare", False)
+    if compare and sheet is None:
         raise CliError(
             f"Edit {found.edit_id} has no before/after sheet: its input was not kept (an https URL input is "
             "not fetched again for it). Open the video instead.",
             code="missing",
         )
-    shown = sheet if getattr(args, "compare", False) and sheet is not None else video
+    opened = await _archived_video(settings, sheet, "before/after sheet") if sheet else None
+    shown = opened if compare and opened is not None else video
     if args.json:
         emit_json(
             {
                 "edit_id": found.edit_id,
                 "status": found.status,
-                "video": str(video),
+                "video": video,
+                "location": found.local_path,
                 "thumbnail": found.thumbnail_path,
-                "compare": str(sheet) if sheet else None,
+                "compare": opened,
             }
         )
     else:
@@ -200,8 +202,26 @@ async def open_video(args: argparse.Namespace, settings: Settings) -> int:
     return OK
 
 
-def show_file(path: Path) -> None:
-    """Open `path` with the desktop's viewer: os.startfile on Windows, `open` on macOS, else xdg-open."""
+LINK_SECONDS = 3600
+
+
+async def _archived_video(settings: Settings, location: str, what: str = "video") -> str:
+    """What a person opens: the file on this machine, or for an object store a presigned link (an hour)."""
+    archive = open_archive(settings)
+    if await archive.size(location) is None:
+        raise CliError(f"The archived {what} {location} is missing (was it deleted?).", code="missing")
+    path = archive.local_file(location)
+    if path is not None:
+        return str(path)
+    link = await archive.link(location, LINK_SECONDS)
+    if link is None:
+        raise CliError(f"The archive gives no link to {location}.", code="missing")
+    return link
+
+
+def show_file(path: str) -> None:
+    """Open `path` (a file or a link) with the desktop's viewer: os.startfile on Windows, `open` on macOS,
+    else xdg-open."""
     if sys.platform == "win32":
         os.startfile(path)
         return

@@ -9,11 +9,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from aleph_mcp.config import Settings
+from aleph_mcp.errors import AlephError
 from aleph_mcp.providers.registry import PROVIDERS, REGISTRY, ProviderSpec
 from aleph_mcp.store import SQLiteEditStore
 
 MIN_FREE_BYTES = 1024**3  # below this the archive check warns
+ARCHIVE_PROBE_SECONDS = 30.0
+BUCKET_FIX = (
+    "check the bucket in ALEPH_MCP_ARCHIVE_URL exists and that AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+    "(and AWS_ENDPOINT_URL, AWS_REGION) allow writing to it"
+)
 
 
 @dataclass
@@ -169,8 +177,24 @@ def key_checks(settings: Settings) -> list[Check]:
     ]
 
 
-def archive_check(settings: Settings) -> Check:
-    """The archive must take a write and have room for videos (a full disk fails edits at their end)."""
+async def archive_check(settings: Settings) -> Check:
+    """The archive must take a write: an object store gets a probe object put and deleted."""
+    if not settings.archive_url:
+        return local_archive_check(settings)
+    from aleph_mcp.app import open_archive
+
+    try:
+        with anyio.fail_after(ARCHIVE_PROBE_SECONDS):
+            detail = await open_archive(settings).check_writable()
+    except AlephError as exc:
+        return Check("archive", "fail", exc.message, BUCKET_FIX)
+    except TimeoutError:
+        return Check("archive", "fail", f"no answer in {ARCHIVE_PROBE_SECONDS:.0f} s", BUCKET_FIX)
+    return Check("archive", "ok", detail)
+
+
+def local_archive_check(settings: Settings) -> Check:
+    """The folder must take a write and have room for videos (a full disk fails edits at their end)."""
     folder = settings.archive_dir
     try:
         _write_probe(folder)
@@ -190,7 +214,7 @@ async def run_checks(settings: Settings) -> list[Check]:
         *provider_checks(settings),
         *key_checks(settings),
         data_dir_check(settings),
-        archive_check(settings),
+        await archive_check(settings),
         await store_check(settings),
         *media_checks(),
         allowed_dirs_check(settings),

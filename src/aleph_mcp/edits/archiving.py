@@ -9,13 +9,14 @@ the server copy another local file.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import httpx2
 
 from aleph_mcp.edits.before_after import make_sheet
-from aleph_mcp.media.archive import Archive, archive_file, download, save_thumbnail
+from aleph_mcp.media.archive import Archive
 from aleph_mcp.media.fetch import FetchPolicy
+from aleph_mcp.media.thumbnails import save_thumbnail
+from aleph_mcp.media.transfer import archive_file, download
 from aleph_mcp.models import Edit
 from aleph_mcp.providers.base import Provider, RendersHere, local_result_url
 
@@ -39,10 +40,10 @@ class Archiver:
             return None
         return provider if edit.output_url == local_result_url(edit.provider_task_id) else None
 
-    async def video(self, edit: Edit) -> Path:
-        """Archive the result video; raises what `media.download` raises."""
+    async def video(self, edit: Edit) -> str:
+        """Archive the result video; its location. Raises what `media.transfer.download` raises."""
         assert edit.output_url is not None
-        dest = self.archive.video_path(edit.edit_id)
+        dest = self.archive.video_location(edit.edit_id)
         renderer = self._renderer(edit)
         if renderer is not None:
             assert edit.provider_task_id is not None
@@ -52,12 +53,12 @@ class Archiver:
             await download(self.http, edit.output_url, dest, archive=self.archive, policy=self.policy)
         return dest
 
-    async def thumbnail(self, edit: Edit, video: Path) -> Path | None:
+    async def thumbnail(self, edit: Edit, video: str) -> str | None:
         return await save_thumbnail(
             self.http, self.archive, edit.edit_id, edit.thumbnail_url, video, policy=self.policy
         )
 
-    async def compare(self, edit: Edit, video: Path) -> Path | None:
+    async def compare(self, edit: Edit, video: str) -> str | None:
         """The before/after sheet (before_after.py), made now that the output is here."""
         return await make_sheet(self.archive, edit, video)
 
@@ -67,6 +68,6 @@ class Archiver:
         if renderer is not None and edit.provider_task_id is not None:
             renderer.discard(edit.provider_task_id)
 
-    def remove(self, edit: Edit) -> None:
+    async def remove(self, edit: Edit) -> None:
         """Delete whatever of the result reached the archive (it is not a result after all)."""
-        self.archive.video_path(edit.edit_id).unlink(missing_ok=True)
+        await self.archive.delete(self.archive.video_location(edit.edit_id))

@@ -6,15 +6,21 @@ Only a succeeded edit with its video in the archive can be a parent. The input r
 best route: the parent's own output URL when it is the same provider's and still valid (nothing uploaded),
 else the archived file through the provider's upload or data-URI route (the archive is ours, so it is read
 even when outside the allowed folders, but only through here), else a refusal naming a provider that can
-take it. Two calls on the same parent output are the same input to duplicate detection (`origin`).
+take it. In an object-store archive the video is fetched from the bucket into the intake's private copy
+(at most PARENT_MAX_BYTES) before it is probed, cut or uploaded. Two calls on the same parent output are
+the same input to duplicate detection (`origin`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import anyio.to_thread
 
 from aleph_mcp.edits.validation import VideoInput
 from aleph_mcp.errors import InvalidInput
@@ -30,6 +36,10 @@ MAX_LINEAGE = 50  # steps shown back from an edit; a longer chain is cut off at 
 # How long a provider's result URL can be handed back to that provider, counted from when the edit ended:
 # below the documented lifetime (reference/providers.md: kie 14 days, Runway and AI/ML API 24-48 h, crun not
 # stated; Krea uploads instead). A provider not named here always gets the archived file.
+# A parent in an object store is fetched into the intake's private copy, at most this (the bound of a URL
+# fetched to be trimmed, trims.FETCH_MAX_BYTES): no model takes more than a fraction of it.
+PARENT_MAX_BYTES = 512 * 1024 * 1024
+COPY_CHUNK = 1024 * 1024
 URL_LIFETIME = {"kie": 13 * 86400.0, "runway": 20 * 3600.0, "aimlapi": 20 * 3600.0, "crun": 20 * 3600.0}
 
 
@@ -66,16 +76,41 @@ class Parent:
     """A finished edit of the caller's whose archived output is the next input."""
 
     edit: Edit
-    file: Path  # the archived video
+    archive: Archive
+    location: str  # its archived video, a location of `archive`
+    size: int
+    local: Path | None = None  # that video as a file of this machine (a local archive), resolved
 
     @property
     def origin(self) -> str:
         return f"edit:{self.edit.edit_id}"
 
     def as_file(self) -> VideoInput:
-        """The archived video as a local input (copied privately by the intake before anything reads it)."""
+        """The archived video as a local input. In a bucket its value is the object's location until the
+        intake fetches its private copy (`fetch_copy`); a local archive's file is copied privately too."""
         uri = video_uri(self.edit.edit_id)
-        return VideoInput("path", str(self.file), self.file.stat().st_size, shown=uri, origin=self.origin)
+        value = str(self.local) if self.local is not None else self.location
+        return VideoInput("path", value, self.size, shown=uri, origin=self.origin)
+
+    async def fetch_copy(self, dest_dir: Path) -> VideoInput:
+        """The video in the bucket as a private file in `dest_dir`, hashed on the way, at most
+        PARENT_MAX_BYTES: what the intake probes, cuts and uploads."""
+        if self.size > PARENT_MAX_BYTES:
+            raise InvalidInput(
+                f"The archived video of edit {self.edit.edit_id} is {self.size / 1048576:.0f} MB, more than "
+                f"{PARENT_MAX_BYTES // 1048576} MB this server fetches to edit further. Nothing was sent."
+            )
+        copy = dest_dir / f"{self.edit.edit_id}.mp4"
+        try:
+            digest, size = await anyio.to_thread.run_sync(_copy_object, self.archive, self.location, copy)
+        except (OSError, ValueError) as exc:
+            copy.unlink(missing_ok=True)
+            raise InvalidInput(
+                f"The archived video of edit {self.edit.edit_id} could not be read from the archive "
+                f"({type(exc).__name__}); try again, or start from the original input. Nothing was sent."
+            ) from None
+        uri = video_uri(self.edit.edit_id)
+        return VideoInput("path", str(copy), size, shown=uri, digest=digest, origin=self.origin)
 
     def route(
         self, name: str, caps: Capabilities, now: float, providers: Mapping[str, Provider]
@@ -105,6 +140,23 @@ class Parent:
         return url if now - edit.finished_at < lifetime else None
 
 
+def _copy_object(archive: Archive, location: str, copy: Path) -> tuple[str, int]:
+    """On a worker thread: the object streamed to `copy` through the archive's reader; (sha256, size).
+    ValueError past PARENT_MAX_BYTES (it may have grown since its size was read)."""
+    digest, size = hashlib.sha256(), 0
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    with archive.reader(location) as source, contextlib.ExitStack() as files, open(copy, "xb") as out:
+        # An archive that reads as files hands a path; an object store, a ranged file object.
+        reading = files.enter_context(open(source, "rb")) if isinstance(source, str | Path) else source
+        while chunk := reading.read(COPY_CHUNK):
+            size += len(chunk)
+            if size > PARENT_MAX_BYTES:
+                raise ValueError(f"more than {PARENT_MAX_BYTES} bytes")
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest(), size
+
+
 def takes_files(caps: Capabilities) -> bool:
     return caps.reads_files_in_place or caps.can_upload or caps.data_uri_max_bytes is not None
 
@@ -127,13 +179,19 @@ async def find_parent(store: EditStore, archive: Archive, edit_id: str, owner: s
             f"Edit {edit_id} {edit.status} and has no video to edit further; start from its input instead. "
             "Nothing was sent."
         )
-    file = archive.video_path(edit_id).resolve()
-    if not file.is_file():
+    location = archive.video_location(edit_id)
+    local = archive.local_file(location)
+    if local is not None:
+        local = local.resolve()
+        size = local.stat().st_size if local.is_file() else None
+    else:
+        size = await archive.size(location)
+    if size is None:
         raise InvalidInput(
             f"The archived video of edit {edit_id} is gone from this server; start from the original input. "
             "Nothing was sent."
         )
-    return Parent(edit, file)
+    return Parent(edit, archive, location, size, local)
 
 
 async def lineage(store: EditStore, edit: Edit) -> list[LineageStep]:

@@ -138,8 +138,10 @@ async def take_in(
     policy = fetch or FetchPolicy()
     try:
         allowed = local_dirs(args, settings, roots)
-        # The archive is ours: a parent's file is read from there, and only a parent's.
-        video = await _private(video, [parent.file.parent] if parent else allowed, scratch, "video")
+        if parent is None:
+            video = await _private(video, allowed, scratch, "video")
+        else:
+            video = await _parent_input(parent, video, scratch)
         if reference is not None:
             reference = await _private(reference, allowed, scratch, "reference_image")
             if reference.kind == "path":
@@ -150,7 +152,7 @@ async def take_in(
             check_video_route(video, provider.capabilities, name)
         limit = input_limit(video, provider.capabilities, name)
         # A parent's own URL is not fetched to be checked: its archived copy is the same video.
-        checked = parent.as_file() if parent and video.kind == "url" else video
+        checked = await _probed_parent(parent, scratch) if parent and video.kind == "url" else video
         warnings, seconds = await inspect_input(checked, name, model, limit, http, policy)
         warnings += ignored_options(args, name, provider, model)
         estimate = estimate_cost(name, model, seconds, settings.prices)
@@ -163,20 +165,24 @@ async def take_in(
         raise
     used = scratch if scratch.exists() else None
     parent_id = parent.edit.edit_id if parent else None
-    return Intake(
-        args,
-        name,
-        provider,
-        model,
-        video,
-        reference,
-        warnings,
-        estimate,
-        used,
-        parent_id,
-        trim,
-        tuple(windows),
-    )
+    found = (warnings, estimate, used, parent_id, trim, tuple(windows))
+    return Intake(args, name, provider, model, video, reference, *found)
+
+
+async def _parent_input(parent: Parent, video: VideoInput, scratch: Path) -> VideoInput:
+    """A chain's input as what later steps read: the provider's own URL as it is; the archived video as
+    a private copy, of the local archive's file (the archive is ours: read there, and only a parent's)
+    or fetched from the bucket."""
+    if video.kind != "path":
+        return video
+    if parent.local is not None:
+        return await _private(video, [parent.local.parent], scratch, "video")
+    return await parent.fetch_copy(scratch / "video")
+
+
+async def _probed_parent(parent: Parent, scratch: Path) -> VideoInput:
+    """What is probed of a parent sent by its URL: the archived file in place, or a copy from the bucket."""
+    return parent.as_file() if parent.local is not None else await parent.fetch_copy(scratch / "probe")
 
 
 def local_dirs(args: EditArgs, settings: Settings, roots: Sequence[Path]) -> list[Path]:

@@ -32,7 +32,8 @@ from aleph_mcp.edits.sending import Progress, Sender
 from aleph_mcp.edits.validation import VideoInput
 from aleph_mcp.edits.windowing import job_seed
 from aleph_mcp.errors import AlephError, CannotCancel, IdempotencyConflict
-from aleph_mcp.media.archive import archive_file
+from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.transfer import archive_file
 from aleph_mcp.models import Edit
 from aleph_mcp.pricing.budget import cost_basis, estimate_cost
 from aleph_mcp.records import JOB_PLAN, JOB_QUOTE
@@ -284,14 +285,16 @@ class JobFollower:
         job.next_poll_at = self.clock() + self.interval
 
     async def _stitch(self, job: Edit, children: Sequence[Edit]) -> None:
-        parts = [Path(c.local_path or "") for c in children]
-        gone = [c for c, p in zip(children, parts, strict=True) if not p.is_file()]
-        if gone:
-            job.fail("stitch_failed", f"The video of window edit {gone[0].edit_id} is gone.", self.clock())
-            return
+        source = Path(job.options[SOURCE])
+        parts: list[Path] = []
+        for child in children:
+            part = await self._part_file(child, source.parent)
+            if part is None:
+                job.fail("stitch_failed", f"The video of window edit {child.edit_id} is gone.", self.clock())
+                return
+            parts.append(part)
         from aleph_mcp.media.windows import Window, stitch
 
-        source = Path(job.options[SOURCE])
         out = source.with_name("stitched.mp4")
         windows = [Window(e["index"], e["start"], e["end"]) for e in plan_of(job)]
         try:
@@ -300,14 +303,37 @@ class JobFollower:
             logger.warning("stitch failed job=%s error=%s", job.edit_id, exc)
             job.fail("stitch_failed", f"The windows could not be stitched together: {exc}", self.clock())
             return
-        dest = self.archiver.archive.video_path(job.edit_id)
+        dest = self.archiver.archive.video_location(job.edit_id)
         await archive_file(out, dest, archive=self.archiver.archive)
         thumbnail = await self.archiver.thumbnail(job, dest)
-        job.local_path, job.thumbnail_path = str(dest), str(thumbnail) if thumbnail else None
+        job.local_path, job.thumbnail_path = dest, thumbnail
         job.progress = 1.0
         job.notes = f"{len(children)} windows stitched into one video with the original audio"
         job.finish("succeeded", self.clock())
         discard_files(job)
+
+    async def _part_file(self, child: Edit, folder: Path) -> Path | None:
+        """A window's archived video as a file here: itself in a local archive, else a copy fetched from
+        the object store into the job's folder."""
+        archive, location = self.archiver.archive, child.local_path
+        if not location or await archive.size(location) is None:
+            return None
+        local = archive.local_file(location)
+        if local is not None:
+            return local
+        copy = folder / f"window-{child.window_index}.mp4"
+        await anyio.to_thread.run_sync(_copy_out, archive, location, copy)
+        return copy
+
+
+def _copy_out(archive: Archive, location: str, dest: Path) -> None:
+    """For a worker thread: an archived object's bytes into a local file."""
+    with archive.reader(location) as source, dest.open("wb") as out:
+        if isinstance(source, str | Path):
+            with Path(source).open("rb") as inp:
+                shutil.copyfileobj(inp, out, 1024 * 1024)
+        else:
+            shutil.copyfileobj(source, out, 1024 * 1024)
 
 
 def _bad(child: Edit | None) -> bool:

@@ -363,7 +363,7 @@ class Poller:
             self._write_trouble(edit, exc)
             return
         except (UnsafeURL, OutputNotVideo) as exc:  # the answer is no result: nothing of it is kept
-            self.archiver.remove(edit)
+            await self.archiver.remove(edit)
             edit.output_url = None
             self._fail(edit, exc.code, exc.message)
             return
@@ -383,8 +383,8 @@ class Poller:
             edit.output_url = None  # read the status again for a freshly signed URL
             edit.next_poll_at = self.clock()
             return
-        edit.local_path = str(dest)
-        edit.thumbnail_path = str(thumbnail) if thumbnail else None
+        edit.local_path = dest
+        edit.thumbnail_path = thumbnail
         self._finish(edit, "succeeded")
         self.archiver.discard(edit)
 

@@ -27,7 +27,7 @@ from aleph_mcp.edits.poll_policy import PollPolicy
 from aleph_mcp.edits.requests import DUPLICATE_WINDOW, EditArgs, same_request
 from aleph_mcp.edits.sending import Progress, Sender
 from aleph_mcp.errors import CannotCancel, EditNotFound, IdempotencyConflict
-from aleph_mcp.media.archive import Archive
+from aleph_mcp.media.archive import Archive, LocalArchive
 from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.media.localfiles import sweep
 from aleph_mcp.models import Edit, LineageStep
@@ -98,13 +98,15 @@ class EditService:
         self.http = http  # for pre-flight probes of input URLs; None skips them
         self.fetch = fetch or FetchPolicy()  # probes never trust a configured origin (see app.fetch_policy)
         self.budget = Budget.from_settings(settings)
-        self.archive = archive or Archive(settings.archive_dir)  # where a chain's parent video is read
+        self.archive: Archive = archive or LocalArchive(
+            settings.archive_dir
+        )  # where a chain's parent video is read
 
     async def recover(self) -> int:
         """At start: give every journaled task id (one the store could not take) to its edit, and remove
         private input copies a killed process left behind."""
         await anyio.to_thread.run_sync(sweep, self.settings.data_dir / "inputs", STALE_INPUTS)
-        await anyio.to_thread.run_sync(self.archive.sweep_inputs, STALE_INPUTS, self.clock())
+        await self.archive.sweep_inputs(STALE_INPUTS, self.clock())
         return await self.journal.reconcile(self.store, self.clock())
 
     def _holder(self, what: str) -> str:
@@ -142,9 +144,10 @@ class EditService:
             parent=parent,
         )
 
-    def compare_sheet(self, edit: Edit) -> Path | None:
-        """The finished edit's before/after sheet (before_after.py), where one was made."""
-        return sheet_of(self.archive, edit)
+    async def compare_sheet(self, edit: Edit) -> str | None:
+        """The finished edit's before/after sheet's location in the archive (before_after.py), where one
+        was made."""
+        return await sheet_of(self.archive, edit)
 
     async def lineage(self, edit: Edit) -> list[LineageStep]:
         """The chain back to the original input, oldest first (chains.py); empty for a first edit."""

@@ -1,66 +1,218 @@
-"""Media handling: the archive layout and streamed, atomic downloads of finished videos."""
+"""The archive seam: where finished videos and thumbnails live, and streamed, atomic writes into it.
+
+One `Archive` protocol with two implementations: `LocalArchive`, a folder on this machine (the default:
+`<data_dir>/archive/<edit_id>.mp4` and `.thumb.jpg`), and `S3Archive` (media/objectstore.py), an
+S3-compatible bucket chosen by `ALEPH_MCP_ARCHIVE_URL=s3://bucket/prefix`. An edit keeps its video's and
+thumbnail's *location* (`Edit.local_path`, `Edit.thumbnail_path`): a path for the folder, `s3://…` for the
+bucket. Every read and write of them goes through the archive that made them.
+
+Writes are whole or absent: a local file is written under a per-edit temp name and renamed into place, an
+object is a multipart upload completed only at the end (aborted on failure). The caller holds the edit's
+lease, so no two writers share a temp name.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
+import re
 import shutil
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlparse
+from typing import IO, Protocol
 
 import anyio.to_thread
-import httpx2
 
-from aleph_mcp.errors import (
-    AlephError,
-    ArchiveWriteFailed,
-    InvalidInput,
-    OutputExpired,
-    OutputNotVideo,
-    TransientProviderError,
-)
-from aleph_mcp.media.fetch import FetchPolicy, open_url
-from aleph_mcp.media.formats import check_video_file, open_image, open_video
-from aleph_mcp.retry import error_for_status
+from aleph_mcp.errors import ArchiveWriteFailed, InvalidInput, OutputExpired, OutputNotVideo
+from aleph_mcp.media.formats import Source, check_video_file
 
-if TYPE_CHECKING:
-    import av  # imported where a still is written: PyAV is not start-up work
-
-logger = logging.getLogger(__name__)
-
-CHUNK = 256 * 1024
 READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)  # no retry will make these writable
-_IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
+# Disk writes are batched to this size and made on a worker thread: the event loop never waits on a disk.
+WRITE_BATCH = 1024 * 1024
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+Verify = Callable[[Source], None]  # raises InvalidInput when the written bytes are not what was expected
 
 
-class Archive:
-    """Where finished videos and thumbnails live: `<data_dir>/archive/<edit_id>.mp4` and `.thumb.<ext>`."""
+def safe_id(edit_id: str) -> str:
+    """An edit id as a file or key name: letters, digits, `_` and `-` only, so no id leaves the archive."""
+    if not _SAFE_ID.fullmatch(edit_id):
+        raise InvalidInput(f"{edit_id!r} is not an edit id.")
+    return edit_id
+
+
+class Sink(Protocol):
+    async def write(self, chunk: bytes) -> None: ...
+
+
+class Archive(Protocol):
+    """Where results are kept. Locations are what `video_location`/`thumbnail_location` give; a location
+    from elsewhere (another archive, a hostile value) is refused or reads as absent."""
+
+    def describe(self) -> str:
+        """Where it is, for people: a folder, or `s3://bucket/prefix` (never a credential)."""
+        ...
+
+    def video_location(self, edit_id: str) -> str: ...
+
+    def thumbnail_location(self, edit_id: str) -> str: ...
+
+    def input_location(self, edit_id: str) -> str:
+        """The (cut) input an edit was sent, kept until its before/after sheet is made (before_after.py)."""
+        ...
+
+    def compare_location(self, edit_id: str) -> str: ...
+
+    async def sweep_inputs(self, older_than: float, now: float) -> int:
+        """Remove kept inputs older than `older_than` seconds (their edits ended without a sheet, or ran
+        so long that a sheet is not worth the space); how many went. Run at start-up only."""
+        ...
+
+    def writer(
+        self, location: str, verify: Verify | None = None, what: str = "video"
+    ) -> contextlib.AbstractAsyncContextManager[Sink]:
+        """Write `location` as a stream: it appears only when the block ends cleanly and `verify` (run on a
+        worker thread) accepts the bytes; otherwise nothing of it is left."""
+        ...
+
+    async def put_file(
+        self, source: Path, location: str, verify: Verify | None = None, what: str = "video"
+    ) -> int:
+        """Copy a file of this machine to `location` (whole or not at all); its size."""
+        ...
+
+    def reader(self, location: str) -> contextlib.AbstractContextManager[Source]:
+        """For a worker thread (PyAV): the location as something `av.open` reads, bounded in memory."""
+        ...
+
+    async def size(self, location: str) -> int | None:
+        """Its size in bytes; None when it is not there."""
+        ...
+
+    async def read(self, location: str, max_bytes: int) -> bytes:
+        """Its bytes, refusing (ValueError) more than `max_bytes`."""
+        ...
+
+    async def delete(self, location: str) -> None: ...
+
+    async def link(self, location: str, expires_in: float) -> str | None:
+        """A link that fetches it without credentials for `expires_in` seconds; None for a local file."""
+        ...
+
+    def local_file(self, location: str) -> Path | None:
+        """The location as a file of this machine, where it is one."""
+        ...
+
+    async def check_writable(self) -> str:
+        """Write and delete a probe; a short description of what was checked. Raises ArchiveWriteFailed."""
+        ...
+
+
+class _FileSink:
+    """Chunks gathered to WRITE_BATCH and written on a worker thread."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out, self.pending, self.pending_bytes = out, list[bytes](), 0
+
+    async def write(self, chunk: bytes) -> None:
+        self.pending.append(chunk)
+        self.pending_bytes += len(chunk)
+        if self.pending_bytes >= WRITE_BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        batch, self.pending, self.pending_bytes = self.pending, [], 0
+        if batch:
+            await anyio.to_thread.run_sync(self.out.writelines, batch)
+
+
+class LocalArchive:
+    """A folder: `<root>/<edit_id>.mp4` and `<root>/<edit_id>.thumb.jpg`, temp files `.<name>.part`."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
 
-    def video_path(self, edit_id: str) -> Path:
-        return self.root / f"{edit_id}.mp4"
+    def describe(self) -> str:
+        return str(self.root)
 
-    def thumbnail_path(self, edit_id: str, suffix: str) -> Path:
-        return self.root / f"{edit_id}.thumb{suffix}"
+    def video_path(self, edit_id: str) -> Path:
+        return self.root / f"{safe_id(edit_id)}.mp4"
+
+    def thumbnail_path(self, edit_id: str, suffix: str = ".jpg") -> Path:
+        return self.root / f"{safe_id(edit_id)}.thumb{suffix}"
+
+    def video_location(self, edit_id: str) -> str:
+        return str(self.video_path(edit_id))
+
+    def thumbnail_location(self, edit_id: str) -> str:
+        return str(self.thumbnail_path(edit_id))
+
+    def part_path(self, dest: Path) -> Path:
+        """The temp name every write of `dest` goes through, moved into place once whole. It is the
+        destination's own, so a leftover of a killed attempt is overwritten by the next: no write lists
+        the folder."""
+        return dest.with_name(f".{dest.name}.part")
+
+    @contextlib.asynccontextmanager
+    async def writer(
+        self, location: str, verify: Verify | None = None, what: str = "video"
+    ) -> AsyncIterator[Sink]:
+        dest = Path(location)
+        with writing(what):
+            tmp = self.part_path(dest)
+            try:
+                out = await anyio.to_thread.run_sync(tmp.open, "wb")
+                try:
+                    sink = _FileSink(out)
+                    yield sink
+                    await sink.flush()
+                finally:
+                    with anyio.CancelScope(shield=True):  # a cancelled download still closes its file
+                        await anyio.to_thread.run_sync(out.close)
+                if verify is not None:
+                    await verified(lambda: verify(tmp))
+                await anyio.to_thread.run_sync(os.replace, tmp, dest)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await anyio.Path(tmp).unlink(missing_ok=True)
+
+    async def put_file(
+        self, source: Path, location: str, verify: Verify | None = None, what: str = "video"
+    ) -> int:
+        if not source.is_file():
+            raise OutputExpired(f"The result file {source.name} is gone.")
+        dest = Path(location)
+        with writing(what):
+            tmp = self.part_path(dest)
+            try:
+                await anyio.to_thread.run_sync(shutil.copyfile, source, tmp)
+                if verify is not None:
+                    await verified(lambda: verify(tmp))
+                size = (await anyio.Path(tmp).stat()).st_size
+                await anyio.to_thread.run_sync(os.replace, tmp, dest)
+                return size
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await anyio.Path(tmp).unlink(missing_ok=True)
 
     def input_path(self, edit_id: str) -> Path:
-        """The (cut) input an edit was sent, kept until its before/after sheet is made (before_after.py)."""
-        return self.root / f"{edit_id}.input.mp4"
+        return self.root / f"{safe_id(edit_id)}.input.mp4"
 
     def compare_path(self, edit_id: str) -> Path:
-        return self.root / f"{edit_id}.compare.jpg"
+        return self.root / f"{safe_id(edit_id)}.compare.jpg"
 
-    def sweep_inputs(self, older_than: float, now: float) -> int:
-        """Remove kept inputs older than `older_than` seconds: their edits ended without a sheet, or ran
-        so long that a sheet is not worth the disk. Returns how many went."""
+    def input_location(self, edit_id: str) -> str:
+        return str(self.input_path(edit_id))
+
+    def compare_location(self, edit_id: str) -> str:
+        return str(self.compare_path(edit_id))
+
+    async def sweep_inputs(self, older_than: float, now: float) -> int:
+        return await anyio.to_thread.run_sync(self._sweep_inputs, older_than, now)
+
+    def _sweep_inputs(self, older_than: float, now: float) -> int:
         removed = 0
         for kept in self.root.glob("*.input.mp4"):
             with contextlib.suppress(OSError):
@@ -70,30 +222,55 @@ class Archive:
         return removed
 
     @contextlib.contextmanager
-    def staged(self, dest: Path) -> Iterator[Path]:
-        """A temp path beside `dest`, moved into place when the block ends cleanly: a file in the archive
-        is always whole. Every archive write goes through here. Leftovers of earlier attempts (a process
-        killed mid-download) are removed first, so the caller must hold the edit's lease."""
-        for stale in dest.parent.glob(f".{dest.name}.*.part"):
-            stale.unlink(missing_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
-        try:
-            yield tmp
-            os.replace(tmp, dest)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+    def reader(self, location: str) -> Iterator[Source]:
+        yield Path(location)
+
+    async def size(self, location: str) -> int | None:
+        path = anyio.Path(location)
+        return (await path.stat()).st_size if location and await path.is_file() else None
+
+    async def read(self, location: str, max_bytes: int) -> bytes:
+        async with await anyio.open_file(location, "rb") as handle:
+            data = await handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ValueError(f"more than {max_bytes} bytes")
+        return data
+
+    async def delete(self, location: str) -> None:
+        path = Path(location)
+        for stale in (path, path.with_name(f".{path.name}.part")):
+            await anyio.Path(stale).unlink(missing_ok=True)
+
+    async def link(self, location: str, expires_in: float) -> str | None:
+        return None
+
+    def local_file(self, location: str) -> Path | None:
+        return Path(location) if location else None
+
+    async def check_writable(self) -> str:
+        probe = self.root / f".doctor-{os.getpid()}.probe"
+        with writing("probe"):
+            await anyio.to_thread.run_sync(self.root.mkdir, 0o777, True, True)
+            await anyio.Path(probe).write_bytes(b"ok")
+            await anyio.Path(probe).unlink()
+        free = shutil.disk_usage(self.root).free
+        return f"{self.root} (writable, {free / 1024**3:.1f} GB free)"
 
 
-def thumbnail_suffix(url: str, content_type: str | None = None) -> str:
-    if content_type and content_type.split(";")[0].strip() in _IMAGE_TYPES:
-        return _IMAGE_TYPES[content_type.split(";")[0].strip()]
-    suffix = Path(urlparse(url).path).suffix.lower()
-    return suffix if suffix in (".png", ".jpg", ".jpeg", ".webp", ".gif") else ".png"
+async def verified(check: Callable[[], None]) -> None:
+    """Run a check of written bytes on a worker thread: InvalidInput from it is OutputNotVideo."""
+    try:
+        await anyio.to_thread.run_sync(check)
+    except InvalidInput as exc:
+        raise OutputNotVideo(f"The provider's result is not a video: {exc.message}") from None
+
+
+def check_result_video(source: Source) -> None:
+    check_video_file(source)
 
 
 @contextlib.contextmanager
-def _writing(what: str) -> Iterator[None]:
+def writing(what: str) -> Iterator[None]:
     """A failed write to the archive (full or read-only disk) is ArchiveWriteFailed, not a crash."""
     try:
         yield
@@ -106,147 +283,3 @@ def _writing(what: str) -> Iterator[None]:
             f"Could not write the {what} to the archive ({exc.strerror or exc}).",
             permanent=exc.errno in READ_ONLY,
         ) from None
-
-
-async def download(
-    client: httpx2.AsyncClient,
-    url: str,
-    dest: Path,
-    *,
-    archive: Archive,
-    policy: FetchPolicy,
-    timeout: float | None = None,
-    what: str = "video",
-) -> int:
-    """Stream `url` into `dest` under the fetch policy; the file appears only when complete and, for a
-    video, only once it opens as one (OutputNotVideo otherwise, with the bytes deleted).
-
-    Raises OutputExpired on 403/404/410 (signed URLs that lapsed), TransientProviderError on network trouble
-    or 5xx, UnsafeURL for what the policy refuses, ArchiveWriteFailed when the archive cannot be written.
-    `timeout` bounds each network wait (None: the client's own), not the whole transfer.
-    """
-    with _writing(what), archive.staged(dest) as tmp:
-        size = await _stream(client, url, tmp, timeout, policy)
-        if what == "video":
-            await _check_video(tmp)
-        return size
-
-
-async def archive_file(source: Path, dest: Path, *, archive: Archive) -> int:
-    """Copy a result this machine rendered (the local provider's job folder) into the archive."""
-    if not source.is_file():
-        raise OutputExpired(f"The result file {source.name} is gone.")
-    with _writing("video"), archive.staged(dest) as tmp:
-        await anyio.to_thread.run_sync(shutil.copyfile, source, tmp)
-        await _check_video(tmp)
-        return tmp.stat().st_size
-
-
-async def _check_video(path: Path) -> None:
-    try:
-        await anyio.to_thread.run_sync(check_video_file, path)
-    except InvalidInput as exc:
-        raise OutputNotVideo(f"The provider's result is not a video: {exc.message}") from None
-
-
-async def _stream(
-    client: httpx2.AsyncClient, url: str, tmp: Path, timeout: float | None, policy: FetchPolicy
-) -> int:
-    host = urlparse(url).hostname or "the result host"
-    size = 0
-    try:
-        async with open_url(client, url, policy, timeout=timeout) as response:
-            if response.status_code in (403, 404, 410):
-                raise OutputExpired(
-                    f"The result URL answered {response.status_code}; it has probably expired."
-                )
-            if not response.is_success:
-                await response.aread()
-                raise error_for_status(host, response.status_code, response.text)
-            with tmp.open("wb") as out:
-                async for chunk in response.aiter_bytes(CHUNK):
-                    out.write(chunk)
-                    size += len(chunk)
-    except httpx2.RequestError as exc:  # transport trouble, a broken encoding
-        raise TransientProviderError(f"Downloading the result failed ({type(exc).__name__}).") from None
-    return size
-
-
-THUMBNAIL_MAX_WIDTH = 480
-
-
-def extract_poster(video: Path, dest: Path, *, max_width: int = THUMBNAIL_MAX_WIDTH) -> None:
-    """Write a JPEG still from about 0.7 s into `video` (the first frames are often black)."""
-    with open_video(video) as inp:
-        stream = inp.streams.video[0]
-        target = int((stream.average_rate or 24) * 2) // 3
-        chosen = None
-        for index, frame in enumerate(inp.decode(stream)):
-            chosen = frame  # a clip shorter than the target gives its last frame
-            if index >= target:
-                break
-    if chosen is None:
-        raise ValueError("the video has no frames")
-    write_jpeg(chosen, dest, max_width=max_width)
-
-
-def normalize_image(source: Path, dest: Path, *, max_width: int = THUMBNAIL_MAX_WIDTH) -> None:
-    """An image on the allowlist (PNG, JPEG, WebP, GIF) as a small JPEG: one MIME type for every thumbnail."""
-    with open_image(source, "thumbnail") as inp:
-        frame = next(inp.decode(video=0))
-    write_jpeg(frame, dest, max_width=max_width)
-
-
-def write_jpeg(frame: av.VideoFrame, dest: Path, *, max_width: int) -> None:
-    import av
-
-    width = min(frame.width, max_width)
-    height = max(2, round(frame.height * width / frame.width))
-    width, height = width - width % 2, height - height % 2
-    with av.open(str(dest), "w", format="image2") as out:
-        jpeg = out.add_stream("mjpeg")
-        jpeg.width, jpeg.height, jpeg.pix_fmt = width, height, "yuvj420p"
-        out.mux(jpeg.encode(frame.reformat(width=width, height=height, format="yuvj420p")))
-        out.mux(jpeg.encode(None))
-
-
-async def save_thumbnail(
-    http: httpx2.AsyncClient,
-    archive: Archive,
-    edit_id: str,
-    vendor_url: str | None,
-    video: Path,
-    *,
-    policy: FetchPolicy,
-) -> Path | None:
-    """A small JPEG next to the archived video: the vendor's thumbnail where it gives one, else a still
-    taken from the video. None when neither works: a missing thumbnail never holds back a finished video,
-    but an archive that cannot be written (ArchiveWriteFailed) is the caller's to retry."""
-    dest = archive.thumbnail_path(edit_id, ".jpg")
-    if vendor_url:
-        raw = archive.thumbnail_path(edit_id, ".vendor" + thumbnail_suffix(vendor_url))
-        try:
-            await download(http, vendor_url, raw, archive=archive, policy=policy, what="thumbnail")
-            await _render(normalize_image, raw, dest, archive)
-            return dest
-        except ArchiveWriteFailed:
-            raise
-        except AlephError as exc:
-            logger.warning("thumbnail not downloaded edit_id=%s reason=%s", edit_id, exc.message)
-        except Exception as exc:  # PyAV raises its own error types for unreadable images
-            logger.warning("thumbnail unreadable edit_id=%s error=%s", edit_id, exc)
-        finally:
-            raw.unlink(missing_ok=True)
-    try:
-        await _render(extract_poster, video, dest, archive)
-        return dest
-    except ArchiveWriteFailed:
-        raise
-    except Exception as exc:  # PyAV raises its own error types for unreadable media
-        logger.warning("no poster frame edit_id=%s error=%s", edit_id, exc)
-        return None
-
-
-async def _render(make: Callable[[Path, Path], None], source: Path, dest: Path, archive: Archive) -> None:
-    with _writing("thumbnail"), archive.staged(dest) as tmp:
-        await anyio.to_thread.run_sync(make, source, tmp)

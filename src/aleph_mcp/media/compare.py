@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 
 from aleph_mcp.errors import InvalidInput
 from aleph_mcp.media.encoding import frame_rate
-from aleph_mcp.media.formats import open_video
+from aleph_mcp.media.formats import Source, open_video
 
 SHEET_WIDTH = 1024  # at most, in pixels
 GAP = 4  # between tiles and around them
@@ -47,7 +47,7 @@ def tile_size(width: int, height: int, columns: int) -> tuple[int, int]:
     return tile_w, tile_h
 
 
-def contact_sheet(before: Path, after: Path, dst: Path, columns: int = 4) -> Path:
+def contact_sheet(before: Source, after: Source, dst: Path, columns: int = 4) -> Path:
     """Write a JPEG to `dst`: `columns` frames of `before` above `after`'s at the same moments (see
     `sheet_times`). InvalidInput for a file that is not a video or holds no picture."""
     if not isinstance(columns, int) or isinstance(columns, bool) or not 1 <= columns <= MAX_COLUMNS:

@@ -107,8 +107,9 @@ def open_image(source: Source, what: str = "image") -> av.container.InputContain
     return open_allowed(source, IMAGE_DEMUXERS, what)
 
 
-def check_video_file(path: Path, what: str = "result") -> None:
-    """Raise InvalidInput unless `path` opens through the video allowlist and has a video stream."""
+def check_video_file(path: Source, what: str = "result") -> None:
+    """Raise InvalidInput unless `path` (a file, or a file object) opens through the video allowlist and
+    has a video stream."""
     with open_video(path, what) as container:
         if not container.streams.video:
             raise InvalidInput(f"The {what} has no video stream.")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import functools
 import logging
-import stat
 import time
 import warnings
 from pathlib import Path
@@ -17,6 +15,7 @@ import mcp.types as types
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 
+from aleph_mcp.media.archive import Archive
 from aleph_mcp.models import Edit, LineageStep
 from aleph_mcp.records import compare_uri, edit_uri, record_fields, summary
 
@@ -27,7 +26,7 @@ ROOTS_TIMEOUT = 5.0
 
 
 def edit_result(
-    record: dict[str, Any], thumbnail: Path | None = None, sheet: Path | None = None
+    record: dict[str, Any], thumbnail: bytes | None = None, sheet: bytes | None = None
 ) -> types.CallToolResult:
     """Text summary, link to the record, and once finished a link to the video and an inline image: the
     before/after sheet where there is one, else the output's still. `record`: `records.record_fields`
@@ -67,14 +66,43 @@ def status_result(
     edit: Edit,
     poll_interval: float,
     lineage: list[LineageStep] | None = None,
-    sheet: Path | None = None,
+    images: tuple[bytes | None, bytes | None] = (None, None),
     behind: float = 0.0,
 ) -> types.CallToolResult:
-    """What get_edit_status returns for `edit` (and a task's result): the image only once it succeeded.
-    `behind`: how late the poller runs (its check-again hint says when the edit is really looked at)."""
-    thumbnail = Path(edit.thumbnail_path) if edit.thumbnail_path and edit.status == "succeeded" else None
+    """What get_edit_status returns for `edit` (and a task's result), with the (thumbnail, sheet) bytes
+    `inline_images` read. `behind`: how late the poller runs (its check-again hint says when the edit is
+    really looked at)."""
     fields = record_fields(edit, now=time.time(), poll_interval=poll_interval, lineage=lineage, behind=behind)
-    return edit_result(fields, thumbnail, sheet if edit.status == "succeeded" else None)
+    return edit_result(fields, *images)
+
+
+async def inline_images(
+    archive: Archive, edit: Edit, sheet: str | None = None
+) -> tuple[bytes | None, bytes | None]:
+    """(thumbnail, sheet) bytes from the archive once the edit succeeded, each where it is small enough;
+    the thumbnail is not read when the sheet (at location `sheet`) is shown instead."""
+    if edit.status != "succeeded":
+        return None, None
+    shown = await inline_bytes(archive, sheet)
+    return (None if shown else await inline_still(archive, edit)), shown
+
+
+async def inline_still(archive: Archive, edit: Edit) -> bytes | None:
+    """The thumbnail's bytes, from the archive, once the edit succeeded and where it is small enough."""
+    return await inline_bytes(archive, edit.thumbnail_path) if edit.status == "succeeded" else None
+
+
+async def inline_bytes(archive: Archive, location: str | None) -> bytes | None:
+    """An archived image's bytes, where it is there and at most INLINE_IMAGE_MAX_BYTES."""
+    if not location:
+        return None
+    size = await archive.size(location)
+    if size is None or size > INLINE_IMAGE_MAX_BYTES:
+        return None
+    try:
+        return await archive.read(location, INLINE_IMAGE_MAX_BYTES)
+    except (OSError, ValueError):  # gone or grown since: the result goes without the still
+        return None
 
 
 def list_result(records: list[dict[str, Any]], next_cursor: str | None) -> types.CallToolResult:
@@ -106,27 +134,11 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _inline_image(path: Path | None) -> types.ImageContent | None:
-    if path is None:
+def _inline_image(data: bytes | None) -> types.ImageContent | None:
+    if not data:
         return None
-    try:
-        found = path.stat()
-    except OSError:
-        return None
-    if not stat.S_ISREG(found.st_mode) or found.st_size > INLINE_IMAGE_MAX_BYTES:
-        return None
-    try:
-        data = _encoded(str(path), found.st_mtime_ns, found.st_size)
-    except OSError:  # gone since the stat: no still this time (a failure is not cached)
-        return None
-    mime = "image/png" if path.suffix == ".png" else "image/jpeg"
-    return types.ImageContent(type="image", data=data, mime_type=mime)
-
-
-@functools.lru_cache(maxsize=64)
-def _encoded(path: str, mtime_ns: int, size: int) -> str:
-    """A still's base64, read once per version of the file (a status call repeats it every time)."""
-    return base64.b64encode(Path(path).read_bytes()).decode()
+    mime = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+    return types.ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type=mime)
 
 
 def looks_local(value: str | None) -> bool:

@@ -96,7 +96,7 @@ def lazy_prompt(
 
     async def render(**values: Any) -> Any:
         if not validated:
-            validated.append(validate_call(fn, config=ConfigDict(arbitrary_types_allowed=True)))
+            validated.append(validate_call(config=ConfigDict(arbitrary_types_allowed=True))(fn))
         return await validated[0](**values)
 
     return Prompt(

@@ -4,19 +4,19 @@ finished videos."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-import anyio
 import mcp.types as types
 from mcp.server import ServerRequestContext
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
+from aleph_mcp.media.archive import Archive
 from aleph_mcp.models import Edit
 from aleph_mcp.records import to_record, video_uri
 from aleph_mcp.server.auth import owner_of
+from aleph_mcp.server.content import INLINE_IMAGE_MAX_BYTES
 from aleph_mcp.server.registration import Registrations
 from aleph_mcp.server.sdk import add_request_handler
 from aleph_mcp.server.state import Ctx, ServerState, caller, state_of
@@ -33,19 +33,34 @@ async def _edit(ctx: Ctx, edit_id: str) -> tuple[ServerState, Edit]:
     return state, edit
 
 
-async def _read_file(path: str | None, what: str, edit: Edit, max_bytes: int | None = None) -> bytes:
-    if not path or not Path(path).is_file():
+LINK_SECONDS = 3600  # a presigned link offered for a video too big to send lives an hour
+
+
+async def _read_file(
+    archive: Archive, location: str | None, what: str, edit: Edit, max_bytes: int | None = None
+) -> bytes:
+    """The archived file, streamed back from the archive that holds it, refused above `max_bytes`."""
+    size = await archive.size(location) if location else None
+    if location is None or size is None:
         hint = "it is missing" if edit.status == "succeeded" else f"it is {edit.status}"
         raise ResourceNotFoundError(f"Edit {edit.edit_id} has no archived {what}: {hint}.")
-    size = Path(path).stat().st_size
     if max_bytes is not None and size > max_bytes:
-        where = f" or download it from {edit.output_url} (that link expires)" if edit.output_url else ""
-        raise ResourceError(
-            f"The {what} of edit {edit.edit_id} is {size / 1048576:.1f} MB, more than this server sends "
-            f"through MCP ({max_bytes / 1048576:.0f} MB, ALEPH_MCP_MAX_RESOURCE_BYTES). "
-            f"Open it at {path}{where}."
-        )
-    return await anyio.Path(path).read_bytes()
+        raise ResourceError(await _too_big(archive, location, what, edit, size, max_bytes))
+    try:
+        return await archive.read(location, size if max_bytes is None else max_bytes)
+    except ValueError:  # it grew past the cap between the size and the read
+        raise ResourceError(await _too_big(archive, location, what, edit, size, max_bytes or size)) from None
+
+
+async def _too_big(archive: Archive, location: str, what: str, edit: Edit, size: int, max_bytes: int) -> str:
+    link = await archive.link(location, LINK_SECONDS)
+    where = f"Fetch it from {link} (a link valid for an hour)" if link else f"Open it at {location}"
+    if edit.output_url:
+        where += f", or download it from {edit.output_url} (that link expires)"
+    return (
+        f"The {what} of edit {edit.edit_id} is {size / 1048576:.1f} MB, more than this server sends "
+        f"through MCP ({max_bytes / 1048576:.0f} MB, ALEPH_MCP_MAX_RESOURCE_BYTES). {where}."
+    )
 
 
 resources = Registrations()
@@ -70,11 +85,11 @@ async def edit_record(edit_id: str, ctx: Ctx) -> str:
     name="edit-video",
     title="Edited video",
     mime_type="video/mp4",
-    description="The finished video, from this machine's archive",
+    description="The finished video, from the archive",
 )
 async def edit_video_file(edit_id: str, ctx: Ctx) -> bytes:
     state, edit = await _edit(ctx, edit_id)
-    return await _read_file(edit.local_path, "video", edit, state.settings.max_resource_bytes)
+    return await _read_file(state.archive, edit.local_path, "video", edit, state.settings.max_resource_bytes)
 
 
 @resources.resource(
@@ -85,8 +100,8 @@ async def edit_video_file(edit_id: str, ctx: Ctx) -> bytes:
     description="A still of the finished video",
 )
 async def edit_thumbnail(edit_id: str, ctx: Ctx) -> bytes:
-    _, edit = await _edit(ctx, edit_id)
-    return await _read_file(edit.thumbnail_path, "thumbnail", edit)
+    state, edit = await _edit(ctx, edit_id)
+    return await _read_file(state.archive, edit.thumbnail_path, "thumbnail", edit)
 
 
 @resources.resource(
@@ -98,8 +113,8 @@ async def edit_thumbnail(edit_id: str, ctx: Ctx) -> bytes:
 )
 async def edit_compare(edit_id: str, ctx: Ctx) -> bytes:
     state, edit = await _edit(ctx, edit_id)
-    sheet = state.service.compare_sheet(edit)
-    return await _read_file(str(sheet) if sheet else None, "before/after sheet", edit)
+    sheet = await state.service.compare_sheet(edit)
+    return await _read_file(state.archive, sheet, "before/after sheet", edit, INLINE_IMAGE_MAX_BYTES)
 
 
 async def list_finished(
@@ -110,7 +125,7 @@ async def list_finished(
         status="succeeded", limit=LIST_PAGE, cursor=params.cursor, owner=owner_of(get_access_token())
     )
     return types.ListResourcesResult(
-        resources=[_listing(e) for e in edits if e.local_path], next_cursor=next_cursor
+        resources=[_listing(state.archive, e) for e in edits if e.local_path], next_cursor=next_cursor
     )
 
 
@@ -119,9 +134,10 @@ def install_listing(server: MCPServer[Any]) -> None:
     add_request_handler(server, "resources/list", types.PaginatedRequestParams, list_finished)
 
 
-def _listing(edit: Edit) -> types.Resource:
-    path = Path(edit.local_path or "")
-    size = path.stat().st_size if path.is_file() else None
+def _listing(archive: Archive, edit: Edit) -> types.Resource:
+    # A size where it is a stat away; an object store would cost a request per listed edit.
+    path = archive.local_file(edit.local_path or "")
+    size = path.stat().st_size if path is not None and path.is_file() else None
     return types.Resource(
         uri=video_uri(edit.edit_id),
         name=f"{edit.edit_id}.mp4",

@@ -80,9 +80,12 @@ def task_of(edit: Edit, poll_interval: float, era: Era) -> dict[str, Any]:
     return task
 
 
-def task_result(edit: Edit, poll_interval: float, version: str) -> dict[str, Any]:
-    """get_edit_status's result for the ended edit, as the era's tools/call sends it; isError if it failed."""
-    result = status_result(edit, poll_interval)
+def task_result(
+    edit: Edit, poll_interval: float, version: str, thumbnail: bytes | None = None
+) -> dict[str, Any]:
+    """get_edit_status's result for the ended edit, as the era's tools/call sends it; isError if it failed.
+    `thumbnail`: the still's bytes (content.inline_still)."""
+    result = status_result(edit, poll_interval, images=(thumbnail, None))
     result.is_error = edit.status == "failed"
     dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
     return methods.serialize_server_result("tools/call", version, dumped)

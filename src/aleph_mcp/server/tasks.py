@@ -29,6 +29,7 @@ from pydantic import Field
 
 from aleph_mcp.server import task_edits as te
 from aleph_mcp.server import tasks_legacy
+from aleph_mcp.server.content import inline_still
 
 EXTENSION_ID = "io.modelcontextprotocol/tasks"
 ACK = {"resultType": "complete"}
@@ -101,7 +102,8 @@ async def _get(ctx: ServerRequestContext[Any, Any], params: types.GetTaskRequest
     edit = await te.edit_of(state, params.task_id, te.owner_in(ctx))
     task = {**ACK, **te.task_of(edit, state.poll_interval, te.MODERN_ERA)}
     if task["status"] == "completed":
-        task["result"] = te.task_result(edit, state.poll_interval, te.MODERN_ERA.version)
+        still = await inline_still(state.archive, edit)
+        task["result"] = te.task_result(edit, state.poll_interval, te.MODERN_ERA.version, still)
     return task
 
 

@@ -24,6 +24,7 @@ from mcp.server.context import CallNext, HandlerResult
 
 from aleph_mcp.errors import AlephError
 from aleph_mcp.records import summary, to_record
+from aleph_mcp.server.content import inline_still
 from aleph_mcp.server.task_edits import (
     LEGACY,
     LEGACY_ERA,
@@ -109,7 +110,7 @@ async def task_payload(
     edit = await edit_of(state, params.task_id, owner)
     while not edit.is_terminal:
         edit = await state.service.wait_for_end(edit.edit_id, RESULT_WAIT, owner=owner)
-    result = task_result(edit, state.poll_interval, LEGACY)
+    result = task_result(edit, state.poll_interval, LEGACY, await inline_still(state.archive, edit))
     meta = {**(result.get("_meta") or {}), RELATED_TASK: {"taskId": edit.edit_id}}
     return {**result, "_meta": meta}
 

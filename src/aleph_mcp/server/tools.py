@@ -15,7 +15,7 @@ from aleph_mcp.edits import dry_run as dry_runs
 from aleph_mcp.models import SEED_MAX, AspectRatio, EditList, EditRecord, EditStatus
 from aleph_mcp.records import record_fields
 from aleph_mcp.server.confirm import TakenIn, confirm_spend, require_approval
-from aleph_mcp.server.content import edit_result, list_result, status_result
+from aleph_mcp.server.content import edit_result, inline_images, list_result, status_result
 from aleph_mcp.server.registration import Registrations
 from aleph_mcp.server.state import Ctx, agent_errors, caller, progress_of, state_of
 
@@ -154,8 +154,8 @@ async def get_edit_status(
     with agent_errors():
         edit = await state.service.wait_for_end(edit_id, wait_seconds, progress_of(ctx), owner=caller(ctx))
         chain = await state.service.lineage(edit)
-    sheet = state.service.compare_sheet(edit)
-    return status_result(edit, state.poll_interval, chain, sheet, state.poller.behind)
+        images = await inline_images(state.archive, edit, await state.service.compare_sheet(edit))
+    return status_result(edit, state.poll_interval, chain, images, state.poller.behind)
 
 
 @tools.tool(
