@@ -77,6 +77,10 @@ class Settings(_ProviderFields):
     )
 
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("aleph-mcp")))
+    # Replicas (README "Run it as a service"): postgresql://user:password@host/db puts the edits in
+    # PostgreSQL, shared by every replica; unset, they stay in SQLite in the data dir. May hold a password:
+    # shown only through `redact.url_without_password`.
+    store_url: SecretStr | None = None
     default_provider: ProviderName | None = None
 
     # Renders take 2-15 minutes: start at 5 s (Runway's floor), back off to 60 s.
@@ -136,6 +140,19 @@ class Settings(_ProviderFields):
     def _expand_home(cls, value: Path) -> Path:
         # MCP clients pass env values without a shell, so "~/videos" arrives unexpanded.
         return value.expanduser()
+
+    @field_validator("store_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        scheme = value.get_secret_value().strip().partition("://")[0].lower()
+        if scheme not in ("postgresql", "postgres"):
+            # The URL itself is not repeated: it may hold a password.
+            raise ValueError(
+                "ALEPH_MCP_STORE_URL must be a postgresql:// URL (unset: SQLite in the data dir)"
+            )
+        return SecretStr(value.get_secret_value().strip())
 
     @field_validator("default_provider", mode="before")
     @classmethod

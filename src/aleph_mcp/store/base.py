@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import math
-from dataclasses import fields
-from typing import Literal, Protocol
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, fields
+from typing import Literal, Protocol, runtime_checkable
 
-from aleph_mcp.errors import InvalidInput
+from aleph_mcp.errors import InvalidInput, NotConfigured
 from aleph_mcp.models import TERMINAL_STATUSES, Edit
 
 COLUMNS = [f.name for f in fields(Edit)]
@@ -23,6 +24,30 @@ FINDS_REPEATS_SQL = "status NOT IN ('failed', 'cancelled')"  # a request that we
 SENDING_SQL = "(provider_task_id IS NOT NULL OR create_sent_at IS NOT NULL)"
 Claim = Literal["claimed", "full", "gone"]
 CREATED_SINCE_SQL = "SELECT * FROM edits WHERE created_at >= ? ORDER BY created_at, edit_id"
+
+
+class StoreTooNew(NotConfigured):
+    """The store was written by a newer release; using it could lose what that release keeps."""
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """What a store that announces its changes (PostgreSQL) tells every replica listening:
+    - "changed": `edit_id` was written with `updated_at` (read it to see what changed);
+    - "poke": a webhook asked for `edit_id` to be checked again; `holder` has its lease (Poller.poke);
+    - "resync": listening (re)started; changes made while it was not may have been missed."""
+
+    kind: Literal["changed", "poke", "resync"]
+    edit_id: str = ""
+    updated_at: float = 0.0
+    holder: str | None = None
+
+
+@runtime_checkable
+class Announcing(Protocol):
+    """A store whose writes reach other processes as announcements, with no polling of the store."""
+
+    def announcements(self) -> AsyncGenerator[Announcement, None]: ...
 
 
 class Gate(Protocol):

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from aleph_mcp.errors import IdempotencyConflict, InvalidInput, NotConfigured
+from aleph_mcp.errors import IdempotencyConflict, InvalidInput
 from aleph_mcp.models import Edit
 from aleph_mcp.store.base import (
     COLUMNS,
@@ -26,16 +26,13 @@ from aleph_mcp.store.base import (
     TERMINAL,
     Claim,
     Gate,
+    StoreTooNew,
     check_limit,
     decode_cursor,
     encode_cursor,
 )
 
 T = TypeVar("T")
-
-
-class StoreTooNew(NotConfigured):
-    """The store was written by a newer release; using it could lose what that release keeps."""
 
 
 MIGRATIONS: list[str] = [
