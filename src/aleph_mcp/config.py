@@ -143,16 +143,11 @@ class Settings(_ProviderFields):
 
     @field_validator("store_url")
     @classmethod
-    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        scheme = value.get_secret_value().strip().partition("://")[0].lower()
-        if scheme not in ("postgresql", "postgres"):
-            # The URL itself is not repeated: it may hold a password.
-            raise ValueError(
-                "ALEPH_MCP_STORE_URL must be a postgresql:// URL (unset: SQLite in the data dir)"
-            )
-        return SecretStr(value.get_secret_value().strip())
+    def _blank_url_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        # Its scheme is checked where it is opened (store.factory): a validation error here would print
+        # the value, password and all.
+        text = value.get_secret_value().strip() if value is not None else ""
+        return SecretStr(text) if text else None
 
     @field_validator("default_provider", mode="before")
     @classmethod

@@ -4,19 +4,26 @@
 from __future__ import annotations
 
 from aleph_mcp.config import Settings
+from aleph_mcp.errors import NotConfigured
 from aleph_mcp.redact import url_without_password
 from aleph_mcp.store.base import EditStore
 from aleph_mcp.store.sqlite import SQLiteEditStore
+
+SCHEMES = ("postgresql", "postgres")
 
 
 async def open_store(settings: Settings) -> EditStore:
     if settings.store_url is None:
         return SQLiteEditStore(settings.store_path)
+    url = settings.store_url.get_secret_value()
+    if url.partition("://")[0].lower() not in SCHEMES:
+        raise NotConfigured(
+            f"ALEPH_MCP_STORE_URL must be a postgresql:// URL, not {url_without_password(url)!r} "
+            "(unset, the edits stay in SQLite in the data dir)."
+        )
     from aleph_mcp.store.postgres import PostgresEditStore
 
-    return await PostgresEditStore.open(
-        settings.store_url.get_secret_value(), timeout=settings.request_timeout
-    )
+    return await PostgresEditStore.open(url, timeout=settings.request_timeout)
 
 
 def store_location(settings: Settings) -> str:

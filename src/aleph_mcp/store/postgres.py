@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncGenerator, Sequence
-from typing import Any
+from typing import Any, Self
 
 import anyio
 import psycopg
@@ -80,6 +80,26 @@ def _notify_sql(returning: str) -> str:
     return f"WITH changed AS ({returning}) SELECT pg_notify('{CHANGES}', {CHANGE_PAYLOAD}) FROM changed"
 
 
+async def migrate(conn: AsyncConnection[Row], where: str) -> None:
+    """Bring the schema to this release's version in one transaction, under the migration lock."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", [MIGRATE_LOCK])
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = await (await conn.execute("SELECT version FROM schema_version")).fetchone()
+        version = int(row[0]) if row else 0
+        if row is None:
+            await conn.execute("INSERT INTO schema_version (version) VALUES (0)")
+        if version > len(MIGRATIONS):
+            raise StoreTooNew(
+                f"The store {where} has schema version {version}, newer than this release of aleph-mcp "
+                f"knows ({len(MIGRATIONS)}): a newer aleph-mcp wrote it. Upgrade aleph-mcp on every replica, "
+                "or point ALEPH_MCP_STORE_URL at another database. Nothing was changed."
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await conn.execute(script)  # no parameters: one multi-statement script
+            await conn.execute("UPDATE schema_version SET version = %s", [number])
+
+
 class PostgresEditStore:
     """One pool of connections per process; every replica's pool reaches the same tables."""
 
@@ -89,47 +109,24 @@ class PostgresEditStore:
         self.where = url_without_password(url)  # for messages: never the password
 
     @classmethod
-    async def open(cls, url: str, *, timeout: float = 30.0, pool_size: int = POOL_SIZE) -> PostgresEditStore:
+    async def open(cls, url: str, *, timeout: float = 30.0, pool_size: int = POOL_SIZE) -> Self:
         """Connect, migrate (under an advisory lock: replicas starting together wait for each other) and
         return the store. StoreTooNew for a schema newer than this release knows; StoreUnavailable when the
-        server cannot be reached."""
+        server cannot be reached (at once: one connection is tried before the pool, which would retry)."""
+        where = url_without_password(url)
+        try:
+            async with await AsyncConnection.connect(
+                url, autocommit=True, connect_timeout=max(1, round(timeout))
+            ) as conn:
+                await migrate(conn, where)
+        except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:  # unreachable, or a bad URL
+            reason = scrub_url_secrets(str(exc).strip() or type(exc).__name__, url)
+            raise StoreUnavailable(f"The store {where} cannot be reached: {reason}") from None
         pool: AsyncConnectionPool[AsyncConnection[Row]] = AsyncConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, kwargs={"autocommit": True}, timeout=timeout
         )
-        store = cls(pool, url)
-        try:
-            await pool.open(wait=True, timeout=timeout)
-            await store.migrate()
-        except BaseException as exc:
-            await pool.close()
-            if isinstance(exc, psycopg.OperationalError | TimeoutError) and not isinstance(exc, StoreTooNew):
-                raise StoreUnavailable(
-                    f"The store {store.where} cannot be reached: {store.scrub(exc)}"
-                ) from None
-            raise
-        return store
-
-    def scrub(self, exc: BaseException) -> str:
-        """An error's text without the URL's password (libpq may echo connection parameters)."""
-        return scrub_url_secrets(str(exc) or type(exc).__name__, self._url)
-
-    async def migrate(self) -> None:
-        async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", [MIGRATE_LOCK])
-            await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = await (await conn.execute("SELECT version FROM schema_version")).fetchone()
-            version = int(row[0]) if row else 0
-            if row is None:
-                await conn.execute("INSERT INTO schema_version (version) VALUES (0)")
-            if version > len(MIGRATIONS):
-                raise StoreTooNew(
-                    f"The store {self.where} has schema version {version}, newer than this release of "
-                    f"aleph-mcp knows ({len(MIGRATIONS)}): a newer aleph-mcp wrote it. Upgrade aleph-mcp on "
-                    "every replica, or point ALEPH_MCP_STORE_URL at another database. Nothing was changed."
-                )
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                await conn.execute(script)  # bytes: run as one multi-statement script
-                await conn.execute("UPDATE schema_version SET version = %s", [number])
+        await pool.open()
+        return cls(pool, url)
 
     async def schema_version(self) -> int:
         rows = await self._rows("SELECT version FROM schema_version")
