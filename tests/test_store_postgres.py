@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import fields
 from functools import partial
 from pathlib import Path
@@ -19,7 +20,7 @@ from aleph_mcp.app import build_app
 from aleph_mcp.edits.changes import ChangeFeed, watch_store
 from aleph_mcp.errors import BudgetExceeded, IdempotencyConflict
 from aleph_mcp.models import Edit
-from aleph_mcp.store.base import StoreTooNew
+from aleph_mcp.store.base import Announcement, StoreTooNew
 from aleph_mcp.store.pg_schema import MIGRATIONS, column_sql
 from aleph_mcp.store.postgres import PostgresEditStore
 
@@ -259,3 +260,49 @@ async def test_a_webhook_on_one_replica_pokes_the_poller_holding_the_lease_on_an
     assert "ed_0001" not in apps[1].poller._poked
     edit = await second.get("ed_0001")
     assert edit is not None and edit.next_poll_at is not None and edit.next_poll_at <= time.time()
+
+
+async def test_only_saves_that_move_updated_at_are_announced(
+    pair: tuple[PostgresEditStore, PostgresEditStore],
+) -> None:
+    """The poller's rescheduling saves (same updated_at) stay quiet; a visible change is heard once."""
+    first, second = pair
+    await first.add(make_edit(1))
+    heard: list[Announcement] = []
+    with anyio.fail_after(5):
+        async with aclosing(second.announcements()) as stream:
+            assert (await anext(stream)).kind == "resync"
+            edit = await first.get("ed_0001")
+            assert edit is not None
+            edit.next_poll_at = 5000.0
+            await first.save(edit)  # rescheduled only
+            edit.status, edit.updated_at = "running", 2000.0
+            await first.save(edit)
+            heard.append(await anext(stream))
+    assert heard == [Announcement("changed", "ed_0001", 2000.0)]
+
+
+async def test_a_listener_whose_connection_dies_reconnects_and_catches_up(pg_url: str) -> None:
+    """The database drops the listening connection; a change made meanwhile is still published."""
+    ours, theirs = await PostgresEditStore.open(pg_url), await PostgresEditStore.open(pg_url)
+    feed, heard = ChangeFeed(), anyio.Event()
+
+    async def on_new(edit: Edit) -> None:
+        if edit.edit_id == "ed_0002":
+            heard.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(partial(watch_store, ours, feed, 60.0, start=time.time(), on_new=on_new))
+        await anyio.sleep(0.3)
+        killed = query(
+            pg_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%%' "
+            "AND datname = current_database()",
+        )
+        assert killed, "no listening connection to end"
+        await theirs.add(make_edit(2, updated_at=time.time()))
+        with anyio.fail_after(5):
+            await heard.wait()
+        tg.cancel_scope.cancel()
+    await ours.close()
+    await theirs.close()

@@ -74,10 +74,20 @@ def _params(edit: Edit) -> dict[str, Any]:
     return values
 
 
-def _notify_sql(returning: str) -> str:
-    """Wrap an INSERT/UPDATE … RETURNING edit_id, updated_at so that its rows are announced, in one statement
-    (so in the writer's transaction: a listener hears it only once it is committed)."""
-    return f"WITH changed AS ({returning}) SELECT pg_notify('{CHANGES}', {CHANGE_PAYLOAD}) FROM changed"
+def _notify_sql(returning: str, when: str = "TRUE") -> str:
+    """Wrap an INSERT/UPDATE … RETURNING edit_id, updated_at so that its rows (those `when` holds for) are
+    announced, in one statement: in the writer's transaction, so a listener hears it once it is committed."""
+    notify = f"SELECT pg_notify('{CHANGES}', {CHANGE_PAYLOAD}) FROM changed WHERE {when}"
+    return f"WITH changed AS ({returning}) {notify}"
+
+
+# The row as it was (locked first, so no other writer moves it between), the update, and its announcement.
+SAVE_SQL = _notify_sql(
+    f"UPDATE edits SET {', '.join(f'{c} = %({c})s' for c in COLUMNS if c != 'edit_id')} "
+    "FROM (SELECT updated_at AS before FROM edits WHERE edit_id = %(edit_id)s FOR UPDATE) AS old "
+    "WHERE edit_id = %(edit_id)s RETURNING edit_id, updated_at, old.before",
+    when="changed.updated_at IS DISTINCT FROM changed.before",
+)
 
 
 async def migrate(conn: AsyncConnection[Row], where: str) -> None:
@@ -225,10 +235,10 @@ class PostgresEditStore:
             await conn.execute(holder, [edit_id, now])
 
     async def save(self, edit: Edit) -> None:
-        assignments = ", ".join(f"{c} = %({c})s" for c in COLUMNS if c != "edit_id")
-        update = f"UPDATE edits SET {assignments} WHERE edit_id = %(edit_id)s RETURNING edit_id, updated_at"
+        """Write every field; announced only when `updated_at` moved (a visible change, as `changed_since`
+        sees it), not for the poller's rescheduling saves."""
         async with self._pool.connection() as conn:
-            await conn.execute(_notify_sql(update), _params(edit))
+            await conn.execute(SAVE_SQL, _params(edit))
 
     async def list_edits(
         self,
