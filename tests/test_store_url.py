@@ -7,8 +7,11 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 
@@ -78,7 +81,7 @@ async def test_an_unreachable_database_is_a_clear_error_without_the_password(
     with pytest.raises(StoreUnavailable) as failed:
         await open_store(make_settings(tmp_path, store_url=url, request_timeout=5))
     message = str(failed.value)
-    assert "cannot be reached" in message and "aleph:***@127.0.0.1" in message
+    assert "cannot be reached or used" in message and "aleph:***@127.0.0.1" in message
     assert PASSWORD not in message + caplog.text
 
 
@@ -157,3 +160,59 @@ def test_the_embedded_default_never_loads_psycopg(tmp_path: Path) -> None:
     )
     assert result.stdout.strip() == "False"
     assert (tmp_path / "data" / "edits.sqlite3").is_file()
+
+
+async def test_a_waiting_status_call_on_one_replica_returns_when_another_ends_the_edit(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Two servers on one database: get_edit_status(wait_seconds=20) on B answers within a second of A's
+    write (B's listener, not a poll of the store, wakes it)."""
+    writer = await PostgresEditStore.open(pg_url)
+    await writer.add(make_edit(1, status="running", provider_task_id="t", updated_at=time.time()))
+    servers = [
+        create_server(make_settings(tmp_path / name, store_url=pg_url), providers={}) for name in ("a", "b")
+    ]
+    async with Client(servers[0]) as a, Client(servers[1]) as b, anyio.create_task_group() as tg:
+        answer: dict[str, Any] = {}
+
+        async def wait_on_b() -> None:
+            result = await b.call_tool("get_edit_status", {"edit_id": "ed_0001", "wait_seconds": 20})
+            answer.update(result.structured_content or {}, at=time.monotonic())
+
+        tg.start_soon(wait_on_b)
+        await anyio.sleep(0.5)  # B is waiting
+        listed = await a.call_tool("list_edits", {})  # A serves the same edits
+        assert listed.structured_content is not None and len(listed.structured_content["edits"]) == 1
+        edit = await writer.get("ed_0001")
+        assert edit is not None
+        edit.fail("provider_failed", "the render failed", time.time())
+        written = time.monotonic()
+        await writer.save(edit)
+        with anyio.fail_after(5):
+            while not answer:
+                await anyio.sleep(0.01)
+    await writer.close()
+    assert answer["status"] == "failed"
+    assert answer["at"] - written < 1.0
+
+
+def test_the_command_line_lists_and_follows_edits_in_the_database(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`list` and `status --wait` open the configured database (through the same factory as the server)."""
+
+    async def seed() -> None:
+        store = await PostgresEditStore.open(pg_url)
+        await store.add(make_edit(1, status="succeeded", finished_at=1001.0))
+        await store.close()
+
+    anyio.run(seed)
+    monkeypatch.setenv("ALEPH_MCP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ALEPH_MCP_STORE_URL", with_password(pg_url))
+    capsys.readouterr()
+    assert main(["list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [e["edit_id"] for e in listed["edits"]] == ["ed_0001"]
+    assert main(["status", "ed_0001", "--wait", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["status"] == "succeeded" and PASSWORD not in out + err

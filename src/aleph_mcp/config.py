@@ -23,6 +23,7 @@ from aleph_mcp.providers.registry import ALL_PROVIDERS as ALL_PROVIDERS
 from aleph_mcp.providers.registry import HOSTED_PROVIDERS as HOSTED_PROVIDERS
 from aleph_mcp.providers.registry import KEYLESS_DEFAULT, PROVIDERS, REGISTRY, check_price_key
 from aleph_mcp.providers.registry import ProviderName as ProviderName
+from aleph_mcp.redact import url_passwords
 
 
 class PriceOverride(BaseModel):
@@ -210,8 +211,9 @@ class Settings(_ProviderFields):
         ]
 
     def secrets(self) -> list[str]:
-        """Every configured key, for scrubbing text that might echo one."""
-        return [key for p in HOSTED_PROVIDERS if (key := self.api_key(p))]
+        """Every configured key (and the store URL's password), for scrubbing text that might echo one."""
+        keys = [key for p in HOSTED_PROVIDERS if (key := self.api_key(p))]
+        return keys + (url_passwords(self.store_url.get_secret_value()) if self.store_url else [])
 
     @property
     def required_scopes(self) -> list[str]:

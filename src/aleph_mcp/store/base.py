@@ -2,7 +2,9 @@
 
 One process at a time works on an edit: `lease()` is an atomic compare-and-set on (lease_owner, lease_until),
 so processes sharing a store never poll, download or submit the same edit at once. `sqlite.SQLiteEditStore`
-is the embedded default; `memory.InMemoryEditStore` keeps the same contract in memory (tests, throwaway runs).
+is the embedded default; `postgres.PostgresEditStore` serves replicas on several hosts (ALEPH_MCP_STORE_URL,
+opened through `factory.open_store`); `memory.InMemoryEditStore` keeps the same contract in memory (tests,
+throwaway runs). A store that announces its writes to other processes (PostgreSQL) is also `Announcing`.
 """
 
 from __future__ import annotations

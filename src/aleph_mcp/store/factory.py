@@ -21,8 +21,13 @@ async def open_store(settings: Settings) -> EditStore:
             f"ALEPH_MCP_STORE_URL must be a postgresql:// URL, not {url_without_password(url)!r} "
             "(unset, the edits stay in SQLite in the data dir)."
         )
-    from aleph_mcp.store.postgres import PostgresEditStore
-
+    try:
+        from aleph_mcp.store.postgres import PostgresEditStore
+    except ImportError as exc:  # psycopg is an extra: a desktop install has none
+        raise NotConfigured(
+            f"ALEPH_MCP_STORE_URL needs the PostgreSQL driver ({exc.name} is missing): "
+            "pip install 'aleph-mcp[postgres]'."
+        ) from None
     return await PostgresEditStore.open(url, timeout=settings.request_timeout)
 
 

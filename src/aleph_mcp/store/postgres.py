@@ -27,7 +27,7 @@ from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from aleph_mcp.errors import IdempotencyConflict, InvalidInput
+from aleph_mcp.errors import IdempotencyConflict, InvalidInput, NotConfigured
 from aleph_mcp.models import Edit
 from aleph_mcp.redact import scrub_url_secrets, url_without_password
 from aleph_mcp.store.base import (
@@ -53,8 +53,8 @@ POOL_SIZE = 10
 Row = tuple[Any, ...]
 
 
-class StoreUnavailable(psycopg.OperationalError):
-    """The database could not be reached; the message never holds the URL's password."""
+class StoreUnavailable(NotConfigured):
+    """The database could not be reached or used; the message never holds the URL's password."""
 
 
 def lock_key(text: str) -> int:
@@ -131,7 +131,7 @@ class PostgresEditStore:
                 await migrate(conn, where)
         except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:  # unreachable, or a bad URL
             reason = scrub_url_secrets(str(exc).strip() or type(exc).__name__, url)
-            raise StoreUnavailable(f"The store {where} cannot be reached: {reason}") from None
+            raise StoreUnavailable(f"The store {where} cannot be reached or used: {reason}") from None
         pool: AsyncConnectionPool[AsyncConnection[Row]] = AsyncConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, kwargs={"autocommit": True}, timeout=timeout
         )
