@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -216,3 +217,22 @@ def test_the_command_line_lists_and_follows_edits_in_the_database(
     assert main(["status", "ed_0001", "--wait", "--json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["status"] == "succeeded" and PASSWORD not in out + err
+
+
+def test_without_a_postgresql_the_database_tests_fail_saying_so(tmp_path: Path) -> None:
+    """An unreachable ALEPH_MCP_TEST_POSTGRES_URL: the test errors with the reason, it is not skipped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALEPH_MCP_")}
+    env["ALEPH_MCP_TEST_POSTGRES_URL"] = f"postgresql://nobody@127.0.0.1:{free_port()}/none"
+    test = "tests/test_store_postgres.py::test_every_edit_field_has_its_column_after_migrating"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout
+    assert "PostgreSQL is needed for these tests" in result.stdout and "unreachable" in result.stdout
+    assert "1 error" in result.stdout and "skipped" not in result.stdout
