@@ -306,3 +306,18 @@ async def test_a_listener_whose_connection_dies_reconnects_and_catches_up(pg_url
         tg.cancel_scope.cancel()
     await ours.close()
     await theirs.close()
+
+
+async def test_connections_the_database_dropped_are_replaced_not_failed(pg_url: str) -> None:
+    """After the server ends every connection of the pool (a restart, a failover), the next calls work."""
+    store = await PostgresEditStore.open(pg_url)
+    await store.add(make_edit(1))
+    await gather(*(store.get("ed_0001") for _ in range(4)))  # a few connections in the pool
+    ended = query(
+        pg_url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    assert ended
+    assert [await store.get("ed_0001") for _ in range(6)] == [make_edit(1)] * 6
+    await store.close()

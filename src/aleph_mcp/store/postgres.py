@@ -132,8 +132,15 @@ class PostgresEditStore:
         except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:  # unreachable, or a bad URL
             reason = scrub_url_secrets(str(exc).strip() or type(exc).__name__, url)
             raise StoreUnavailable(f"The store {where} cannot be reached or used: {reason}") from None
+        # check: a connection the server dropped (a restart, a failover) is replaced, not handed out to fail.
         pool: AsyncConnectionPool[AsyncConnection[Row]] = AsyncConnectionPool(
-            url, min_size=1, max_size=pool_size, open=False, kwargs={"autocommit": True}, timeout=timeout
+            url,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            kwargs={"autocommit": True},
+            timeout=timeout,
+            check=AsyncConnectionPool.check_connection,
         )
         await pool.open()
         return cls(pool, url)
