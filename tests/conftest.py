@@ -46,9 +46,11 @@ def postgres_databases() -> Iterator[Databases]:
 
 
 @pytest.fixture
-def pg_url(postgres_databases: Databases) -> str:
-    """The URL of a fresh, empty database of its own for this test."""
-    return postgres_databases.fresh()
+def pg_url(postgres_databases: Databases) -> Iterator[str]:
+    """The URL of an empty database of its own for this test (wiped and reused by a later one)."""
+    url = postgres_databases.fresh()
+    yield url
+    postgres_databases.give_back(url)
 
 
 @pytest.fixture

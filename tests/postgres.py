@@ -116,6 +116,7 @@ class Databases:
     server: str
     _admin: psycopg.Connection[tuple[object, ...]] = field(init=False)
     _names: Iterator[int] = field(default_factory=itertools.count)
+    _returned: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._admin = psycopg.connect(self.server, autocommit=True)
@@ -127,7 +128,10 @@ class Databases:
         )
 
     def fresh(self) -> str:
-        """The URL of a new, empty database."""
+        """The URL of an empty database no other test uses: one given back and wiped (`give_back`), else a
+        new one. Wiping takes a tenth of the time of CREATE DATABASE, which checkpoints twice."""
+        if self._returned:
+            return database_url(self.server, self._returned.pop())
         name = f"{self._prefix}{next(self._names)}"
         self._admin.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
@@ -135,6 +139,19 @@ class Databases:
             )
         )
         return database_url(self.server, name)
+
+    def give_back(self, url: str) -> None:
+        """`url`'s database, emptied for the next test: its connections ended (listeners, leaked pools and
+        their session locks with them) and its schema dropped and made again, as in a new database."""
+        name = url.rpartition("/")[2]
+        self._admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        self._returned.append(name)
 
     def _drop(self, name: str) -> None:
         self._admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
