@@ -25,7 +25,7 @@ BUNDLE_DIR := build/mcpb/unpacked
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 
-.PHONY: venv demo test lint typecheck actionlint conformance pytest matrix newest-mcp floors mcpb mcpb-check dist icon clean
+.PHONY: venv postgres demo test lint typecheck actionlint conformance pytest matrix newest-mcp floors mcpb mcpb-check dist icon clean
 
 venv: $(VENV)/.installed
 
@@ -60,6 +60,16 @@ $(VENV)/.installed: pyproject.toml packaging/tools.txt
 	.venv-floors/bin/python -m pip install -q -c .venv-floors/floors.txt -e '.[dev]' -r packaging/tools.txt
 	touch $@
 
+# The suite's PostgreSQL tests start a throwaway cluster with the machine's initdb/pg_ctl (tests/postgres.py),
+# or use ALEPH_MCP_TEST_POSTGRES_URL. Missing binaries are installed when we are root; otherwise those tests
+# fail saying so (they are never skipped).
+postgres:
+	@if [ -z "$$ALEPH_MCP_TEST_POSTGRES_URL" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	    && ! command -v initdb >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+	  else echo "WARNING: no PostgreSQL binaries (initdb, pg_ctl): the PostgreSQL tests will fail" >&2; fi; \
+	fi
+
 demo: venv
 	$(BIN)/python examples/pipeline.py --provider local --prompt "black and white, mirrored"
 
@@ -83,7 +93,7 @@ test: lint typecheck actionlint mcpb-check conformance
 	@$(MAKE) --no-print-directory matrix
 
 # The suite on every Python of PYTHONS (each in its own venv), then EXTRA_JOBS; a time per job at the end.
-matrix: venv
+matrix: venv postgres
 	@set -e; summary=""; start=$$SECONDS; \
 	for v in $(PYTHONS); do \
 	  if [ "$$v" = "$(MAIN_VERSION)" ]; then py=$(BIN)/python; \
@@ -103,10 +113,10 @@ matrix: venv
 	done; \
 	echo -e "== test matrix done in $$((SECONDS - start))s:$$summary"
 
-pytest: venv
+pytest: venv postgres
 	ALEPH_MCP_BUNDLE_DIR=$(CURDIR)/$(BUNDLE_DIR) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-newest-mcp floors: venv
+newest-mcp floors: venv postgres
 	@$(MAKE) --no-print-directory .venv-$@/.installed
 	.venv-$@/bin/python -m pytest $(PYTEST_ARGS)
 

@@ -1,4 +1,5 @@
-"""Print pip constraints that pin every runtime dependency of pyproject.toml to its floor.
+"""Print pip constraints that pin every runtime dependency of pyproject.toml (and the postgres extra's) to its
+floor.
 
 `mcp>=2.3,<2.4` becomes `mcp==2.3`; a dependency without a `>=` floor is an error, since the floors job
 exists to prove that each declared floor really works. Used by `make floors`:
@@ -35,7 +36,9 @@ def floor_pins(dependencies: list[str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     pyproject = Path(argv[1]) if len(argv) > 1 else ROOT / "pyproject.toml"
-    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    project = tomllib.loads(pyproject.read_text())["project"]
+    # The optional stores' drivers too: the suite (dev) installs and tests them.
+    dependencies = project["dependencies"] + project["optional-dependencies"]["postgres"]
     print("\n".join(floor_pins(dependencies)))
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from aleph_mcp.config import Settings
 
 from .media import make_clip
+from .postgres import Databases, NoPostgres, postgres_server
 from .s3 import s3, s3_env  # noqa: F401  (fixtures)
 
 TEST_KEY = "test-key-0123456789"
@@ -27,6 +29,29 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[Databases]:
+    """One PostgreSQL for the session (ALEPH_MCP_TEST_POSTGRES_URL, or a throwaway cluster started here),
+    started on first use. Without one the PostgreSQL tests fail, saying why: they are never skipped."""
+    try:
+        with postgres_server() as server:
+            databases = Databases(server)
+            try:
+                yield databases
+            finally:
+                databases.close()
+    except NoPostgres as exc:
+        pytest.fail(f"PostgreSQL is needed for these tests and none could be had: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def pg_url(postgres_databases: Databases) -> Iterator[str]:
+    """The URL of an empty database of its own for this test (wiped and reused by a later one)."""
+    url = postgres_databases.fresh()
+    yield url
+    postgres_databases.give_back(url)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import httpx2
+import psycopg
 import pytest
 from mcp import Client
 
@@ -30,6 +31,7 @@ from .fakes.clock import FakeClock
 from .fakes.runway import FakeRunway
 from .fakes.stub import StubProvider
 from .media import make_clip
+from .test_store import open_kind
 
 VIDEO = "https://cdn.example.com/in/clip.mp4"
 BASE = "http://fake.invalid"
@@ -132,10 +134,12 @@ async def test_a_fresh_idempotency_key_asks_for_a_new_edit_even_for_an_identical
     assert len(r.fake.creates) == 2
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "memory"])
-async def test_data_uris_match_by_content_and_their_data_is_never_stored(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "memory", "postgres"])
+async def test_data_uris_match_by_content_and_their_data_is_never_stored(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
     """The same bytes are a duplicate, other bytes of the same size are not; the DB holds no payload."""
-    store: EditStore = SQLiteEditStore(tmp_path / "e.sqlite3") if kind == "sqlite" else InMemoryEditStore()
+    store = await open_kind(kind, tmp_path, request)
     other = base64.b64encode(b"\x00\x00\x00\x18ftypmp42" + bytes(range(1, 201))).decode()
     async with rig(tmp_path, store) as r:
         first, _ = await r.service.submit(args(video=f"data:video/mp4;base64,{CLIP}"))
@@ -147,7 +151,13 @@ async def test_data_uris_match_by_content_and_their_data_is_never_stored(tmp_pat
     assert len(r.fake.creates) == 2
     if kind == "sqlite":
         # closing(): a connection's own `with` only commits; left open it is a ResourceWarning on 3.13.
-        with closing(sqlite3.connect(tmp_path / "e.sqlite3")) as db:
+        with closing(sqlite3.connect(tmp_path / "s.sqlite3")) as db:
+            rows = repr(db.execute("SELECT * FROM edits").fetchall())
+            prints = {row[0] for row in db.execute("SELECT fingerprint FROM edits")}
+        assert CLIP[:40] not in rows and other[:40] not in rows
+        assert len(prints) == 2 and all(p is not None and len(p) == 64 for p in prints)
+    if kind == "postgres":
+        with psycopg.connect(request.getfixturevalue("pg_url")) as db:
             rows = repr(db.execute("SELECT * FROM edits").fetchall())
             prints = {row[0] for row in db.execute("SELECT fingerprint FROM edits")}
         assert CLIP[:40] not in rows and other[:40] not in rows
@@ -184,10 +194,13 @@ class Held:
         return "task-1"
 
 
-def two_services(tmp_path: Path, provider: Provider) -> tuple[list[SQLiteEditStore], list[EditService]]:
-    """Two services, each with its own connection to one SQLite file, as two server processes have."""
+def two_services(
+    tmp_path: Path, provider: Provider, stores: list[EditStore] | None = None
+) -> tuple[list[EditStore], list[EditService]]:
+    """Two services, each with its own connection to one SQLite file (or the `stores` given), as two server
+    processes have."""
     settings = make_settings(tmp_path, runway_api_key=TEST_KEY)
-    stores = [SQLiteEditStore(tmp_path / "shared.sqlite3") for _ in range(2)]
+    stores = stores or [SQLiteEditStore(tmp_path / "shared.sqlite3") for _ in range(2)]
     services = [
         EditService(store, {"runway": provider}, settings, owner=f"p{n}") for n, store in enumerate(stores)
     ]
@@ -219,14 +232,16 @@ async def test_a_repeat_while_the_first_create_is_in_flight_returns_that_edit(tm
     assert results[0][0] == results[1][0]
 
 
-async def test_concurrent_identical_calls_from_two_services_on_one_file_create_one_task(
-    tmp_path: Path,
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_concurrent_identical_calls_from_two_services_on_one_store_create_one_task(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
     """Eight identical calls at once, half through each connection: one create, one edit, seven duplicates."""
     fake = FakeRunway(TEST_KEY)
+    shared = [await open_kind(kind, tmp_path, request) for _ in range(2)] if kind == "postgres" else None
     async with httpx2.AsyncClient(transport=fake.transport()) as client:
         provider = RunwayProvider(client, api_key=TEST_KEY, base_url=BASE)
-        stores, services = two_services(tmp_path, provider)
+        stores, services = two_services(tmp_path, provider, shared)
         results: list[tuple[str, bool]] = []
 
         async def submit(service: EditService) -> None:
@@ -263,12 +278,12 @@ async def test_the_tool_marks_a_repeated_call_as_a_duplicate(tmp_path: Path) -> 
     assert len(fake.creates) == 1
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+@pytest.mark.parametrize("kind", ["sqlite", "memory", "postgres"])
 async def test_the_store_finds_the_newest_live_repeat_within_the_window_only(
-    tmp_path: Path, kind: str
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
     """add_unless_duplicate: same fingerprint in the window and not failed -> that edit; else it adds."""
-    store: EditStore = SQLiteEditStore(tmp_path / "e.sqlite3") if kind == "sqlite" else InMemoryEditStore()
+    store = await open_kind(kind, tmp_path, request)
 
     def edit(n: int, at: float, status: EditStatus = "queued") -> Edit:
         return Edit(f"ed_{n}", "runway", "aleph2", "p", VIDEO, status=status, created_at=at, updated_at=at)

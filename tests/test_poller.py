@@ -20,7 +20,7 @@ from aleph_mcp.media.archive import LocalArchive
 from aleph_mcp.media.fetch import FetchPolicy
 from aleph_mcp.models import Edit, EditRequest, RemoteStatus
 from aleph_mcp.providers.base import Capabilities, Provider
-from aleph_mcp.store import EditStore, InMemoryEditStore, SQLiteEditStore
+from aleph_mcp.store import EditStore, InMemoryEditStore
 from tests.fakes.base import FAKE_VIDEO, FakeAPI, Fault
 from tests.fakes.clock import FakeClock
 from tests.fakes.kie import FakeKie
@@ -29,6 +29,7 @@ from tests.fakes.runway import FakeRunway
 from tests.fakes.stub import StubProvider
 from tests.fakes.vendors import adapter_for
 from tests.media import make_clip
+from tests.test_store import open_kind
 
 KEY = "test-key-0123456789"
 BASE = "http://fake.invalid"
@@ -207,16 +208,20 @@ async def test_an_undecodable_video_still_succeeds_without_a_thumbnail(tmp_path:
     assert Path(done.local_path or "").read_bytes() == fake.video_bytes
 
 
-async def test_an_edit_resumes_in_a_new_poller_over_the_same_sqlite_file(tmp_path: Path) -> None:
-    """State lives in the store: a restarted process picks the edit up where the last one left it."""
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_an_edit_resumes_in_a_new_poller_over_the_same_store(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    """State lives in the store (a file, or a database): a restarted process, or another replica, picks
+    the edit up where the last one left it."""
     fake = FakeRunway()
     async with httpx2.AsyncClient(transport=fake.transport()) as client:
-        first = make_rig(fake, client, tmp_path, store=SQLiteEditStore(tmp_path / "edits.db"))
+        first = make_rig(fake, client, tmp_path, store=await open_kind(kind, tmp_path, request))
         edit = await first.submit()
         assert (await first.step(edit.edit_id)).status == "queued"
         await first.store.close()
         second = make_rig(
-            fake, client, tmp_path, store=SQLiteEditStore(tmp_path / "edits.db"), clock=first.clock
+            fake, client, tmp_path, store=await open_kind(kind, tmp_path, request), clock=first.clock
         )
         assert (await second.step(edit.edit_id)).status == "running"
         done = await second.step(edit.edit_id)

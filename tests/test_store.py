@@ -1,4 +1,5 @@
-"""EditStore contract, run against both the SQLite store and the in-memory one; SQLite-only sharing tests."""
+"""EditStore contract, run against the SQLite, in-memory and PostgreSQL stores; SQLite-only sharing tests
+(PostgreSQL's are in test_store_postgres.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from aleph_mcp.errors import InvalidInput
 from aleph_mcp.models import Edit
 from aleph_mcp.store import MIGRATIONS, EditStore, InMemoryEditStore, SQLiteEditStore
+from aleph_mcp.store.postgres import PostgresEditStore
 
 
 def make_edit(n: int, **fields: object) -> Edit:
@@ -65,12 +67,19 @@ def full_edit() -> Edit:
     )
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+async def open_kind(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> EditStore:
+    """A fresh store of `kind`: sqlite (a file in tmp_path), memory, or postgres (a database of its own)."""
+    if kind == "sqlite":
+        return SQLiteEditStore(tmp_path / "s.sqlite3")
+    if kind == "postgres":
+        return await PostgresEditStore.open(request.getfixturevalue("pg_url"))
+    return InMemoryEditStore()
+
+
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EditStore]:
-    """Each contract test runs once per implementation."""
-    the_store: EditStore = (
-        SQLiteEditStore(tmp_path / "s.sqlite3") if request.param == "sqlite" else InMemoryEditStore()
-    )
+    """Each contract test runs once per implementation, with the same assertions."""
+    the_store = await open_kind(request.param, tmp_path, request)
     yield the_store
     await the_store.close()
 

@@ -12,6 +12,8 @@ from aleph_mcp.edits.changes import ChangeFeed, publish_changes, watch_store
 from aleph_mcp.models import Edit
 from aleph_mcp.store import EditStore, InMemoryEditStore, SQLiteEditStore
 
+from .test_store import open_kind
+
 START = 1_700_000_000.0
 
 
@@ -57,9 +59,9 @@ async def test_a_change_written_late_with_an_earlier_time_is_still_announced() -
     assert announced == ["ed_0001", "ed_0002"]  # the feed drops the repeat of ed_0001
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EditStore]:
-    the_store = InMemoryEditStore() if request.param == "memory" else SQLiteEditStore(tmp_path / "e.sqlite3")
+    the_store = await open_kind(request.param, tmp_path, request)
     yield the_store
     await the_store.close()
 

@@ -49,6 +49,12 @@ class AppState:
     def poll_interval(self) -> float:
         return self.settings.poll_interval
 
+    def poked(self, edit_id: str, holder: str | None) -> None:
+        """Another process took a webhook for `edit_id`: if this one holds its lease, the check it has in
+        progress may predate the provider's news, so it checks again right after (Poller.poke)."""
+        if holder == self.poller.owner:
+            self.poller.poke(edit_id)
+
 
 def owner_id() -> str:
     """This process's lease-holder name: unique per process start, readable in the store."""

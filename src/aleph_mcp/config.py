@@ -23,6 +23,7 @@ from aleph_mcp.providers.registry import ALL_PROVIDERS as ALL_PROVIDERS
 from aleph_mcp.providers.registry import HOSTED_PROVIDERS as HOSTED_PROVIDERS
 from aleph_mcp.providers.registry import KEYLESS_DEFAULT, PROVIDERS, REGISTRY, check_price_key
 from aleph_mcp.providers.registry import ProviderName as ProviderName
+from aleph_mcp.redact import url_passwords
 
 
 class PriceOverride(BaseModel):
@@ -82,6 +83,10 @@ class Settings(_ProviderFields):
     # Where finished videos live: unset, `<data_dir>/archive`; `s3://bucket/prefix`, an S3-compatible store
     # (endpoint, region and credentials from the usual AWS_* variables; needs the `s3` extra).
     archive_url: str | None = None
+    # Replicas (README "Run it as a service"): postgresql://user:password@host/db puts the edits in
+    # PostgreSQL, shared by every replica; unset, they stay in SQLite in the data dir. May hold a password:
+    # shown only through `redact.url_without_password`.
+    store_url: SecretStr | None = None
     default_provider: ProviderName | None = None
 
     # Renders take 2-15 minutes: start at 5 s (Runway's floor), back off to 60 s.
@@ -149,6 +154,14 @@ class Settings(_ProviderFields):
         # MCP clients pass env values without a shell, so "~/videos" arrives unexpanded.
         return value.expanduser()
 
+    @field_validator("store_url")
+    @classmethod
+    def _blank_url_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        # Its scheme is checked where it is opened (store.factory): a validation error here would print
+        # the value, password and all.
+        text = value.get_secret_value().strip() if value is not None else ""
+        return SecretStr(text) if text else None
+
     @field_validator("default_provider", mode="before")
     @classmethod
     def _normalise_provider(cls, value: object) -> object:
@@ -215,8 +228,9 @@ class Settings(_ProviderFields):
         ]
 
     def secrets(self) -> list[str]:
-        """Every configured key, for scrubbing text that might echo one."""
-        return [key for p in HOSTED_PROVIDERS if (key := self.api_key(p))]
+        """Every configured key (and the store URL's password), for scrubbing text that might echo one."""
+        keys = [key for p in HOSTED_PROVIDERS if (key := self.api_key(p))]
+        return keys + (url_passwords(self.store_url.get_secret_value()) if self.store_url else [])
 
     @property
     def required_scopes(self) -> list[str]:

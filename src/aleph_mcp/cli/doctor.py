@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,7 +15,9 @@ import anyio
 from aleph_mcp.config import Settings
 from aleph_mcp.errors import AlephError
 from aleph_mcp.providers.registry import PROVIDERS, REGISTRY, ProviderSpec
-from aleph_mcp.store import SQLiteEditStore
+from aleph_mcp.redact import scrub_url_secrets
+from aleph_mcp.store.factory import open_store, store_location
+from aleph_mcp.store.pg_schema import MIGRATIONS as PG_MIGRATIONS
 
 MIN_FREE_BYTES = 1024**3  # below this the archive check warns
 ARCHIVE_PROBE_SECONDS = 30.0
@@ -22,6 +25,9 @@ BUCKET_FIX = (
     "check the bucket in ALEPH_MCP_ARCHIVE_URL exists and that AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
     "(and AWS_ENDPOINT_URL, AWS_REGION) allow writing to it"
 )
+# Seconds between this host's clock and the database's: beyond the first, leases may be taken early; beyond
+# the second, a replica may take a lease its holder is still using.
+MAX_CLOCK_SKEW, FAIL_CLOCK_SKEW = 2.0, 30.0
 
 
 @dataclass
@@ -91,23 +97,56 @@ def data_dir_check(settings: Settings) -> Check:
 
 
 async def store_check(settings: Settings) -> Check:
-    path = settings.store_path
+    where = store_location(settings)  # a database URL without its password
     try:
-        store = SQLiteEditStore(path)
+        store = await open_store(settings)
         try:
             latest, _ = await store.list_edits(limit=1)
             unfinished, _ = await store.list_edits(status="running", limit=100)
         finally:
             await store.close()
-    except Exception as exc:  # sqlite3 and OS errors alike: report, do not crash the doctor
-        return Check(
-            "store",
-            "fail",
-            f"{path}: {type(exc).__name__}: {exc}",
-            f"move {path} aside (the archive stays) or point ALEPH_MCP_DATA_DIR elsewhere",
-        )
+    except Exception as exc:  # sqlite3, PostgreSQL and OS errors alike: report, do not crash the doctor
+        reason = scrub_url_secrets(f"{type(exc).__name__}: {exc}", _url(settings))
+        if settings.store_url is not None:
+            fix = "check ALEPH_MCP_STORE_URL: the server, database, user and password, and that it is up"
+        else:
+            fix = f"move {where} aside (the archive stays) or point ALEPH_MCP_DATA_DIR elsewhere"
+        return Check("store", "fail", f"{where}: {reason}", fix)
     newest = f"latest edit {latest[0].edit_id} ({latest[0].status})" if latest else "no edits yet"
-    return Check("store", "ok", f"{path}: {newest}, {len(unfinished)} running")
+    return Check("store", "ok", f"{where}: {newest}, {len(unfinished)} running")
+
+
+def _url(settings: Settings) -> str:
+    return settings.store_url.get_secret_value() if settings.store_url is not None else ""
+
+
+async def database_checks(settings: Settings) -> list[Check]:
+    """With ALEPH_MCP_STORE_URL: the schema version, and this host's clock against the database's (leases
+    are times from each replica's clock, so replicas whose clocks disagree take each other's leases early)."""
+    if settings.store_url is None:
+        return []
+    from aleph_mcp.store.postgres import PostgresEditStore
+
+    where = store_location(settings)
+    try:
+        store = await PostgresEditStore.open(_url(settings), timeout=settings.request_timeout)
+    except Exception:
+        return []  # the store check says why
+    try:
+        version = await store.schema_version()
+        before = time.time()
+        db_now = await store.database_time()
+        skew = db_now - (before + time.time()) / 2
+    finally:
+        await store.close()
+    checks = [Check("database schema", "ok", f"{where}: version {version} of {len(PG_MIGRATIONS)}")]
+    detail = f"this host's clock is {abs(skew):.2f} s {'behind' if skew > 0 else 'ahead of'} the database's"
+    if abs(skew) > MAX_CLOCK_SKEW:
+        fix = "synchronise the clocks (NTP) of every replica and the database server: leases rely on them"
+        checks.append(Check("lease clock", "fail" if abs(skew) > FAIL_CLOCK_SKEW else "warn", detail, fix))
+    else:
+        checks.append(Check("lease clock", "ok", detail))
+    return checks
 
 
 def media_checks() -> list[Check]:
@@ -216,6 +255,7 @@ async def run_checks(settings: Settings) -> list[Check]:
         data_dir_check(settings),
         await archive_check(settings),
         await store_check(settings),
+        *await database_checks(settings),
         *media_checks(),
         allowed_dirs_check(settings),
     ]

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
 import anyio
@@ -25,36 +26,41 @@ from aleph_mcp.edits.changes import watch_store
 from aleph_mcp.edits.service import RECHECK_EVERY
 from aleph_mcp.models import Edit
 from aleph_mcp.providers.registry import capabilities_of
-from aleph_mcp.store import SQLiteEditStore
-from aleph_mcp.store.base import NOT_TERMINAL_SQL, TERMINAL
-from aleph_mcp.store.sqlite import edits_of
+from aleph_mcp.store import EditStore
+from aleph_mcp.store.factory import open_store
 
 WATCH_EVERY = 0.2  # how often the store is read for another process's changes
 
 
-class FocusedStore(SQLiteEditStore):
-    """The SQLite store, except that only the edit being waited for is ever due for polling."""
+class FocusedStore:
+    """The configured store, except that only the edit being waited for is ever due for polling. Every
+    other method is the inner store's (so one added to the protocol needs nothing here)."""
 
     focus: str | None = None
+
+    def __init__(self, inner: EditStore) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
     async def due_for_poll(self, now: float, limit: int) -> list[Edit]:
         if self.focus is None:
             return []
-        edit = await self.get(self.focus)
+        edit = await self.inner.get(self.focus)
         due = edit is not None and not edit.is_terminal and (edit.next_poll_at or math.inf) <= now
         return [edit] if edit is not None and due else []
 
     async def lease_due(self, now: float, owner: str, until: float, limit: int) -> list[Edit]:
-        # As the store's own, for the one edit: never one whose lease is held, even by this owner.
-        focus = self.focus
-        if focus is None:
+        """As the store's own, for the one edit: never one whose lease is held, even by this owner."""
+        found = await self.due_for_poll(now, 1)
+        if not found or not await self.inner.lease(found[0].edit_id, owner, until, now):
             return []
-        sql = (
-            "UPDATE edits SET lease_owner = ?, lease_until = ? WHERE edit_id = ? AND next_poll_at <= ? "
-            f"AND {NOT_TERMINAL_SQL} AND (lease_until IS NULL OR lease_until < ?) RETURNING *"
-        )
-        params = (owner, until, focus, now, *TERMINAL, now)
-        return await self._run(lambda: edits_of(self._db.execute(sql, params)))
+        leased = await self.inner.get(found[0].edit_id)
+        return [leased] if leased is not None else []
+
+    def as_store(self) -> EditStore:
+        return cast(EditStore, self)
 
 
 @dataclass
@@ -71,15 +77,15 @@ class Runtime:
         if caps is not None and caps.quick_poll and "poll_interval" not in settings.model_fields_set:
             first, longest = caps.quick_poll
             settings = settings.model_copy(update={"poll_interval": first, "poll_max_interval": longest})
-        return build_app(settings, self.store, self.http)
+        return build_app(settings, self.store.as_store(), self.http)
 
 
 @asynccontextmanager
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(http_client(settings))
-        store = FocusedStore(settings.store_path)
-        stack.push_async_callback(store.close)
+        store = FocusedStore(await open_store(settings))
+        stack.push_async_callback(store.inner.close)
         yield Runtime(settings, store, http)
 
 
@@ -94,7 +100,7 @@ async def follow(
         async with anyio.create_task_group() as tg:
             tg.start_soon(state.poller.run, min(1.0, state.settings.poll_interval))
             # A server on the same data dir may be the one advancing the edit: its writes wake us too.
-            tg.start_soon(lambda: watch_store(store, state.changes, WATCH_EVERY, start=time.time()))
+            tg.start_soon(lambda: watch_store(store.inner, state.changes, WATCH_EVERY, start=time.time()))
             with state.changes.watching(edit_id) as watch, anyio.move_on_after(timeout):
                 edit = await state.service.get(edit_id)
                 while True:

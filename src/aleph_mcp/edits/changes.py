@@ -2,9 +2,11 @@
 edit moves, without reading the store on a timer.
 
 This process's own changes (the poller's `on_change`, a submit, a cancel) are published as they are saved;
-another process's reach it through `watch_store`, which reads the store's recent changes every `interval`
-(the MCP server's notifier and the CLI's `follow` both run it), page by page, so a burst of any size is
-published in full. Nothing here imports `mcp`.
+another process's reach it through `watch_store` (the MCP server's notifier and the CLI's `follow` both run
+it). On a store that announces its writes (PostgreSQL's LISTEN/NOTIFY, `store.base.Announcing`) it reads
+only the edits announced, at once, and the store is never polled; otherwise (SQLite) it reads the store's
+recent changes every `interval`, page by page, so a burst of any size is published in full. Nothing here
+imports `mcp`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 
 import anyio
 
 from aleph_mcp.models import Edit
 from aleph_mcp.store import EditStore
+from aleph_mcp.store.base import Announcing
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +30,7 @@ PAGE = 200  # changes read at a time; a burst of any size is read page by page
 
 OnEdit = Callable[[Edit], Awaitable[None]]
 Progress = Callable[[float, str], Awaitable[None]]
+OnPoke = Callable[[str, str | None], None]  # (edit_id, lease holder): a webhook reached another process
 
 
 class Watch:
@@ -67,6 +71,10 @@ class ChangeFeed:
             watch.notify()
         return True
 
+    def seen(self, edit_id: str) -> float:
+        """The update time of the latest change published for `edit_id` (-1: none it remembers)."""
+        return self._seen.get(edit_id, -1.0)
+
     def watchers(self, edit_id: str) -> int:
         return len(self._watches.get(edit_id, ()))
 
@@ -85,9 +93,19 @@ class ChangeFeed:
 
 
 async def watch_store(
-    store: EditStore, feed: ChangeFeed, interval: float, *, start: float, on_new: OnEdit | None = None
+    store: EditStore,
+    feed: ChangeFeed,
+    interval: float,
+    *,
+    start: float,
+    on_new: OnEdit | None = None,
+    on_poke: OnPoke | None = None,
 ) -> None:
-    """Publish the changes any process writes to the store; `on_new` hears each one not published yet."""
+    """Publish the changes any process writes to the store; `on_new` hears each one not published yet,
+    `on_poke` each webhook poke another process announces (announcing stores only)."""
+    if isinstance(store, Announcing):
+        await listen_store(store, feed, start=start, on_new=on_new, on_poke=on_poke)
+        return
     since = start
     while True:
         await anyio.sleep(interval)
@@ -95,6 +113,36 @@ async def watch_store(
             since = await publish_changes(store, feed, since, on_new=on_new)
         except Exception:
             logger.exception("watching the store failed; continuing")
+
+
+async def listen_store(
+    store: EditStore,
+    feed: ChangeFeed,
+    *,
+    start: float,
+    on_new: OnEdit | None = None,
+    on_poke: OnPoke | None = None,
+) -> None:
+    """`watch_store` for a store that announces its writes: each announced edit is read once (unless this
+    process published that change already), and a (re)connection catches up with one paged read."""
+    assert isinstance(store, Announcing)
+    since = start
+    async with aclosing(store.announcements()) as heard:
+        async for note in heard:
+            try:
+                if note.kind == "resync":
+                    since = await publish_changes(store, feed, since, on_new=on_new)
+                elif note.kind == "poke":
+                    if on_poke is not None:
+                        on_poke(note.edit_id, note.holder)
+                elif feed.seen(note.edit_id) < note.updated_at:
+                    edit = await store.get(note.edit_id)
+                    if edit is not None:
+                        since = max(since, edit.updated_at)
+                        if feed.publish(edit) and on_new is not None:
+                            await on_new(edit)
+            except Exception:
+                logger.exception("handling a store announcement failed; continuing")
 
 
 async def publish_changes(

@@ -35,7 +35,8 @@ from aleph_mcp.server.state import Health, ServerState, SignIn
 from aleph_mcp.server.tasks import EditTasks
 from aleph_mcp.server.tasks_legacy import legacy_tasks
 from aleph_mcp.server.tools import tools
-from aleph_mcp.store import EditStore, SQLiteEditStore
+from aleph_mcp.store import EditStore
+from aleph_mcp.store.factory import open_store
 
 INSTRUCTIONS = """\
 aleph-mcp edits videos with Runway's Aleph model through a hosted API (or the offline, free `local` provider).
@@ -85,7 +86,7 @@ async def running(
     async with AsyncExitStack() as stack:
         client = http if http is not None else await stack.enter_async_context(http_client(settings))
         if store is None:
-            store = SQLiteEditStore(settings.store_path)
+            store = await open_store(settings)
             stack.push_async_callback(store.close)
         the_store = store
 
@@ -105,9 +106,12 @@ async def running(
             tick = min(1.0, settings.poll_interval)
             tg.start_soon(state.poller.run, tick)
             tg.start_soon(logs.deliver)
-            # Other processes' changes: to subscribers, and to this process's waiting calls.
+            # Other processes' changes: to subscribers, and to this process's waiting calls; and their
+            # webhooks' pokes for edits this process holds the lease of (PostgreSQL's announcements).
             tg.start_soon(
-                lambda: watch_store(the_store, app.changes, tick, start=time.time(), on_new=changed)
+                lambda: watch_store(
+                    the_store, app.changes, tick, start=time.time(), on_new=changed, on_poke=app.poked
+                )
             )
             try:
                 yield state

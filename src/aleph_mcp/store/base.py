@@ -2,18 +2,20 @@
 
 One process at a time works on an edit: `lease()` is an atomic compare-and-set on (lease_owner, lease_until),
 so processes sharing a store never poll, download or submit the same edit at once. `sqlite.SQLiteEditStore`
-is the embedded default; `memory.InMemoryEditStore` keeps the same contract in memory (tests, throwaway runs).
+is the embedded default; `postgres.PostgresEditStore` serves replicas on several hosts (ALEPH_MCP_STORE_URL,
+opened through `factory.open_store`); `memory.InMemoryEditStore` keeps the same contract in memory (tests,
+throwaway runs). A store that announces its writes to other processes (PostgreSQL) is also `Announcing`.
 """
 
 from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Sequence
-from dataclasses import fields
-from typing import Literal, Protocol, TypeGuard
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, fields
+from typing import Literal, Protocol, TypeGuard, runtime_checkable
 
-from aleph_mcp.errors import InvalidInput
+from aleph_mcp.errors import InvalidInput, NotConfigured
 from aleph_mcp.models import TERMINAL_STATUSES, Edit, SpendGroup
 
 COLUMNS = [f.name for f in fields(Edit)]
@@ -24,6 +26,30 @@ FINDS_REPEATS_SQL = "status NOT IN ('failed', 'cancelled')"  # a request that we
 SENDING_SQL = "(provider_task_id IS NOT NULL OR create_sent_at IS NOT NULL)"
 Claim = Literal["claimed", "full", "gone"]
 CREATED_SINCE_SQL = "SELECT * FROM edits WHERE created_at >= ? ORDER BY created_at, edit_id"
+
+
+class StoreTooNew(NotConfigured):
+    """The store was written by a newer release; using it could lose what that release keeps."""
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """What a store that announces its changes (PostgreSQL) tells every replica listening:
+    - "changed": `edit_id` was written with `updated_at` (read it to see what changed);
+    - "poke": a webhook asked for `edit_id` to be checked again; `holder` has its lease (Poller.poke);
+    - "resync": listening (re)started; changes made while it was not may have been missed."""
+
+    kind: Literal["changed", "poke", "resync"]
+    edit_id: str = ""
+    updated_at: float = 0.0
+    holder: str | None = None
+
+
+@runtime_checkable
+class Announcing(Protocol):
+    """A store whose writes reach other processes as announcements, with no polling of the store."""
+
+    def announcements(self) -> AsyncGenerator[Announcement, None]: ...
 
 
 class Gate(Protocol):

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from aleph_mcp.errors import IdempotencyConflict, InvalidInput, NotConfigured
+from aleph_mcp.errors import IdempotencyConflict, InvalidInput
 from aleph_mcp.models import Edit, SpendGroup
 from aleph_mcp.store import ledger
 from aleph_mcp.store.base import (
@@ -29,6 +29,7 @@ from aleph_mcp.store.base import (
     TERMINAL,
     Claim,
     Gate,
+    StoreTooNew,
     check_limit,
     decode_cursor,
     encode_cursor,
@@ -36,10 +37,6 @@ from aleph_mcp.store.base import (
 )
 
 T = TypeVar("T")
-
-
-class StoreTooNew(NotConfigured):
-    """The store was written by a newer release; using it could lose what that release keeps."""
 
 
 MIGRATIONS: list[str] = [
