@@ -382,3 +382,38 @@ async def test_a_url_is_refused_and_a_short_clip_is_one_plain_edit(tmp_path: Pat
         done = await wait_until_ended(client, record["edit_id"])
     assert record["windows"] == [] and record["provider_task_id"] is not None
     assert done["status"] == "succeeded" and indices(Path(done["local_path"]))[:3] == [0, 1, 2]
+
+
+async def test_a_job_counts_its_whole_quote_against_the_budget_while_its_windows_go_out(
+    tmp_path: Path, inputs: Path
+) -> None:
+    """At every window's insert the store's stored costs already hold the whole $1.50 (the job keeps what
+    its unrecorded windows will cost), so a concurrent request cannot slip under a cap meanwhile; once all
+    windows are recorded the job itself spends $0 and the windows the $1.50."""
+    clip = make_counter_clip(inputs / "long.mp4", seconds=14)
+    fake = FakeKrea(TEST_KEY, steps=("queued", *("running",) * 1000))
+    seen: list[float] = []
+
+    class Watching(InMemoryEditStore):
+        async def add(self, edit: Any) -> None:
+            await super().add(edit)
+            if edit.part_of is not None:  # a window: what the store holds right after its insert
+                recent = await self.created_since(0)
+                seen.append(round(sum(e.estimated_cost_usd or 0.0 for e in recent), 6))
+
+    prices: dict[str, Any] = {"prices": {"krea": {"usd": 0.1, "per": "second"}}}
+    async with httpx2.AsyncClient(transport=fake.transport()) as http:
+        providers: dict[str, Provider] = {"krea": KreaProvider(http, api_key=TEST_KEY, base_url=BASE)}
+        settings = make_settings(tmp_path, krea_api_key=TEST_KEY, budget_usd=1.9, **prices)
+        store = Watching()
+        service = EditService(store, providers, settings, owner="p1", lease_seconds=30.0)
+        job, _ = await service.submit(EditArgs("make it snow", str(clip), provider="krea", whole_clip=True))
+        refused = EditArgs("make it rain", str(clip), provider="krea", start_seconds=0, end_seconds=5)
+        with pytest.raises(Exception, match=r"\$0\.50"):
+            await service.submit(refused)  # $1.50 + $0.50 > $1.90
+        stored = await store.get(job.edit_id)
+        windows = [e for e in await store.created_since(0) if e.part_of == job.edit_id]
+    assert len(seen) == 3 and all(total >= 1.5 for total in seen), seen
+    assert stored is not None and stored.estimated_cost_usd == 0.0
+    assert round(sum(w.estimated_cost_usd or 0.0 for w in windows), 6) == 1.5
+    assert len(fake.creates) == 3

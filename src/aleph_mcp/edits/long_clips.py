@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 PLAN = JOB_PLAN  # the job's options key: [{index, start, end, edit_id, reused, status}]
 SOURCE = "whole_clip_source"  # the job's own copy of the input, which the stitch takes the audio from
-QUOTE = JOB_QUOTE  # the job's quote; the job itself is stored at $0 (its windows are billed)
+QUOTE = JOB_QUOTE  # the job's quote; the job holds what its unrecorded windows will cost (`reservation`)
 JOB_ONLY = (PLAN, SOURCE, QUOTE)
 WINDOW_KEY = "whole-clip-window:"  # the idempotency key of a window's render, see JobStarter._record
 ENDED_BADLY = ("failed", "cancelled")
@@ -82,8 +82,19 @@ def as_job(edit: Edit, intake: Intake) -> None:
         edit.options["seed"] = job_seed(intake.fingerprint, intake.args.seed)
     edit.options[PLAN] = [{"index": w.index, "start": w.start, "end": w.end} for w in windows]
     edit.options[QUOTE] = intake.estimate.usd
-    edit.estimated_cost_usd = 0.0  # spent by its windows, which the budget counts one by one
+    edit.estimated_cost_usd = reservation(edit)
     edit.notes = f"0 of {len(windows)} windows done"
+
+
+def reservation(job: Edit) -> float | None:
+    """What the job counts against the budget: its quote's share of the windows not yet recorded as edits
+    of their own (each then counts itself). So from the job's insert on, the whole job is counted and no
+    concurrent request slips under a cap in between; once every window is recorded, the job spends $0."""
+    plan, quote = plan_of(job), job.options.get(QUOTE)
+    if quote is None or not plan:
+        return None if quote is None else 0.0
+    left = sum(1 for entry in plan if not entry.get("edit_id"))
+    return float(quote) * left / len(plan)
 
 
 def window_print(fingerprint: str, window: Window) -> str:
@@ -186,6 +197,7 @@ class JobStarter:
         entry = plan_of(job)[window.index]
         entry["edit_id"] = (reused or child).edit_id
         entry["reused"] = reused is not None
+        job.estimated_cost_usd = reservation(job)  # the window's own edit counts it from now on
         await self.store.save(job)  # before the create leaves: a restart finds the window by its edit
         if reused is not None:
             return reused
