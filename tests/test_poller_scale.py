@@ -100,10 +100,12 @@ async def test_run_draws_every_due_edit_without_waiting_for_a_tick(tmp_path: Pat
     assert sorted(reads.tasks) == sorted(f"task-{n}" for n in range(300))  # each once
     assert reads.peak == 2
     assert all(e.polls == 1 and (e.next_poll_at or 0) > now + 100 for e in edits)  # saved, rescheduled
-    with anyio.fail_after(5):
-        assert (
-            await SQLiteEditStore(tmp_path / "edits.sqlite3").lease_due(now + 1, "other", now + 60, 10) == []
-        )
+    reopened = SQLiteEditStore(tmp_path / "edits.sqlite3")
+    try:
+        with anyio.fail_after(5):
+            assert await reopened.lease_due(now + 1, "other", now + 60, 10) == []
+    finally:
+        await reopened.close()
 
 
 async def test_run_gives_back_every_lease_once_the_checks_are_saved(tmp_path: Path) -> None:
