@@ -11,7 +11,7 @@ from mcp import Client
 
 from aleph_mcp.models import Edit, EditRecord
 from aleph_mcp.records import record_fields, to_record
-from aleph_mcp.server import create_server
+from aleph_mcp.server import content, create_server
 
 from .conftest import make_settings
 from .media import make_clip
@@ -122,3 +122,19 @@ def test_a_listed_record_is_exactly_the_status_record(edit: Edit, duplicate: boo
     record = to_record(edit, poll_interval=4.0, duplicate=duplicate, now=5.0)
     assert fields == record.model_dump(mode="json")
     assert list(fields) == list(EditRecord.model_fields)
+
+
+def test_an_inline_still_of_a_local_archive_is_read_once_per_version_of_its_file(tmp_path: Path) -> None:
+    """A still in the local archive is read and encoded once and reused until the file changes; a
+    vanished file inlines nothing."""
+    still = tmp_path / "ed_1.thumb.jpg"
+    still.write_bytes(b"first version")
+    first, again = content._local_image(still), content._local_image(still)
+    still.write_bytes(b"the second, longer version")
+    changed = content._local_image(still)
+    still.unlink()
+    gone = content._local_image(still)
+    assert first == b"first version" and first is again  # the cached bytes, not read again
+    assert changed == b"the second, longer version" and gone is None
+    encoded, reencoded = content._inline_image(first), content._inline_image(again)
+    assert encoded is not None and reencoded is not None and encoded.data is reencoded.data

@@ -99,4 +99,7 @@ async def sheet_of(archive: Archive, edit: Edit) -> str | None:
     if edit.status != "succeeded":
         return None
     location = archive.compare_location(edit.edit_id)
+    local = archive.local_file(location)
+    if local is not None:  # a stat, not a thread hop: get_edit_status asks on every call
+        return location if local.is_file() else None
     return location if await archive.size(location) is not None else None

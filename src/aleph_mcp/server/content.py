@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import functools
 import logging
+import stat
 import time
 import warnings
 from pathlib import Path
@@ -96,6 +98,9 @@ async def inline_bytes(archive: Archive, location: str | None) -> bytes | None:
     """An archived image's bytes, where it is there and at most INLINE_IMAGE_MAX_BYTES."""
     if not location:
         return None
+    local = archive.local_file(location)
+    if local is not None:
+        return _local_image(local)
     size = await archive.size(location)
     if size is None or size > INLINE_IMAGE_MAX_BYTES:
         return None
@@ -134,11 +139,36 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _local_image(path: Path) -> bytes | None:
+    """A small image file of this machine: a stat, and a read once per version of the file (a status call
+    repeats it every time; thread hops for a 10 KB still cost more than the read)."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(found.st_mode) or found.st_size > INLINE_IMAGE_MAX_BYTES:
+        return None
+    try:
+        return _read_once(str(path), found.st_mtime_ns, found.st_size)
+    except OSError:  # gone since the stat: no image this time (a failure is not cached)
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _read_once(path: str, mtime_ns: int, size: int) -> bytes:
+    return Path(path).read_bytes()
+
+
+@functools.lru_cache(maxsize=64)
+def _base64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 def _inline_image(data: bytes | None) -> types.ImageContent | None:
     if not data:
         return None
     mime = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
-    return types.ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type=mime)
+    return types.ImageContent(type="image", data=_base64(data), mime_type=mime)
 
 
 def looks_local(value: str | None) -> bool:
