@@ -526,6 +526,28 @@ async def test_the_poller_never_reads_more_edits_at_once_than_its_concurrency_li
     assert {(e.status, e.progress) for e in edits} == {("running", 0.5)}
 
 
+async def test_a_poller_stopped_mid_read_gives_its_edits_back_at_once(tmp_path: Path) -> None:
+    """A shutdown while reads hang: every edit it held (reading or drawn ahead) is free for the next
+    process now, not when the lease lapses; and nothing of the unfinished reads was saved."""
+    clock, store, overlap = FakeClock(), InMemoryEditStore(), Overlap(opens_at=99)
+    for n in range(5):
+        await store.add(stub_edit(n, clock.now))
+    poller = stub_poller(store, {"stub": counting(overlap)}, tmp_path, clock, concurrency=2)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(poller.run)
+            while overlap.in_flight < 2:
+                await anyio.sleep(0.01)
+            free_while_reading = len(await store.due_for_poll(clock.now, 10))
+            tg.cancel_scope.cancel()
+    assert free_while_reading == 1  # two being read, two drawn ahead of them
+    assert len(await store.due_for_poll(clock.now, 10)) == 5
+    for n in range(5):  # another process may take each one now
+        assert await store.lease(f"ed_{n}", "p2", clock.now + 60, clock.now)
+    edits, _ = await store.list_edits()
+    assert [(e.polls, e.status) for e in edits] == [(0, "queued")] * 5
+
+
 async def test_an_unexpected_adapter_error_backs_off_instead_of_reading_every_pass(tmp_path: Path) -> None:
     """A bug-shaped exception counts as a failed read: the edit is rescheduled, not hammered."""
     clock, store = FakeClock(), InMemoryEditStore()

@@ -27,6 +27,7 @@ from aleph_mcp.media.archive import Archive, LocalArchive
 from aleph_mcp.media.fetch import FetchPolicy, Resolver, system_resolver
 from aleph_mcp.models import Edit
 from aleph_mcp.providers import build_providers, tls
+from aleph_mcp.providers.api_reads import ApiReads, ReadingClient
 from aleph_mcp.providers.base import Provider
 from aleph_mcp.providers.registry import HOSTED_PROVIDERS
 from aleph_mcp.store import EditStore
@@ -62,11 +63,14 @@ def owner_id() -> str:
 
 
 def http_client(settings: Settings) -> httpx2.AsyncClient:
-    """The one HTTP client every provider call and download of this process shares."""
+    """The one HTTP client every provider call and download of this process shares; its provider status
+    reads go over aiohttp (providers/api_reads.py)."""
     prepared = tls.context()  # loaded in a thread during start-up, where `serve` warmed it up
-    return httpx2.AsyncClient(
+    headers = {"user-agent": f"aleph-mcp/{__version__}"}
+    return ReadingClient(
+        reads=ApiReads(headers=headers, ssl_context=prepared),
         timeout=settings.request_timeout,
-        headers={"user-agent": f"aleph-mcp/{__version__}"},
+        headers=headers,
         verify=prepared if prepared is not None else True,
     )
 

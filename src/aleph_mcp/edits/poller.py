@@ -182,12 +182,24 @@ class Poller:
     async def _tracked(self, edit: Edit, leased_at: float) -> None:
         try:
             await self._guarded(edit, leased_at)
+        except anyio.get_cancelled_exc_class():
+            # Stopped mid-check (a shutdown): nothing of it is kept, and the edit is given back now, so
+            # the next process reads it at once rather than when the lease lapses minutes later.
+            with anyio.CancelScope(shield=True):
+                await self._give_back(edit.edit_id)
+            raise
         except Exception:  # a store error must not end run() for every other edit
             logger.exception("poll failed edit_id=%s", edit.edit_id)
         finally:
             self._busy.discard(edit.edit_id)
             if self._backlogged and len(self._busy) <= self.policy.concurrency:
                 self._wake.set()  # room for the next batch of a backlog
+
+    async def _give_back(self, edit_id: str) -> None:
+        try:
+            await self.store.release(edit_id, self.owner)
+        except Exception:  # the store may be going away too; the lease then lapses as after a crash
+            logger.exception("release failed edit_id=%s", edit_id)
 
     async def poll_once(self) -> int:
         """Advance every due edit once; returns how many edits this pass worked on."""
@@ -437,7 +449,10 @@ class Poller:
                     batch.append(receive.receive_nowait())
                 except anyio.WouldBlock:
                     break
-            await self._save_batch(batch)
+            # Taken off the queue, a batch is saved even through a shutdown: run()'s last flush only
+            # sees what is still queued.
+            with anyio.CancelScope(shield=True):
+                await self._save_batch(batch)
 
     async def _save_batch(self, batch: list[tuple[Edit, bool]]) -> None:
         try:

@@ -11,6 +11,7 @@ import httpx2
 from aleph_mcp.errors import (
     TransientProviderError,
 )
+from aleph_mcp.providers.api_reads import ReadingClient
 from aleph_mcp.providers.base import PreparedCreate
 from aleph_mcp.retry import error_for_status, parse_retry_after
 
@@ -50,6 +51,8 @@ class ProviderHTTP:
         timeout: float = 30.0,
     ) -> None:
         self.client = client
+        # The app's own client reads statuses over aiohttp (api_reads.py); a test's injected one does not.
+        self.reads = client.reads if isinstance(client, ReadingClient) else None
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers)
@@ -118,15 +121,22 @@ class ProviderHTTP:
         **kwargs: Any,
     ) -> Any:
         try:
-            response = await self.client.request(
-                method,
-                url,
-                json=json_body,
-                params=params,
-                headers={**self.headers, **(headers or {})},
-                timeout=self.timeout,
-                **kwargs,
-            )
+            if self.reads is not None and method == "GET" and json_body is None and not kwargs:
+                # A status read: nothing paid, nothing uploaded, so the cheaper client may carry it.
+                encoded = str(httpx2.URL(url, params=params))  # as httpx2 would send it
+                response = await self.reads.get(
+                    encoded, headers={**self.headers, **(headers or {})}, timeout=self.timeout
+                )
+            else:
+                response = await self.client.request(
+                    method,
+                    url,
+                    json=json_body,
+                    params=params,
+                    headers={**self.headers, **(headers or {})},
+                    timeout=self.timeout,
+                    **kwargs,
+                )
         except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
             raise TransientProviderError(
                 f"Could not connect to {self.provider} ({type(exc).__name__}).", not_created=True
