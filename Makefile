@@ -92,26 +92,13 @@ conformance: venv
 test: lint typecheck actionlint mcpb-check conformance
 	@$(MAKE) --no-print-directory matrix
 
-# The suite on every Python of PYTHONS (each in its own venv), then EXTRA_JOBS; a time per job at the end.
+# The suite on every Python of PYTHONS (each in its own venv), then EXTRA_JOBS, MATRIX_JOBS at a time
+# (scripts/matrix.sh); a time per job at the end.
+MATRIX_JOBS ?= 2
 matrix: venv postgres
-	@set -e; summary=""; start=$$SECONDS; \
-	for v in $(PYTHONS); do \
-	  if [ "$$v" = "$(MAIN_VERSION)" ]; then py=$(BIN)/python; \
-	  elif scripts/find-python $$v >/dev/null; then $(MAKE) --no-print-directory .venv-$$v/.installed; py=.venv-$$v/bin/python; \
-	  elif [ -n "$(REQUIRE_PYTHONS)" ]; then echo "error: Python $$v is required (REQUIRE_PYTHONS) but not found" >&2; exit 1; \
-	  else echo; echo "WARNING: Python $$v not found on this machine: its test run is SKIPPED" >&2; echo; \
-	       summary="$$summary\n  python $$v: SKIPPED (not installed)"; continue; fi; \
-	  t=$$SECONDS; echo "== pytest on Python $$v ($$py)"; \
-	  ALEPH_MCP_BUNDLE_DIR=$(CURDIR)/$(BUNDLE_DIR) $$py -m pytest $(PYTEST_ARGS); \
-	  summary="$$summary\n  python $$v: $$((SECONDS - t))s"; \
-	done; \
-	for job in $(EXTRA_JOBS); do \
-	  t=$$SECONDS; $(MAKE) --no-print-directory .venv-$$job/.installed; \
-	  echo "== pytest, $$job ($$(.venv-$$job/bin/python -c 'import importlib.metadata as m; print("mcp", m.version("mcp"))'))"; \
-	  ALEPH_MCP_BUNDLE_DIR=$(CURDIR)/$(BUNDLE_DIR) .venv-$$job/bin/python -m pytest $(PYTEST_ARGS); \
-	  summary="$$summary\n  $$job: $$((SECONDS - t))s"; \
-	done; \
-	echo -e "== test matrix done in $$((SECONDS - start))s:$$summary"
+	@PYTHONS="$(PYTHONS)" EXTRA_JOBS="$(EXTRA_JOBS)" BIN="$(BIN)" MAIN_VERSION="$(MAIN_VERSION)" \
+	  BUNDLE_DIR="$(CURDIR)/$(BUNDLE_DIR)" PYTEST_ARGS="$(PYTEST_ARGS)" MATRIX_JOBS="$(MATRIX_JOBS)" \
+	  REQUIRE_PYTHONS="$(REQUIRE_PYTHONS)" MAKE="$(MAKE)" scripts/matrix.sh
 
 pytest: venv postgres
 	ALEPH_MCP_BUNDLE_DIR=$(CURDIR)/$(BUNDLE_DIR) $(BIN)/python -m pytest $(PYTEST_ARGS)

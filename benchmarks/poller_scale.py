@@ -12,7 +12,8 @@ the fake answers RUNNING before it and SUCCEEDED (with a tiny real MP4 to archiv
 when it first said so.
 
 1. idle: every edit is scheduled far ahead; `get_edit_status` of random edits for `--call-seconds`,
-   `--call-concurrency` callers at once, is the baseline.
+   `--call-concurrency` callers at once, is the baseline (measured again after step 2, idle once more,
+   so that a change of the machine's load weighs on both sides).
 2. polling: every edit becomes due within one max interval. After `--warmup` s, `--finishing` of the jobs
    finish, spread evenly over `--window` s (the rest stay running, so the in-flight count stays near
    `--in-flight`); the same calls are timed meanwhile.
@@ -164,6 +165,13 @@ def make_due(path: Path, spread: float) -> None:
     db.close()
 
 
+def make_idle(path: Path) -> None:
+    """Every unfinished edit scheduled far ahead again: the poller has nothing to read."""
+    with sqlite3.connect(path, isolation_level=None) as db:
+        db.execute("UPDATE edits SET next_poll_at = ? WHERE finished_at IS NULL", (time.time() + FAR,))
+    db.close()
+
+
 def ended_at(path: Path) -> dict[str, float]:
     with sqlite3.connect(path) as db:
         rows = db.execute("SELECT provider_task_id, finished_at FROM edits WHERE finished_at IS NOT NULL")
@@ -297,6 +305,10 @@ async def measured(args: argparse.Namespace, origin: str, data_dir: Path) -> Non
             await profiler.wait()
         await anyio.sleep(args.max_interval * 2)  # the last jobs to finish are seen
         stats, rss = await fake_stats(origin), peak_rss_mb(pid)
+        # Idle again, so a change of the machine's load during the run weighs on both sides alike.
+        make_idle(store_path)
+        await anyio.sleep(args.max_interval)  # the reads drawn before it end
+        idle += await call_latencies(client, args, args.call_seconds)
     ended = ended_at(store_path)
     seen = {t: at - finish_time(t) for t, at in stats["seen"].items()}
     report(args, idle, busy, seen, {t: at - finish_time(t) for t, at in ended.items()}, idle_rss, rss)
