@@ -1,12 +1,13 @@
-"""Status reads of a provider's own API over aiohttp: the poller's one hot request, at a quarter of the CPU.
+"""Status reads of a provider's own API over aiohttp: the poller's one hot request, at a third of the CPU.
 
 With thousands of edits in flight the poller reads a thousand statuses a second, and the event loop that
-serves tool calls pays for each exchange: about 0.45 ms through httpx2's client and transport, 0.1 ms
-through aiohttp (benchmarks/poller_scale.py). So `ProviderHTTP` sends body-less GETs to the configured
-base URL through `ApiReads` when its client is a `ReadingClient` (the one the app makes); everything else,
-creates (paid, never resent), uploads, cancels and every download of a URL someone gave us, stays on
-httpx2 with its pinned addresses. An answer comes back as an `httpx2.Response` and failures as httpx2's
-exceptions, so the code that turns them into our errors is the same for both.
+serves tool calls pays for each read: about 0.40 ms of CPU through httpx2's client and transport, 0.15 ms
+through aiohttp (benchmarks/status_reads.py; benchmarks/poller_scale.py for the whole server). So
+`ProviderHTTP` sends body-less GETs to the configured base URL through `ApiReads` when its client is a
+`ReadingClient` (the one the app makes); everything else, creates (paid, never resent), uploads, cancels
+and every download of a URL someone gave us, stays on httpx2 with its pinned addresses. An answer comes
+back as an `httpx2.Response` and failures as httpx2's exceptions, so the code that turns them into our
+errors is the same for both.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ class ApiReads:
         loop = asyncio.get_running_loop()
         if self._session is None or self._loop is not loop:
             # The first read imports aiohttp (about 0.1 s) in a thread, not on the event loop.
-            aiohttp, default_context = await anyio.to_thread.run_sync(_import_aiohttp)
+            aiohttp, default_context = await anyio.to_thread.run_sync(
+                _import_aiohttp, self.ssl_context is None
+            )
             # Another read may have opened it meanwhile.
             if self._session is None or self._loop is not loop:
                 connector = aiohttp.TCPConnector(ssl=self.ssl_context or default_context)
@@ -81,12 +84,13 @@ class ApiReads:
             await session.close()
 
 
-def _import_aiohttp() -> tuple[Any, ssl.SSLContext]:
-    """aiohttp, and the certificates httpx2 trusts by default (for a client made without a warm-up)."""
+def _import_aiohttp(need_context: bool) -> tuple[Any, ssl.SSLContext | None]:
+    """aiohttp, and if asked, the certificates httpx2 trusts by default (for a client made without the
+    start-up's warm-up, providers/tls.py)."""
     import aiohttp
     import httpcore2
 
-    return aiohttp, httpcore2.default_ssl_context()
+    return aiohttp, httpcore2.default_ssl_context() if need_context else None
 
 
 class ReadingClient(httpx2.AsyncClient):
