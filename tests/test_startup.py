@@ -7,13 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx2
 import pytest
 from mcp import Client, MCPError
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.prompts import Prompt
 
+from aleph_mcp import app
+from aleph_mcp.config import Settings
+from aleph_mcp.server import create_server, wiring
+from aleph_mcp.server.first_use import FirstUseClient
 from aleph_mcp.server.prompts import prompts
 from aleph_mcp.server.registration import lazy_prompt
+
+from .conftest import make_settings
 
 BUILD_THE_SERVER = """
 import sys
@@ -64,3 +71,51 @@ def test_serving_hands_the_warmed_up_certificates_to_the_http_client() -> None:
     )
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert shown.stdout.split() == ["True"] * 7
+
+
+async def test_the_server_makes_no_http_client_until_a_request_needs_one(
+    tmp_path: Path, clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing tools, listing edits and a whole offline edit send nothing: no client (nor its CA
+    certificates) is made for them."""
+    made: list[httpx2.AsyncClient] = []
+
+    def counted(settings: Settings) -> httpx2.AsyncClient:
+        made.append(app.http_client(settings))
+        return made[-1]
+
+    monkeypatch.setattr(wiring, "http_client", counted)
+    async with Client(create_server(make_settings(tmp_path, default_provider="local"))) as client:
+        await client.list_tools()
+        started = await client.call_tool("edit_video", {"prompt": "invert", "video": str(clip)})
+        edit_id = (started.structured_content or {})["edit_id"]
+        ended = await client.call_tool("get_edit_status", {"edit_id": edit_id, "wait_seconds": 30})
+        await client.call_tool("list_edits", {})
+    assert (ended.structured_content or {})["status"] == "succeeded"
+    assert made == []
+
+
+async def test_a_first_use_client_is_made_once_at_its_first_request_and_closed_with_it() -> None:
+    """Its first attribute access makes the one real client, which answers; closing closes that client,
+    and closing one never made does nothing."""
+    seen: list[str] = []
+    made: list[httpx2.AsyncClient] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        seen.append(str(request.url))
+        return httpx2.Response(200, text="ok")
+
+    def make() -> httpx2.AsyncClient:
+        made.append(httpx2.AsyncClient(transport=httpx2.MockTransport(answer)))
+        return made[-1]
+
+    unused = FirstUseClient(make)
+    await unused.aclose()
+    assert not unused.made and made == []
+    lazy = FirstUseClient(make)
+    first = await lazy.as_client().get("https://api.example.com/one")
+    second = await lazy.as_client().get("https://api.example.com/two")
+    assert (first.text, second.text) == ("ok", "ok") and len(made) == 1 and lazy.made
+    assert seen == ["https://api.example.com/one", "https://api.example.com/two"]
+    await lazy.aclose()
+    assert made[0].is_closed

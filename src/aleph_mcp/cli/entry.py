@@ -148,9 +148,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from aleph_mcp.providers import tls
+    if getattr(args, "http", False):
+        from aleph_mcp.providers import tls
 
-    tls.warm_up()  # the CA certificates load in a thread while the server is imported and built
+        tls.warm_up()  # the CA certificates load in a thread while the HTTP server is imported and built
+    # Over stdio they load at the first request (server/first_use.py): a thread loading them now would
+    # only compete with the start-up for the two cores.
     from aleph_mcp.config import load_settings
     from aleph_mcp.errors import InvalidInput
     from aleph_mcp.server import create_server, serve_stdio

@@ -27,6 +27,7 @@ from aleph_mcp.providers.base import Provider
 from aleph_mcp.server.catalog_tool import catalog_tools
 from aleph_mcp.server.client_logs import ClientLogs
 from aleph_mcp.server.completions import install_completions
+from aleph_mcp.server.first_use import FirstUseClient
 from aleph_mcp.server.notifications import Notifier
 from aleph_mcp.server.prompts import prompts
 from aleph_mcp.server.resources import install_listing, resources
@@ -84,7 +85,11 @@ async def running(
 ) -> AsyncIterator[ServerState]:
     """The server's lifespan: build what was not injected, poll and watch the store, tear it all down."""
     async with AsyncExitStack() as stack:
-        client = http if http is not None else await stack.enter_async_context(http_client(settings))
+        client = http
+        if client is None:  # made at its first request: loading the CA certificates is not start-up work
+            lazy = FirstUseClient(lambda: http_client(settings))
+            stack.push_async_callback(lazy.aclose)
+            client = lazy.as_client()
         if store is None:
             store = await open_store(settings)
             stack.push_async_callback(store.close)
