@@ -27,13 +27,13 @@ import sys
 from aleph_mcp.config import Settings
 from aleph_mcp.server import create_server
 create_server(Settings(_env_file=None, data_dir=sys.argv[1]))
-print(" ".join(sorted({"av", "numpy", "PIL", "jwt"} & set(sys.modules))))
+print(" ".join(sorted({"av", "numpy", "PIL", "jwt", "rich"} & set(sys.modules))))
 """
 
 
 def test_building_the_server_imports_no_video_image_or_jwt_library(tmp_path: Path) -> None:
     """PyAV, numpy and Pillow load at the first probe, thumbnail or local render, PyJWT with OAuth sign-in;
-    none at start-up."""
+    none at start-up. Nor rich, which the SDK's constructor imports to configure logging (sdk.py)."""
     loaded = subprocess.run(
         [sys.executable, "-c", BUILD_THE_SERVER, str(tmp_path)], capture_output=True, text=True, check=True
     )
