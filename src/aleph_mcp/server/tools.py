@@ -154,8 +154,14 @@ async def get_edit_status(
     with agent_errors():
         edit = await state.service.wait_for_end(edit_id, wait_seconds, progress_of(ctx), owner=caller(ctx))
         chain = await state.service.lineage(edit)
+        made_of = state.answers.made_of(state.archive, edit, chain)  # None: not finished, not local
+        if made_of is not None and (kept := state.answers.get(edit_id, made_of)) is not None:
+            return kept
         images = await inline_images(state.archive, edit, await state.service.compare_sheet(edit))
-    return status_result(edit, state.poll_interval, chain, images, state.poller.behind)
+    answer = status_result(edit, state.poll_interval, chain, images, state.poller.behind)
+    if made_of is not None:
+        state.answers.put(edit_id, made_of, answer)
+    return answer
 
 
 @tools.tool(
