@@ -3,10 +3,12 @@ until a JWT verifier is made, and prompts without their validators until first u
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import httpx2
 import pytest
 from mcp import Client, MCPError
@@ -14,6 +16,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.prompts import Prompt
 
 from aleph_mcp import app
+from aleph_mcp.cli import entry
 from aleph_mcp.config import Settings
 from aleph_mcp.server import create_server, wiring
 from aleph_mcp.server.first_use import FirstUseClient
@@ -119,3 +122,44 @@ async def test_a_first_use_client_is_made_once_at_its_first_request_and_closed_w
     assert seen == ["https://api.example.com/one", "https://api.example.com/two"]
     await lazy.aclose()
     assert made[0].is_closed
+
+
+def test_serving_starts_without_collections_and_serves_with_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under `python -m aleph_mcp`, no cyclic collection runs while the server is built; it serves with
+    collections back on and what the start-up made frozen (never scanned again)."""
+    collections: list[str] = []
+    seen: list[tuple[bool, int, int]] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        collections.append(phase)
+
+    def serve(*_args: object) -> None:
+        seen.append((gc.isenabled(), gc.get_freeze_count(), len(collections)))
+
+    monkeypatch.setenv("ALEPH_MCP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(anyio, "run", serve)  # what _serve runs the server with
+    gc.callbacks.append(count)
+    gc.disable()  # as `python -m aleph_mcp` starts (__main__.py)
+    try:
+        assert entry.main([]) == 0
+    finally:
+        gc.callbacks.remove(count)
+        gc.unfreeze()
+        gc.enable()
+    assert seen == [(True, seen[0][1], 0)] and seen[0][1] > 0
+
+
+def test_a_command_of_python_m_aleph_mcp_runs_with_collections_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m aleph_mcp` turns collections off before loading the command line; a command other than
+    serve turns them back on first."""
+    monkeypatch.setenv("ALEPH_MCP_DATA_DIR", str(tmp_path / "data"))
+    gc.disable()
+    try:
+        assert entry.main(["list", "--json"]) == 0
+        assert gc.isenabled()
+    finally:
+        gc.enable()
