@@ -73,7 +73,7 @@ def test_only_finished_edits_in_a_local_archive_are_kept(tmp_path: Path) -> None
         def local_file(self, location: str) -> Path | None:
             return None
 
-    assert answers.made_of(Remote(tmp_path), done, []) is None
+    assert FinishedAnswers().made_of(Remote(tmp_path), done, []) is None
     made_of = answers.made_of(archive, done, [])
     assert made_of is not None
     answer = types.CallToolResult(content=[types.TextContent(type="text", text="done")])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import mcp.types as types
@@ -34,21 +35,32 @@ def _file_state(path: str | os.PathLike[str] | None) -> tuple[int, int] | None:
 
 
 class FinishedAnswers:
-    """The kept answers, by edit id; `made_of` says what one is made of (None: do not keep it)."""
+    """The kept answers of one server (one archive), by edit id; `made_of` says what one is made of (None:
+    do not keep it)."""
 
     def __init__(self, size: int = KEPT) -> None:
         self._size = size
         self._kept: OrderedDict[str, tuple[tuple[Any, ...], types.CallToolResult]] = OrderedDict()
+        self._files: dict[tuple[str, str | None], tuple[Path, Path | None] | None] = {}
 
-    @staticmethod
-    def made_of(archive: Archive, edit: Edit, chain: list[LineageStep]) -> tuple[Any, ...] | None:
+    def made_of(self, archive: Archive, edit: Edit, chain: list[LineageStep]) -> tuple[Any, ...] | None:
         if not edit.is_terminal:
             return None
-        sheet = archive.local_file(archive.compare_location(edit.edit_id))
-        if sheet is None:  # not a local folder
+        files = self._image_files(archive, edit)
+        if files is None:  # not a local folder
             return None
-        still = archive.local_file(edit.thumbnail_path) if edit.thumbnail_path else None
-        return (tuple(vars(edit).values()), tuple(chain), _file_state(sheet), _file_state(still))
+        return (tuple(vars(edit).values()), tuple(chain), _file_state(files[0]), _file_state(files[1]))
+
+    def _image_files(self, archive: Archive, edit: Edit) -> tuple[Path, Path | None] | None:
+        """The sheet's and the still's files, worked out once per edit (and still path)."""
+        key = (edit.edit_id, edit.thumbnail_path)
+        if key not in self._files:
+            if len(self._files) >= 4 * self._size:
+                self._files.clear()
+            sheet = archive.local_file(archive.compare_location(edit.edit_id))
+            still = archive.local_file(edit.thumbnail_path) if edit.thumbnail_path else None
+            self._files[key] = None if sheet is None else (sheet, still)
+        return self._files[key]
 
     def get(self, edit_id: str, made_of: tuple[Any, ...]) -> types.CallToolResult | None:
         found = self._kept.get(edit_id)

@@ -51,8 +51,11 @@ class Health:
 
 def state_of(ctx: Ctx) -> ServerState:
     """The server state, remembering the caller's connection so it hears list_changed."""
-    state = ctx.request_context.lifespan_context
-    serving.set(state.notifier.remember(ctx.session, ctx.protocol_version))  # log lines now are this client's
+    request = ctx.request_context  # once: each of Context's accessors reads it again
+    state = request.lifespan_context
+    serving.set(
+        state.notifier.remember(request.session, request.protocol_version)
+    )  # log lines: this client's
     return state
 
 
