@@ -747,6 +747,36 @@ async def test_a_get_the_event_loop_cannot_serve_at_once_is_read_in_a_thread(tmp
     assert found is not None and found.edit_id == "ed_1"
 
 
+async def test_a_page_the_event_loop_cannot_serve_at_once_is_read_in_a_thread(tmp_path: Path) -> None:
+    """list_edits' page, also read on the loop, gives way to the worker thread the same way: same page,
+    same cursor."""
+    store = SQLiteEditStore(tmp_path / "edits.sqlite3")
+    for n in range(3):
+        await store.add(
+            Edit(f"ed_{n}", "local", "ffmpeg", "p", "v", created_at=float(n), updated_at=float(n))
+        )
+    quick = await store.list_edits(limit=2)
+    reader = store._reader
+    store._reader = BusyReader()  # type: ignore[assignment]
+    waited = await store.list_edits(limit=2)
+    reader.close()
+    await store.close()
+    assert [e.edit_id for e in waited[0]] == [e.edit_id for e in quick[0]] == ["ed_2", "ed_1"]
+    assert waited[1] == quick[1] is not None
+
+
+async def test_a_page_sees_what_another_connection_just_committed(tmp_path: Path) -> None:
+    """The loop's reader lists the newest commit of any writer on the file, as a get reads it."""
+    path = tmp_path / "edits.sqlite3"
+    first, second = SQLiteEditStore(path), SQLiteEditStore(path)
+    await first.list_edits(limit=5)  # the reader has read before the other connection writes
+    await second.add(Edit("ed_1", "local", "ffmpeg", "p", "v"))
+    listed, _ = await first.list_edits(limit=5)
+    await first.close()
+    await second.close()
+    assert [e.edit_id for e in listed] == ["ed_1"]
+
+
 async def test_a_get_sees_what_another_connection_just_committed(tmp_path: Path) -> None:
     """The loop's reader reads the newest commit of any writer on the file (another process, say)."""
     path = tmp_path / "edits.sqlite3"

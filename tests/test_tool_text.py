@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 from mcp import Client
+from pydantic import ValidationError
 
-from aleph_mcp.models import Edit, EditRecord
+from aleph_mcp.models import CHECKED_FIELDS, Edit, EditRecord, StatusRecord
 from aleph_mcp.records import record_fields, to_record
 from aleph_mcp.server import content, create_server
 
@@ -68,7 +69,8 @@ async def test_watermark_is_offered_by_every_provider_that_draws_it(tmp_path: Pa
 
 async def test_list_edits_publishes_a_lean_record_schema_and_answers_full_records(tmp_path: Path) -> None:
     """list_edits' item schema (inline, no `$ref`) requires what a record requires and types the fields an
-    edit is picked by as the record does; every record it returns is a full one (the record's schema)."""
+    edit is picked by as the record does; get_edit_status' and cancel_edit's type the fields an agent acts
+    on, and name the others in words. Every record returned is a full one (the record's whole schema)."""
     settings = make_settings(tmp_path, allowed_dirs=str(tmp_path))
     clip = tmp_path / "clip.mp4"
     make_clip(clip)
@@ -76,15 +78,22 @@ async def test_list_edits_publishes_a_lean_record_schema_and_answers_full_record
         tools = {t.name: t for t in (await client.list_tools()).tools}
         await client.call_tool("edit_video", {"prompt": "invert", "video": str(clip)})
         listed = (await client.call_tool("list_edits", {})).structured_content
+        edit_id = (listed or {})["edits"][0]["edit_id"]
+        status = (await client.call_tool("get_edit_status", {"edit_id": edit_id})).structured_content
     schema = tools["list_edits"].output_schema
     assert schema is not None and "$ref" not in json.dumps(schema)
     items, full = schema["properties"]["edits"]["items"], EditRecord.model_json_schema()
     assert items["required"] == full["required"] and set(items["properties"]) == {"edit_id", "status"}
     assert all(items["properties"][name] == full["properties"][name] for name in items["properties"])
-    assert tools["get_edit_status"].output_schema == full
+    for name in ("get_edit_status", "cancel_edit"):
+        published = tools[name].output_schema
+        assert published is not None and published["required"] == full["required"]
+        assert set(published["properties"]) == set(CHECKED_FIELDS) and "provider" in published["description"]
+        assert all(published["properties"][f] == full["properties"][f] for f in CHECKED_FIELDS)
     assert listed is not None and len(listed["edits"]) == 1
-    Draft202012Validator(full).validate(listed["edits"][0])
-    assert set(listed["edits"][0]) == set(full["properties"])
+    for record in (listed["edits"][0], status):
+        Draft202012Validator(full).validate(record)
+        assert record is not None and set(record) == set(full["properties"])
 
 
 LISTED = [
@@ -138,3 +147,14 @@ def test_an_inline_still_of_a_local_archive_is_read_once_per_version_of_its_file
     assert changed == b"the second, longer version" and gone is None
     encoded, reencoded = content._inline_image(first), content._inline_image(again)
     assert encoded is not None and reencoded is not None and encoded.data is reencoded.data
+
+
+def test_the_lean_status_schema_checks_answers_as_the_whole_record() -> None:
+    """What the SDK checks a status answer with before it leaves (StatusRecord) is EditRecord field for
+    field: a field of the wrong type is refused even where the published schema does not type it."""
+    good = record_fields(LISTED[1], now=0.0)
+    assert list(StatusRecord.model_fields) == list(EditRecord.model_fields)
+    assert StatusRecord.model_validate(good).model_dump(mode="json") == good
+    for name, bad in (("local_path", 5), ("warnings", "cropped"), ("progress", "half")):
+        with pytest.raises(ValidationError):
+            StatusRecord.model_validate({**good, name: bad})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -41,6 +42,12 @@ def trim_text(start: float | None, end: float | None) -> str | None:
 def iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
+    return _iso(timestamp)
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso(timestamp: float) -> str:
+    """Formatted once per moment: a page of 20 records repeats 60 of them on every list_edits call."""
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 

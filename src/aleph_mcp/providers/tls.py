@@ -1,9 +1,10 @@
 """The trusted certificates, loaded in a thread while the server starts.
 
-httpx2 loads the system's CA certificates (~20 ms) when a client is made, which for the server is inside
-its start-up, before it can answer `initialize`. `warm_up()` (called by `serve` first thing) loads the
-same default context in a thread while the imports and the server build run; `context()` hands it to the
-client, waiting for it if it is not ready yet. Without a warm-up, `context()` is None: httpx2's default.
+httpx2 loads the system's CA certificates (~20 ms) when a client is made. `warm_up()` (called by
+`serve --http` first thing) loads the same default context in a thread while the imports and the server
+build run; `context()` hands it to the client, waiting for it if it is not ready yet. Without a warm-up,
+`context()` is None: httpx2's default. (Over stdio the client is made at its first request instead,
+`server/first_use.py`, so start-up loads no certificates at all.)
 """
 
 from __future__ import annotations

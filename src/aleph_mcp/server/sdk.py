@@ -6,9 +6,11 @@ public way replaces the matching function here, and nothing else changes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import mcp.server.mcpserver.server as mcpserver_module
 from mcp.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel
@@ -35,6 +37,29 @@ def connection_of(session: Any) -> Any:
     its `Connection` publicly (only the unused `mcp.server.context.Context` does).
     """
     return getattr(session, "_connection", session)
+
+
+@contextmanager
+def logging_left_alone() -> Iterator[None]:
+    """MCPServers made here leave the process's logging as it is.
+
+    `MCPServer.__init__` calls `configure_logging`, which imports rich and makes a RichHandler for a root
+    `logging.basicConfig` (~16 ms of start-up, before `initialize` can be answered). The command line has
+    configured logging already (stderr, its own format), so that basicConfig changes nothing, and an
+    application embedding the server keeps its own. There is no option to skip it; the module-level name
+    the constructor looks up is replaced for the construction only.
+    """
+    name = "configure_logging"  # imported there from mcpserver.utilities.logging, not re-exported
+    original = getattr(mcpserver_module, name)
+    setattr(mcpserver_module, name, _leave_logging_alone)
+    try:
+        yield
+    finally:
+        setattr(mcpserver_module, name, original)
+
+
+def _leave_logging_alone(*_args: Any, **_kwargs: Any) -> None:
+    return None
 
 
 def announce_resource_list_changes(server: MCPServer[Any]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -15,6 +15,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from aleph_mcp.app import AppState
 from aleph_mcp.errors import AlephError
+from aleph_mcp.server.answers import FinishedAnswers
 from aleph_mcp.server.auth import owner_of
 from aleph_mcp.server.client_logs import ClientLogs, serving
 from aleph_mcp.server.notifications import Notifier
@@ -22,10 +23,12 @@ from aleph_mcp.server.notifications import Notifier
 
 @dataclass
 class ServerState(AppState):
-    """The app as the MCP server serves it: plus the notifier that tells subscribed clients of changes."""
+    """The app as the MCP server serves it: plus the notifier that tells subscribed clients of changes,
+    and the finished edits' status answers made once (answers.py)."""
 
     notifier: Notifier
     logs: ClientLogs
+    answers: FinishedAnswers = field(default_factory=FinishedAnswers)
 
 
 Ctx = Context[ServerState, Any]
@@ -48,8 +51,11 @@ class Health:
 
 def state_of(ctx: Ctx) -> ServerState:
     """The server state, remembering the caller's connection so it hears list_changed."""
-    state = ctx.request_context.lifespan_context
-    serving.set(state.notifier.remember(ctx.session, ctx.protocol_version))  # log lines now are this client's
+    request = ctx.request_context  # once: each of Context's accessors reads it again
+    state = request.lifespan_context
+    serving.set(
+        state.notifier.remember(request.session, request.protocol_version)
+    )  # log lines: this client's
     return state
 
 

@@ -12,14 +12,14 @@ from pydantic import BaseModel, Field
 
 from aleph_mcp.config import ProviderName
 from aleph_mcp.edits import dry_run as dry_runs
-from aleph_mcp.models import SEED_MAX, AspectRatio, EditList, EditRecord, EditStatus
+from aleph_mcp.models import SEED_MAX, AspectRatio, EditList, EditStatus, StatusRecord
 from aleph_mcp.records import record_fields
 from aleph_mcp.server.confirm import TakenIn, confirm_spend, require_approval
 from aleph_mcp.server.content import edit_result, inline_images, list_result, status_result
 from aleph_mcp.server.registration import Registrations
 from aleph_mcp.server.state import Ctx, agent_errors, caller, progress_of, state_of
 
-EditResult = Annotated[types.CallToolResult, EditRecord]
+EditResult = Annotated[types.CallToolResult, StatusRecord]  # EditRecord, with a lean published schema
 ListResult = Annotated[types.CallToolResult, EditList]
 # edit_video's schema also covers its dry run (no edit: identity fields null, `dry_run` set); see dry_run.py
 EditVideoResult = Annotated[types.CallToolResult, dry_runs.EditVideoResult]
@@ -154,8 +154,14 @@ async def get_edit_status(
     with agent_errors():
         edit = await state.service.wait_for_end(edit_id, wait_seconds, progress_of(ctx), owner=caller(ctx))
         chain = await state.service.lineage(edit)
+        made_of = state.answers.made_of(state.archive, edit, chain)  # None: not finished, not local
+        if made_of is not None and (kept := state.answers.get(edit_id, made_of)) is not None:
+            return kept
         images = await inline_images(state.archive, edit, await state.service.compare_sheet(edit))
-    return status_result(edit, state.poll_interval, chain, images, state.poller.behind)
+    answer = status_result(edit, state.poll_interval, chain, images, state.poller.behind)
+    if made_of is not None:
+        state.answers.put(edit_id, made_of, answer)
+    return answer
 
 
 @tools.tool(

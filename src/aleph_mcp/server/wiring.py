@@ -27,10 +27,11 @@ from aleph_mcp.providers.base import Provider
 from aleph_mcp.server.catalog_tool import catalog_tools
 from aleph_mcp.server.client_logs import ClientLogs
 from aleph_mcp.server.completions import install_completions
+from aleph_mcp.server.first_use import FirstUseClient
 from aleph_mcp.server.notifications import Notifier
 from aleph_mcp.server.prompts import prompts
 from aleph_mcp.server.resources import install_listing, resources
-from aleph_mcp.server.sdk import announce_resource_list_changes
+from aleph_mcp.server.sdk import announce_resource_list_changes, logging_left_alone
 from aleph_mcp.server.state import Health, ServerState, SignIn
 from aleph_mcp.server.tasks import EditTasks
 from aleph_mcp.server.tasks_legacy import legacy_tasks
@@ -84,7 +85,11 @@ async def running(
 ) -> AsyncIterator[ServerState]:
     """The server's lifespan: build what was not injected, poll and watch the store, tear it all down."""
     async with AsyncExitStack() as stack:
-        client = http if http is not None else await stack.enter_async_context(http_client(settings))
+        client = http
+        if client is None:  # made at its first request: loading the CA certificates is not start-up work
+            lazy = FirstUseClient(lambda: http_client(settings))
+            stack.push_async_callback(lazy.aclose)
+            client = lazy.as_client()
         if store is None:
             store = await open_store(settings)
             stack.push_async_callback(store.close)
@@ -150,21 +155,22 @@ def create_server(
             resolver=resolver,
         )
 
-    server = MCPServer(
-        "aleph-mcp",
-        title="Aleph video editing",
-        version=__version__,
-        instructions=INSTRUCTIONS,
-        website_url="https://github.com/aleph-mcp/aleph-mcp",
-        icons=[ICON],
-        lifespan=lifespan,
-        subscriptions=bus,
-        tools=[*tools.tools(), *catalog_tools.tools()],
-        token_verifier=sign_in.verifier if sign_in else None,
-        auth=sign_in.settings if sign_in else None,
-        extensions=[EditTasks()],  # edit_video as a task, 2026-07-28 (and the 2025 tasks/* methods)
-        middleware=[legacy_tasks],  # ... and 2025-11-25, where only middleware can answer with a task
-    )
+    with logging_left_alone():  # the CLI configured it; the SDK's would import rich (sdk.py)
+        server = MCPServer(
+            "aleph-mcp",
+            title="Aleph video editing",
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            website_url="https://github.com/aleph-mcp/aleph-mcp",
+            icons=[ICON],
+            lifespan=lifespan,
+            subscriptions=bus,
+            tools=[*tools.tools(), *catalog_tools.tools()],
+            token_verifier=sign_in.verifier if sign_in else None,
+            auth=sign_in.settings if sign_in else None,
+            extensions=[EditTasks()],  # edit_video as a task, 2026-07-28 (and the 2025 tasks/* methods)
+            middleware=[legacy_tasks],  # ... and 2025-11-25, where only middleware can answer with a task
+        )
     for registrations in (resources, prompts):
         registrations.register(server)
     install_listing(server)
