@@ -29,6 +29,7 @@ from aleph_mcp.providers.crun import CrunProvider
 from aleph_mcp.providers.kie import KieProvider
 from aleph_mcp.providers.krea import KreaProvider
 from aleph_mcp.providers.runway import RunwayProvider
+from aleph_mcp.server.first_use import FirstUseClient
 from tests.fakes.aimlapi import FakeAimlapi
 from tests.fakes.base import FakeAPI
 from tests.fakes.crun import FakeCrun
@@ -88,6 +89,23 @@ async def test_an_adapter_creates_over_httpx2_and_reads_statuses_over_aiohttp(na
     assert wire and all(method == "GET" and kind == "status" for method, kind in wire), wire
     assert states[-1] == "succeeded", states
     assert all(r.headers.get("user-agent") == "aleph-mcp/test" for r in fake.requests if r.method == "GET")
+
+
+async def test_the_servers_first_use_client_reads_over_aiohttp_too() -> None:
+    """The server hands providers a stand-in made real at its first request (server/first_use.py)."""
+    fake = FakeRunway()
+    with serve_fakes({"runway": fake}) as origin:
+        httpx_side = InProcess(fake, "/runway")
+        lazy = FirstUseClient(lambda: reading_client(httpx_side))
+        try:
+            provider = RunwayProvider(lazy.as_client(), api_key=fake.api_key, base_url=f"{origin}/runway")
+            assert not lazy.made
+            task_id = await provider.submit(EditRequest(prompt="Make it snow", video=VIDEO, model="aleph2"))
+            await provider.poll(task_id)
+        finally:
+            await lazy.aclose()
+    assert httpx_side.methods == ["POST"]
+    assert [(e.method, e.kind) for e in fake.exchanges] == [("GET", "status")]
 
 
 # -- one raw loopback server per case: whatever bytes a hostile host sends -------------------------------

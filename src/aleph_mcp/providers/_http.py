@@ -11,7 +11,7 @@ import httpx2
 from aleph_mcp.errors import (
     TransientProviderError,
 )
-from aleph_mcp.providers.api_reads import ReadingClient
+from aleph_mcp.providers.api_reads import ApiReads
 from aleph_mcp.providers.base import PreparedCreate
 from aleph_mcp.retry import error_for_status, parse_retry_after
 
@@ -51,8 +51,6 @@ class ProviderHTTP:
         timeout: float = 30.0,
     ) -> None:
         self.client = client
-        # The app's own client reads statuses over aiohttp (api_reads.py); a test's injected one does not.
-        self.reads = client.reads if isinstance(client, ReadingClient) else None
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers)
@@ -120,11 +118,14 @@ class ProviderHTTP:
         allow_empty: bool = False,
         **kwargs: Any,
     ) -> Any:
+        # The app's own client reads statuses over aiohttp (api_reads.py); a test's injected one does not.
+        # Looked up at each request: the server's client stands in for one made at its first use.
+        reads = getattr(self.client, "reads", None)
         try:
-            if self.reads is not None and method == "GET" and json_body is None and not kwargs:
+            if isinstance(reads, ApiReads) and method == "GET" and json_body is None and not kwargs:
                 # A status read: nothing paid, nothing uploaded, so the cheaper client may carry it.
                 encoded = str(httpx2.URL(url, params=params))  # as httpx2 would send it
-                response = await self.reads.get(
+                response = await reads.get(
                     encoded, headers={**self.headers, **(headers or {})}, timeout=self.timeout
                 )
             else:
