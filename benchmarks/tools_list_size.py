@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/tools_list_size.py
 
 Clients read it on every session and validate every tool result against its output schemas, so its size
-is latency for every client (tests/test_tool_text.py keeps it under 15,000 bytes).
+is latency for every client (tests/test_tool_text.py keeps it under 14,000 bytes).
 """
 
 from __future__ import annotations
