@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 
 from aleph_mcp.errors import InvalidInput
-from aleph_mcp.media import encoding
 from aleph_mcp.media.cutting import ClipTiming, Cut, check_trim, clip_timing, cut_clip
-from aleph_mcp.providers.local import audio, render
 
 from .media import audio_samples, chirp, chirp_time, indices, make_clip, make_counter_clip, pitch_at, played
 
@@ -243,12 +241,6 @@ def test_sound_without_a_picture_and_a_missing_file_are_refused(tmp_path: Path) 
         cut_clip(sound, tmp_path / "cut.mp4", 0, 1)
     with pytest.raises(InvalidInput, match="does not exist"):
         cut_clip(tmp_path / "gone.mp4", tmp_path / "cut.mp4", 0, 1)
-
-
-def test_a_cut_is_written_as_the_local_provider_writes_its_output() -> None:
-    """The media layer cannot import the provider (the layer contract), so the two are held equal here."""
-    assert encoding.MP4_OPTIONS == render.MP4_OPTIONS
-    assert encoding.AAC_FRAME == audio.AAC_FRAME
 
 
 def test_a_truncated_clip_is_refused_as_damaged(tmp_path: Path, counter: Path) -> None:

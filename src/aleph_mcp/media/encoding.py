@@ -1,9 +1,8 @@
 """How the media layer writes video: H.264 yuv420p MP4 with its index first, AAC sound, every frame's
 timestamp set here (the encoder does not stamp them).
 
-These are the `local` provider's output settings (providers/local/render.py): the layer contract keeps
-`media` and `providers` independent, so they are written out again here, and a test holds the two equal.
-A cut or a stitch is an intermediate that goes on to a model or into the archive, so its picture keeps
+The `local` provider (providers/local/, a layer above) writes its output with the same container options and
+sound. A cut or a stitch is an intermediate that goes on to a model or into the archive, so its picture keeps
 more detail (a lower CRF) than `local`'s finished output.
 """
 
@@ -70,29 +69,32 @@ def encode_audio_span(
     it into `encoder` from 0, sample-accurate (atrim), stamped by sample count."""
     with av.open(str(source)) as inp:
         stream = inp.streams.audio[0]
-        graph = _trim_graph(stream, encoder, start, end)
+        graph = audio_graph(stream, encoder, start, end)
         written: int | None = None
         for frame in inp.decode(stream):
             if written is None:  # sound that starts after `start` keeps its place: silence before it
                 late = (frame.time or 0.0) - start
                 written = max(0, round(late * encoder.codec_context.sample_rate))
             graph.push(frame)
-            written = _write_audio(graph, out, encoder, written)
+            written = write_audio(graph, out, encoder, written)
             if frame.time is not None and frame.time >= end:
                 break
         graph.push(None)
-        _write_audio(graph, out, encoder, written or 0)
+        write_audio(graph, out, encoder, written or 0)
         out.mux(encoder.encode(None))
 
 
-def _trim_graph(stream: AudioStream, encoder: AudioStream, start: float, end: float) -> av.filter.Graph:
+def audio_graph(
+    stream: AudioStream, encoder: AudioStream, start: float, end: float, speed: float = 1.0
+) -> av.filter.Graph:
+    """`stream`'s sound from `start` to `end` seconds (sample-accurate), retimed to `speed` with atempo
+    (pitch kept), in the encoder's format and frame size."""
     graph = av.filter.Graph()
     rate, layout = encoder.codec_context.sample_rate, encoder.codec_context.layout.name
-    steps = [
-        ("atrim", f"start={max(0.0, start)}:end={end}"),
-        ("asetpts", "PTS-STARTPTS"),
-        ("aformat", f"sample_fmts=fltp:sample_rates={rate}:channel_layouts={layout}"),
-    ]
+    steps = [("atrim", f"start={max(0.0, start)}:end={end}"), ("asetpts", "PTS-STARTPTS")]
+    if speed != 1:
+        steps.append(("atempo", f"{speed:g}"))
+    steps.append(("aformat", f"sample_fmts=fltp:sample_rates={rate}:channel_layouts={layout}"))
     nodes = [graph.add_abuffer(template=stream)]
     nodes += [graph.add(name, args) for name, args in steps]
     nodes.append(graph.add("abuffersink"))
@@ -103,7 +105,8 @@ def _trim_graph(stream: AudioStream, encoder: AudioStream, start: float, end: fl
     return graph
 
 
-def _write_audio(graph: av.filter.Graph, out: OutputContainer, encoder: AudioStream, written: int) -> int:
+def write_audio(graph: av.filter.Graph, out: OutputContainer, encoder: AudioStream, written: int) -> int:
+    """Encode what the graph has ready, stamped by sample count; returns the new count."""
     time_base = Fraction(1, encoder.codec_context.sample_rate)
     while True:
         try:

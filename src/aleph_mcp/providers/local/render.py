@@ -17,7 +17,8 @@ import av
 from av.container import InputContainer, OutputContainer
 from av.video.stream import VideoStream
 
-from aleph_mcp.providers.local.audio import AUDIO_FILTERS, add_audio, copy_audio, speed_note
+from aleph_mcp.media.encoding import MP4_OPTIONS, add_aac
+from aleph_mcp.providers.local.audio import AUDIO_FILTERS, copy_audio, speed_note
 from aleph_mcp.providers.local.watermark import Watermark
 from aleph_mcp.providers.local.words import FILTERS, Recipe
 
@@ -30,8 +31,6 @@ REQUIRED_FILTERS = frozenset(
     | {"buffer", "buffersink", "crop", "format", "transpose", "hflip", "vflip"}
     | AUDIO_FILTERS
 )
-# max_interleave_delta=0: hold the video until the audio (encoded after it) arrives, so the two interleave.
-MP4_OPTIONS = {"movflags": "+faststart", "max_interleave_delta": "0"}
 
 
 def crop_for(width: int, height: int, ratio: str | None) -> tuple[int, int] | None:
@@ -76,7 +75,7 @@ def render(
         stamp = Watermark(watermark, *size) if watermark and watermark.strip() else None
         with av.open(str(dest), "w", format="mp4", options=MP4_OPTIONS) as out:
             video = _VideoOut(out, graph, rate, size, stamp, recipe.speed)
-            sound = add_audio(out, inp.streams.audio[0]) if inp.streams.audio else None
+            sound = add_aac(out, inp.streams.audio[0]) if inp.streams.audio else None
             for frame, at in itertools.chain([first], frames):
                 video.push(frame)
                 on_progress(min(0.95, at / MAX_SECONDS))
