@@ -13,7 +13,7 @@ import base64
 import math
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, fields
-from typing import Literal, Protocol, TypeGuard, runtime_checkable
+from typing import Any, Literal, Protocol, TypeGuard, runtime_checkable
 
 from aleph_mcp.errors import InvalidInput, NotConfigured
 from aleph_mcp.models import TERMINAL_STATUSES, Edit, SpendGroup
@@ -174,6 +174,30 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     except (ValueError, UnicodeDecodeError):
         pass
     raise InvalidInput("The cursor is not one this server gave out; call list_edits without it.")
+
+
+def page_where(
+    mark: str,
+    *,
+    owner: str | None,
+    parent: str | None,
+    status: str | None,
+    provider: str | None,
+    cursor: str | None,
+) -> tuple[list[str], list[Any]]:
+    """A `list_edits` page's conditions and their values, `mark` being the driver's placeholder (`?`,
+    `%s`). The cursor is a row comparison, which the (created_at, edit_id) index seeks to."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    filters = (("owner", owner), ("parent_edit_id", parent), ("status", status), ("provider", provider))
+    for column, value in filters:
+        if value is not None:
+            clauses.append(f"{column} = {mark}")
+            params.append(value)
+    if cursor is not None:
+        clauses.append(f"(created_at, edit_id) < ({mark}, {mark})")
+        params += list(decode_cursor(cursor))
+    return clauses, params
 
 
 def check_limit(limit: int) -> None:

@@ -39,8 +39,8 @@ from aleph_mcp.store.base import (
     Gate,
     StoreTooNew,
     check_limit,
-    decode_cursor,
     encode_cursor,
+    page_where,
     summed,
 )
 from aleph_mcp.store.pg_listen import CHANGE_PAYLOAD, CHANGES, POKES, announcements
@@ -264,15 +264,9 @@ class PostgresEditStore:
         parent: str | None = None,
     ) -> tuple[list[Edit], str | None]:
         check_limit(limit)
-        clauses, params = [], []  # type: tuple[list[str], list[Any]]
-        filters = (("owner", owner), ("status", status), ("provider", provider), ("parent_edit_id", parent))
-        for column, value in filters:
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        if cursor is not None:
-            clauses.append("(created_at, edit_id) < (%s, %s)")  # a row comparison: the index seeks to it
-            params += list(decode_cursor(cursor))
+        clauses, params = page_where(
+            "%s", owner=owner, parent=parent, status=status, provider=provider, cursor=cursor
+        )
         rows = await self._edits(page_sql(clauses), [*params, limit + 1])
         page = rows[:limit]
         return page, (encode_cursor(page[-1]) if len(rows) > limit else None)

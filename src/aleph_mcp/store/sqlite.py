@@ -31,8 +31,8 @@ from aleph_mcp.store.base import (
     Gate,
     StoreTooNew,
     check_limit,
-    decode_cursor,
     encode_cursor,
+    page_where,
     summed,
 )
 
@@ -371,23 +371,9 @@ class SQLiteEditStore:
         parent: str | None = None,
     ) -> tuple[list[Edit], str | None]:
         check_limit(limit)
-        clauses, params = [], []  # type: tuple[list[str], list[Any]]
-        if owner is not None:
-            clauses.append("owner = ?")
-            params.append(owner)
-        if parent is not None:
-            clauses.append("parent_edit_id = ?")
-            params.append(parent)
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(status)
-        if provider is not None:
-            clauses.append("provider = ?")
-            params.append(provider)
-        if cursor is not None:
-            created, edit_id = decode_cursor(cursor)
-            clauses.append("(created_at, edit_id) < (?, ?)")  # a row value: the index seeks to it
-            params += [created, edit_id]
+        clauses, params = page_where(
+            "?", owner=owner, parent=parent, status=status, provider=provider, cursor=cursor
+        )
         rows = await self._read_now(page_sql(clauses), [*params, limit + 1])  # every filter has its index
         page = rows[:limit]
         return page, (encode_cursor(page[-1]) if len(rows) > limit else None)
